@@ -1,0 +1,48 @@
+# Two set-up commands: `make run` and `make test`. Each creates/updates .venv by itself.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+SHARED ?= $(abspath ../shared)
+KODAK ?= $(if $(CODEC_KODAK_DIR),$(CODEC_KODAK_DIR),$(SHARED)/data/kodak)
+BENCH_OUT ?= bench-out
+BENCH_ARGS ?=
+
+.PHONY: venv run test lint bench bench-quick reliability train-encoder clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel, never the CUDA build
+	$(BIN)/pip install -q $(PIP_LINKS) torch==2.13.0
+	$(BIN)/pip install -q $(PIP_LINKS) -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python scripts/run_stack.py
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests
+
+bench: venv
+	$(BIN)/python -m codec bench --images $(KODAK) --bpp 0.05,0.10,0.15 --effort default --out $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-quick: venv
+	$(BIN)/python -m codec bench --images $(KODAK) --bpp 0.05,0.10,0.15 --limit 4 --effort default --out $(BENCH_OUT)-quick $(BENCH_ARGS)
+
+reliability: venv
+	$(BIN)/python scripts/reliability.py
+
+train-encoder: venv
+	$(BIN)/python -m codec.training.train_encoder $(TRAIN_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
