@@ -1,0 +1,65 @@
+"""SD-latent image codec: image → Stable-Diffusion latent bitstream → image.
+
+Importing this package is cheap and does not import torch: the web process only
+parses headers (`info`) and the heavy functions import their dependencies lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from codec.errors import (
+    BitstreamError,
+    BudgetError,
+    CodecError,
+    InputImageError,
+    ModelNotFoundError,
+    UnsupportedVersionError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+__all__ = [
+    "BitstreamError",
+    "BudgetError",
+    "CodecError",
+    "InputImageError",
+    "ModelNotFoundError",
+    "UnsupportedVersionError",
+    "UsageError",
+    "decode",
+    "encode",
+    "info",
+    "load_image",
+]
+
+
+def encode(image: Any, **options: Any) -> bytes:
+    """Encode an image (path, bytes, PIL image or HxWx3 uint8 array); see `codec.api.encode`."""
+    from codec.api import encode as _encode
+
+    return _encode(image, **options)
+
+
+def decode(data: bytes, **options: Any) -> Image.Image:
+    """Decode a bitstream to an RGB PIL image; see `codec.api.decode`."""
+    from codec.api import decode as _decode
+
+    return _decode(data, **options)
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """Parse the header only (no torch) and return the JSON-able description."""
+    from codec.api import info as _info
+
+    return _info(data)
+
+
+def load_image(src: Any, **options: Any) -> np.ndarray:
+    """Read any supported image into an EXIF-oriented RGB uint8 array."""
+    from codec.imageio import load_image as _load_image
+
+    return _load_image(src, **options)
