@@ -75,9 +75,10 @@ def test_taesd_loads_once_and_round_trips() -> None:
     assert _psnr(x, y) >= 25.0
 
 
-# measured on the 128-px centre crop of kodim23: taesdxl 32.7, taesd3 35.7, taef1 34.2 dB
+# measured on the 128-px centre crop of kodim23: taesdxl 32.7, taesd3 35.7, taef1 34.2, taef2 35.6 dB
 @pytest.mark.parametrize(
-    ("name", "channels", "floor"), [("taesdxl", 4, 30.5), ("taesd3", 16, 33.5), ("taef1", 16, 32.0)]
+    ("name", "channels", "floor"),
+    [("taesdxl", 4, 30.5), ("taesd3", 16, 33.5), ("taef1", 16, 32.0), ("taef2", 32, 33.5)],
 )
 def test_other_tiny_models(name: str, channels: int, floor: float) -> None:
     x = _kodak_crop(size=128)
@@ -103,3 +104,15 @@ def test_gradients_flow_to_latents() -> None:
     m.decode(z).mean().backward()
     assert z.grad is not None and float(z.grad.abs().sum()) > 0
     assert all(not p.requires_grad for p in m.ae.parameters())  # type: ignore[attr-defined]
+
+
+def test_taef2_loads_strict_with_pool_branches() -> None:
+    from codec.models.taef2 import TAEF2
+
+    m = get_model("taef2", device="cpu")
+    assert isinstance(m, TAEF2) and isinstance(m, LatentAutoencoder)
+    pooled_enc = [i for i, layer in enumerate(m.encoder) if getattr(layer, "pool", None) is not None]
+    pooled_dec = [i for i, layer in enumerate(m.decoder) if getattr(layer, "pool", None) is not None]
+    assert (pooled_enc, pooled_dec) == ([11, 12, 13], [3, 4, 5])
+    assert m.encoder[-1].out_channels == 32
+
