@@ -1,0 +1,236 @@
+"""Base settings: everything comes from the environment, with safe local defaults.
+
+Local default: SQLite under ``var/``, media under ``var/media``, Redis broker at 127.0.0.1:6379.
+Set ``DATABASE_URL`` for PostgreSQL, ``REDIS_URL`` / ``CELERY_BROKER_URL`` for the broker and
+``AWS_STORAGE_BUCKET_NAME`` (+ ``AWS_S3_ENDPOINT_URL`` …) for S3-compatible media storage.
+``config.settings.production`` tightens this for deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# Writable state of a local install (SQLite file, media, dev secret key); git-ignored.
+VAR_DIR = Path(os.environ.get("GALLERY_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def _dev_secret_key() -> str:
+    """A random key kept in var/ so local sessions survive restarts (never used in production)."""
+    path = VAR_DIR / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "whitenoise.runserver_nostatic",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "gallery.apps.GalleryConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------------
+_default_sqlite = VAR_DIR / "db.sqlite3"
+if not os.environ.get("DATABASE_URL"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{_default_sqlite}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- static + media storage -------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Local runs serve static files straight from the finders (no collectstatic needed), so a missing
+# STATIC_ROOT is expected there.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+WHITENOISE_AUTOREFRESH = DEBUG
+
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Media is never served by URL from the storage root: gallery views check access and stream
+# files with the right Content-Type (see gallery/media.py). MEDIA_URL is only a namespace.
+MEDIA_URL = "/media/"
+
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+if AWS_STORAGE_BUCKET_NAME:
+    # S3-compatible storage (AWS, MinIO, Ceph …) through django-storages. Credentials come from the
+    # usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables (read by boto3).
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "location": os.environ.get("AWS_LOCATION", "gallery"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 600),
+            "file_overwrite": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- uploads (enforced by Django, not only by the form) ---------------------------------------
+GALLERY_MAX_UPLOAD_BYTES = env_int("GALLERY_MAX_UPLOAD_BYTES", 30 * 1024 * 1024)
+GALLERY_MAX_PIXELS = env_int("GALLERY_MAX_PIXELS", 40_000_000)
+GALLERY_MIN_SIDE = env_int("GALLERY_MIN_SIDE", 16)
+GALLERY_MAX_FILES_PER_REQUEST = env_int("GALLERY_MAX_FILES_PER_REQUEST", 50)
+FILE_UPLOAD_HANDLERS = [
+    "gallery.uploadhandlers.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+DATA_UPLOAD_MAX_NUMBER_FILES = GALLERY_MAX_FILES_PER_REQUEST
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file form fields only
+
+# --- gallery behaviour ------------------------------------------------------------------------
+GALLERY_ENCODE_EFFORT = os.environ.get("GALLERY_ENCODE_EFFORT", "default")
+GALLERY_CODEC_MODEL = os.environ.get("GALLERY_CODEC_MODEL", "taesd")
+GALLERY_COMPARISON_FORMATS = env_list("GALLERY_COMPARISON_FORMATS", ["jpeg", "webp", "avif"])
+# Lowest quality a comparison may use before it is downscaled to fit; empty = the format's minimum
+# (JPEG quality 1), i.e. downscale only when even that is over the latent's size.
+_min_q = env_int("GALLERY_COMPARISON_MIN_QUALITY", -1)
+GALLERY_COMPARISON_MIN_QUALITY = None if _min_q < 0 else _min_q
+GALLERY_PAGE_SIZE = env_int("GALLERY_PAGE_SIZE", 24)
+# "optimistic": render previews right after the encode; "just_in_time": on the first request.
+GALLERY_PREVIEW_STRATEGY = os.environ.get("GALLERY_PREVIEW_STRATEGY", "optimistic")
+GALLERY_PREVIEW_FORMAT = os.environ.get("GALLERY_PREVIEW_FORMAT", "WEBP")
+GALLERY_TASK_MAX_RETRIES = env_int("GALLERY_TASK_MAX_RETRIES", 5)
+# Warm the model when a worker process starts (the registry keeps it loaded afterwards).
+GALLERY_WARM_MODEL = env_bool("GALLERY_WARM_MODEL", True)
+GALLERY_TORCH_THREADS = env_int("GALLERY_TORCH_THREADS", 2)
+
+# --- cache (preview "being generated" markers) --------------------------------------------------
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "gpu"
+CELERY_TASK_ROUTES = {"gallery.*": {"queue": "gpu"}}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message that was delivered but never acknowledged (worker killed) is redelivered after this.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,175 @@
+"""Server-rendered SVG charts: the geometry is computed here, the markup lives in templates
+(``gallery/charts/*.svg``) so every label is escaped by the template engine. No JavaScript."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.template.defaultfilters import filesizeformat
+
+WIDTH, HEIGHT = 640, 260
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 16, 44
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    w: float
+    h: float
+    count: int
+    label: str
+
+
+@dataclass
+class Histogram:
+    title: str
+    bars: list[Bar]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = WIDTH
+    height: int = HEIGHT
+    plot_left: float = PAD_LEFT
+    plot_bottom: float = HEIGHT - PAD_BOTTOM
+    plot_right: float = WIDTH - PAD_RIGHT
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+
+@dataclass
+class Series:
+    name: str
+    css: str
+    points: str  # "x,y x,y …" for <polyline>
+    last_label: str
+    dots: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class LineChart:
+    title: str
+    series: list[Series]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = WIDTH
+    height: int = HEIGHT
+    plot_left: float = PAD_LEFT
+    plot_bottom: float = HEIGHT - PAD_BOTTOM
+    plot_right: float = WIDTH - PAD_RIGHT
+    plot_top: float = PAD_TOP
+
+    @property
+    def empty(self) -> bool:
+        return not self.series
+
+
+def _nice_step(span: float, target: int) -> float:
+    raw = span / max(1, target)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    for mult in (1, 2, 2.5, 5, 10):
+        if raw <= mult * mag:
+            return mult * mag
+    return 10 * mag
+
+
+def histogram(values: list[int], title: str = "Latent sizes", bins: int = 12) -> Histogram:
+    """Histogram of byte sizes with ``bins`` equal-width (nicely rounded) bins."""
+    if not values:
+        return Histogram(title, [], [], [])
+    lo, hi = min(values), max(values)
+    step = _nice_step(max(hi - lo, 1), bins)
+    start = math.floor(lo / step) * step
+    nbins = max(1, math.floor((hi - start) / step) + 1)
+    counts = [0] * nbins
+    for v in values:
+        counts[min(nbins - 1, int((v - start) // step))] += 1
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = max(counts)
+    bar_w = plot_w / nbins
+    bars = []
+    for i, c in enumerate(counts):
+        h = plot_h * c / top
+        lo_edge, hi_edge = start + i * step, start + (i + 1) * step
+        bars.append(
+            Bar(
+                x=PAD_LEFT + i * bar_w + 1,
+                y=PAD_TOP + plot_h - h,
+                w=max(1.0, bar_w - 2),
+                h=h,
+                count=c,
+                label=f"{filesizeformat(lo_edge)}–{filesizeformat(hi_edge)}: {c} photo{'s' * (c != 1)}",
+            )
+        )
+    every = max(1, math.ceil(nbins / 6))
+    x_ticks = [
+        Tick(PAD_LEFT + i * bar_w, filesizeformat(start + i * step)) for i in range(0, nbins + 1, every)
+    ]
+    ystep = max(1, math.ceil(_nice_step(top, 4)))
+    y_ticks = [Tick(PAD_TOP + plot_h - plot_h * k / top, str(k)) for k in range(0, top + 1, ystep)]
+    return Histogram(title, bars, x_ticks, y_ticks)
+
+
+def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") -> LineChart:
+    """Cumulative original vs latent bytes per day on a log scale (they differ by ~100×).
+
+    ``rows``: (day, original bytes added that day, latent bytes added that day), any order.
+    """
+    rows = sorted(r for r in rows if r[1] or r[2])
+    if not rows:
+        return LineChart(title, [], [], [])
+    first, last = rows[0][0] - timedelta(days=1), rows[-1][0]
+    span_days = max(1, (last - first).days)
+    cum_o = cum_l = 0
+    pts_o, pts_l = (
+        [
+            (first, 0),
+        ],
+        [(first, 0)],
+    )
+    for day, o, lat in rows:
+        cum_o += o
+        cum_l += lat
+        pts_o.append((day, cum_o))
+        pts_l.append((day, cum_l))
+    positive = [v for _, v in pts_o + pts_l if v > 0]
+    lo_exp = math.floor(math.log10(min(positive)))
+    hi_exp = math.ceil(math.log10(max(positive))) if max(positive) > 1 else lo_exp + 1
+    hi_exp = max(hi_exp, lo_exp + 1)
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def xy(day: date, value: int) -> tuple[float, float]:
+        x = PAD_LEFT + plot_w * (day - first).days / span_days
+        v = math.log10(max(value, 10**lo_exp))
+        y = PAD_TOP + plot_h - plot_h * (v - lo_exp) / (hi_exp - lo_exp)
+        return round(x, 1), round(y, 1)
+
+    def series(name: str, css: str, pts: list[tuple[date, int]]) -> Series:
+        coords = [xy(d, v) for d, v in pts]
+        return Series(
+            name, css, " ".join(f"{x},{y}" for x, y in coords), filesizeformat(pts[-1][1]), dots=coords[1:]
+        )
+
+    y_ticks = [Tick(xy(first, 10**e)[1], filesizeformat(10**e)) for e in range(lo_exp, hi_exp + 1)]
+    step = max(1, math.ceil(span_days / 6))
+    x_ticks = [
+        Tick(xy(first + timedelta(days=d), 1)[0], (first + timedelta(days=d)).strftime("%b %d"))
+        for d in range(0, span_days + 1, step)
+    ]
+    return LineChart(
+        title,
+        [series("Originals (uploaded)", "orig", pts_o), series("Latents (stored)", "latent", pts_l)],
+        x_ticks,
+        y_ticks,
+    )

@@ -1,0 +1,151 @@
+"""Photos, their comparison files and the short-lived staged originals.
+
+A photo's only permanent image data is its latent bitstream (``Photo.latent``). The uploaded
+original lives in ``StagedUpload`` until the encode task has committed the latent, and the same
+task deletes it. Comparison files (JPEG/WebP/AVIF at the latent's byte budget) are made at encode
+time; previews are cache files derived from the latent (gallery/previews.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from . import naming
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ENCODING = "encoding", "Encoding"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Size(models.TextChoices):
+        TINY = "tiny", "Tiny (≈0.05 bpp)"
+        SMALL = "small", "Small (≈0.10 bpp)"
+        STANDARD = "standard", "Standard (≈0.15 bpp)"
+        BUDGET = "budget", "Explicit byte budget"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos")
+    title = models.CharField(max_length=200, blank=True, help_text="Display name from the upload.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+
+    # Rate target chosen at upload.
+    size = models.CharField(max_length=16, choices=Size.choices, default=Size.STANDARD)
+    target_bpp = models.FloatField(null=True, blank=True)
+    target_bytes = models.PositiveIntegerField()
+
+    # Facts about the original (the original itself is never kept).
+    original_bytes = models.PositiveBigIntegerField()
+    original_format = models.CharField(max_length=16)
+    original_width = models.PositiveIntegerField()
+    original_height = models.PositiveIntegerField()
+
+    # The latent: the only source of truth once ready.
+    latent = models.FileField(max_length=255, blank=True)
+    latent_bytes = models.PositiveIntegerField(null=True, blank=True)
+    latent_bpp = models.FloatField(null=True, blank=True)
+    latent_sha256 = models.CharField(max_length=64, blank=True)
+    codec_model = models.CharField(max_length=32, blank=True)
+    codec_info = models.JSONField(default=dict, blank=True)
+    # Fidelity guard results (codec.info keys fidelity_min/_mean/_floor_met), when the codec wrote them.
+    fidelity_min = models.FloatField(null=True, blank=True)
+    fidelity_mean = models.FloatField(null=True, blank=True)
+    fidelity_floor_met = models.BooleanField(null=True, blank=True)
+
+    # Worker bookkeeping.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    encode_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    encoding_started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"], name="photo_status_updated")]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+    @property
+    def pixels(self) -> int:
+        return self.original_width * self.original_height
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.READY, self.Status.FAILED)
+
+    @property
+    def original_bpp(self) -> float:
+        return self.original_bytes * 8 / self.pixels
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times smaller than the original upload the latent is."""
+        return self.original_bytes / self.latent_bytes if self.latent_bytes else None
+
+    def bpp_of(self, nbytes: int) -> float:
+        """Bits per pixel of ``nbytes`` measured against the original's pixel count."""
+        return nbytes * 8 / self.pixels
+
+
+class Comparison(models.Model):
+    """A classical codec's file at (at most) the latent's byte budget, for the toggle on the photo page."""
+
+    class Format(models.TextChoices):
+        JPEG = "jpeg", "JPEG"
+        WEBP = "webp", "WebP"
+        AVIF = "avif", "AVIF"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="comparisons")
+    fmt = models.CharField(max_length=8, choices=Format.choices)
+    file = models.FileField(max_length=255)
+    bytes = models.PositiveIntegerField()
+    quality = models.SmallIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    scale = models.FloatField(default=1.0, help_text="< 1 when the image was downscaled to fit the budget.")
+    fits = models.BooleanField(default=True, help_text="Whether the file is within the budget.")
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["photo", "fmt"]
+        constraints = [models.UniqueConstraint(fields=["photo", "fmt"], name="one_comparison_per_format")]
+
+    def __str__(self) -> str:
+        return f"{self.get_fmt_display()} for {self.photo_id}"
+
+    @property
+    def downscaled(self) -> bool:
+        return self.scale < 0.999
+
+    @property
+    def content_type(self) -> str:
+        return naming.CONTENT_TYPES[self.fmt]
+
+
+class StagedUpload(models.Model):
+    """The uploaded original, kept only until the encode task commits the latent (then deleted).
+
+    A database row rather than a file: web and GPU workers may run on different hosts and share
+    only the database, and staging is then atomic with creating the photo.
+    """
+
+    photo = models.OneToOneField(Photo, on_delete=models.CASCADE, primary_key=True, related_name="staged")
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"staged original of {self.photo_id} ({self.size} bytes)"

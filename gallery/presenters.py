@@ -1,0 +1,103 @@
+"""What the photo page and its JSON status endpoint show: the toggle's variants and the status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.urls import reverse
+
+from . import previews
+from .models import Comparison, Photo
+
+FORMAT_ORDER = {"jpeg": 0, "webp": 1, "avif": 2}
+
+
+@dataclass
+class Variant:
+    """One option of the latent/JPEG/WebP/AVIF toggle."""
+
+    key: str
+    label: str
+    url: str
+    bytes: int
+    bpp: float
+    ratio: float | None  # original bytes / these bytes
+    width: int
+    height: int
+    downscaled: bool = False
+    fits: bool = True
+    note: str = ""
+    pending: bool = False  # the image (a preview) is still being rendered
+
+
+def preview_url(photo: Photo, spec_name: str) -> tuple[str, bool]:
+    """(url, ready): the cache file's versioned URL, or the placeholder URL while it is rendered."""
+    base = reverse("gallery:preview", args=[photo.pk, spec_name])
+    cache_file = previews.lookup(photo, spec_name)
+    if cache_file is None:
+        return base, False
+    return f"{base}?v={cache_file.version}", True
+
+
+def variants(photo: Photo) -> list[Variant]:
+    if not photo.is_ready:
+        return []
+    url, ready = preview_url(photo, "display")
+    out = [
+        Variant(
+            key="latent",
+            label="Latent",
+            url=url,
+            bytes=photo.latent_bytes,
+            bpp=photo.latent_bpp,
+            ratio=photo.ratio,
+            width=photo.original_width,
+            height=photo.original_height,
+            note=f"decoded from the {photo.codec_model or 'latent'} bitstream",
+            pending=not ready,
+        )
+    ]
+    comparisons: list[Comparison] = sorted(photo.comparisons.all(), key=lambda c: FORMAT_ORDER.get(c.fmt, 9))
+    for c in comparisons:
+        note = c.note
+        if c.downscaled:
+            note = (
+                f"{c.get_fmt_display()} could not reach the budget at full size even at its lowest "
+                f"quality; downscaled to {c.width}×{c.height} ({c.scale:.0%}) to fit, shown enlarged."
+                + (f" {c.note}" if c.note else "")
+            )
+        out.append(
+            Variant(
+                key=c.fmt,
+                label=c.get_fmt_display(),
+                url=reverse("gallery:comparison", args=[photo.pk, c.fmt]),
+                bytes=c.bytes,
+                bpp=photo.bpp_of(c.bytes),
+                ratio=photo.original_bytes / c.bytes if c.bytes else None,
+                width=c.width,
+                height=c.height,
+                downscaled=c.downscaled,
+                fits=c.fits,
+                note=note,
+            )
+        )
+    return out
+
+
+def status_payload(photo: Photo, user) -> dict:
+    """JSON for the live status endpoint (polled by the photo page, the grid and the uploader)."""
+    thumb_url, thumb_ready = preview_url(photo, "thumb") if photo.is_ready else ("", False)
+    return {
+        "id": str(photo.pk),
+        "status": photo.status,
+        "status_label": photo.get_status_display(),
+        "error": photo.error,
+        "finished": photo.is_finished,
+        "attempts": photo.attempts,
+        "url": reverse("gallery:detail", args=[photo.pk]),
+        "latent_bytes": photo.latent_bytes,
+        "latent_bpp": photo.latent_bpp,
+        "thumb": {"url": thumb_url, "ready": thumb_ready},
+        "variants": [asdict(v) for v in variants(photo)],
+        "can_delete": photo.owner_id == getattr(user, "pk", None),
+    }

@@ -1,0 +1,66 @@
+"""Publishing tasks from the web process, and reading the queue's state for the statistics page.
+
+Publishing never raises into a request: when the broker is down the photo stays ``pending`` with
+its original staged, and can be re-queued later (``services.enqueue_encode``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from kombu.exceptions import ChannelError, OperationalError
+
+log = logging.getLogger(__name__)
+
+QUEUE = "gpu"
+
+
+def publish(task, *args) -> bool:
+    """``task.apply_async(args)``; False (logged) when the broker cannot be reached."""
+    try:
+        task.apply_async(args=list(args))
+    except (OperationalError, ConnectionError, OSError) as exc:
+        log.error("could not queue %s%r: %s", task.name, args, exc)
+        return False
+    return True
+
+
+@dataclass
+class QueueSnapshot:
+    available: bool
+    queue: str = QUEUE
+    length: int | None = None
+    workers: list[str] = field(default_factory=list)
+    active: int | None = None
+    reserved: int | None = None
+    error: str = ""
+
+
+def snapshot(timeout: float = 0.5) -> QueueSnapshot:
+    """Messages waiting on the ``gpu`` queue and what the workers are doing (best effort)."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_read(
+            transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout * 4}
+        ) as conn:
+            conn.ensure_connection(max_retries=1)
+            try:
+                length = conn.default_channel.queue_declare(queue=QUEUE, passive=True).message_count
+            except ChannelError:  # the queue does not exist yet: nothing was ever queued
+                length = 0
+    except Exception as exc:
+        return QueueSnapshot(available=False, error=f"broker unreachable: {exc}")
+    snap = QueueSnapshot(available=True, length=length)
+    try:
+        inspect = app.control.inspect(timeout=timeout)
+        active = inspect.active() or {}
+        reserved = inspect.reserved() or {}
+    except Exception as exc:
+        snap.error = f"workers did not answer: {exc}"
+        return snap
+    snap.workers = sorted(set(active) | set(reserved))
+    snap.active = sum(len(v) for v in active.values())
+    snap.reserved = sum(len(v) for v in reserved.values())
+    return snap

@@ -1,0 +1,143 @@
+"""Web-side work: rate targets, staging uploads, queueing, deleting. No torch, no codec.encode here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+
+from . import previews
+from .models import Photo, StagedUpload
+from .validation import ImageFacts, UploadRejected, inspect_upload
+
+log = logging.getLogger(__name__)
+
+SIZE_BPP = {Photo.Size.TINY: 0.05, Photo.Size.SMALL: 0.10, Photo.Size.STANDARD: 0.15}
+MIN_BUDGET_BYTES = 256
+MAX_BUDGET_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded file (shown per file by the form and the JSON answer)."""
+
+    name: str
+    photo: Photo | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.photo is not None
+
+
+def target_for(
+    size: str, width: int, height: int, budget_bytes: int | None = None
+) -> tuple[int, float | None]:
+    """Byte budget (and nominal bpp) for a size choice; bpp is measured on the oriented pixel count."""
+    if size == Photo.Size.BUDGET:
+        if budget_bytes is None:
+            raise ValueError("an explicit budget needs budget_bytes")
+        return int(budget_bytes), None
+    bpp = SIZE_BPP[Photo.Size(size)]
+    return max(MIN_BUDGET_BYTES, math.ceil(bpp * width * height / 8)), bpp
+
+
+def display_name(filename: str | None) -> str:
+    """A safe display title from a client file name: base name only, no control characters."""
+    raw = filename or ""
+    base = PureWindowsPath(PurePosixPath(raw).name).name
+    cleaned = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
+    return cleaned.strip()[:200] or "untitled"
+
+
+def stage_upload(
+    owner, upload: UploadedFile, facts: ImageFacts, size: str, budget_bytes: int | None
+) -> Photo:
+    """Create the photo and its staged original in one transaction; queue the encode on commit."""
+    upload.seek(0)
+    data = upload.read()
+    target_bytes, target_bpp = target_for(size, facts.width, facts.height, budget_bytes)
+    with transaction.atomic():
+        photo = Photo.objects.create(
+            owner=owner,
+            title=display_name(upload.name),
+            size=size,
+            target_bpp=target_bpp,
+            target_bytes=target_bytes,
+            original_bytes=len(data),
+            original_format=facts.format,
+            original_width=facts.width,
+            original_height=facts.height,
+        )
+        StagedUpload.objects.create(
+            photo=photo, data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+        )
+        transaction.on_commit(lambda: enqueue_encode(photo.pk))
+    return photo
+
+
+def accept_uploads(
+    owner,
+    files: Iterable[UploadedFile],
+    size: str,
+    budget_bytes: int | None = None,
+    oversize: Iterable[str] = (),
+) -> list[UploadResult]:
+    """Validate every file on its own and stage the good ones; one bad file never blocks the others."""
+    limit = filesizeformat(settings.GALLERY_MAX_UPLOAD_BYTES)
+    too_big = f"The file is larger than the limit of {limit}."
+    results = [UploadResult(display_name(n), error=too_big) for n in oversize]
+    for upload in files:
+        name = display_name(upload.name)
+        try:
+            facts = inspect_upload(upload, upload.size)
+        except UploadRejected as exc:
+            results.append(UploadResult(name, error=str(exc)))
+            continue
+        results.append(UploadResult(name, photo=stage_upload(owner, upload, facts, size, budget_bytes)))
+    return results
+
+
+def enqueue_encode(photo_id) -> bool:
+    """Queue the encode task (queue ``gpu``); the single entry point for re-queueing, too.
+
+    False when the broker is unreachable: the photo stays pending with its original staged.
+    """
+    from .queueing import publish
+    from .tasks import encode_photo
+
+    return publish(encode_photo, str(photo_id))
+
+
+def delete_photo(photo: Photo, user) -> None:
+    """Delete a photo and every file derived from it. Only the owner may."""
+    if photo.owner_id != user.pk:
+        raise PermissionDenied("Only the owner can delete this photo.")
+    names = [c.file.name for c in photo.comparisons.all() if c.file]
+    if photo.latent:
+        names.append(photo.latent.name)
+    photo_id = photo.pk
+    with transaction.atomic():
+        photo.delete()  # cascades to comparisons and the staged original
+    previews.purge(photo_id)
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:  # a leftover file is harmless; the row is gone
+            log.warning("could not delete %s", name, exc_info=True)
+
+
+def visible_photos(user):
+    """Photos a signed-in user may browse: everyone's (the gallery is shared); delete is owner-only."""
+    return Photo.objects.select_related("owner")

@@ -1,0 +1,86 @@
+"""Celery tasks (queue ``gpu``). Thin wrappers: the work is in gallery/encoding.py and previews.py.
+
+Importing this module does not import torch or the codec's model code; that happens inside the
+task bodies, in the worker process, where the codec registry keeps the model loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with jitter: ~5 s, 10 s, 20 s … capped at 10 minutes."""
+    return min(600.0, 5.0 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(
+    bind=True,
+    name="gallery.encode_photo",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
+def encode_photo(self, photo_id: str) -> str:
+    """Staged original → latent + comparisons → ready. Re-running on a ready photo is a no-op."""
+    from . import encoding
+
+    try:
+        return encoding.encode(photo_id)
+    except encoding.PermanentFailure:
+        return "failed"
+    except Exception as exc:
+        attempt = self.request.retries + 1
+        if self.request.retries >= self.max_retries:
+            log.exception("encode of %s failed for good after %d attempts", photo_id, attempt)
+            # The staged original stays so an admin (or the sweeper) can re-queue it.
+            encoding.mark_failed(
+                photo_id, f"Encoding failed after {attempt} attempts: {exc}", keep_staged=True
+            )
+            return "failed"
+        log.warning("encode of %s failed (attempt %d), retrying: %s", photo_id, attempt, exc)
+        encoding.mark_retrying(photo_id, f"Attempt {attempt} failed ({exc}); retrying.")
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+
+
+@shared_task(
+    bind=True,
+    name="gallery.render_previews",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def render_previews(self, photo_id: str, spec_names: list[str] | None = None) -> list[str]:
+    """Decode the latent once and write the missing preview cache files."""
+    from . import encoding, previews
+    from .models import Photo
+
+    photo = Photo.objects.filter(pk=photo_id, status=Photo.Status.READY).first()
+    if photo is None:
+        return []
+    codec = encoding.load_codec()
+    return previews.render(photo, spec_names or list(previews.SPECS), codec.decode)
+
+
+@worker_process_init.connect
+def _warm_model(**_kwargs) -> None:
+    """Each prefork child loads the model once at start, so the first upload does not wait for it."""
+    if not settings.GALLERY_WARM_MODEL:
+        return
+    from . import encoding
+
+    try:
+        encoding.warm_up()
+    except Exception:  # the first task will report a real problem with a clear error
+        log.exception("could not warm up the codec")

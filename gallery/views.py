@@ -1,0 +1,197 @@
+"""HTTP layer only: access checks, forms, rendering. The work is in services/previews/stats."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import media, naming, presenters, previews, services, stats
+from .forms import UploadForm
+from .models import Comparison, Photo
+
+
+def _photo(request: HttpRequest, pk) -> Photo:
+    return get_object_or_404(services.visible_photos(request.user), pk=pk)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_GET
+def photo_list(request: HttpRequest) -> HttpResponse:
+    photos = services.visible_photos(request.user)
+    mine = request.GET.get("mine") == "1"
+    if mine:
+        photos = photos.filter(owner=request.user)
+    page = Paginator(photos, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in page]
+    return render(request, "gallery/photo_list.html", {"page": page, "tiles": tiles, "mine": mine})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits()})
+    files = request.FILES  # parse the body first: the size-limit upload handler records skipped files
+    oversize = getattr(request, "gallery_oversize_uploads", [])
+    form = UploadForm(request.POST, files, oversize=oversize)
+    if not form.is_valid():
+        if _wants_json(request):
+            return JsonResponse({"errors": form.errors.get_json_data(), "results": []}, status=400)
+        return render(request, "gallery/upload.html", {"form": form, **_limits()}, status=400)
+    results = services.accept_uploads(
+        request.user,
+        form.cleaned_data["files"],
+        form.cleaned_data["size"],
+        form.cleaned_data["budget_bytes"],
+        oversize=oversize,
+    )
+    accepted = [r for r in results if r.ok]
+    if _wants_json(request):
+        status = 201 if accepted and len(accepted) == len(results) else (400 if not accepted else 200)
+        return JsonResponse({"results": [_result_json(r) for r in results]}, status=status)
+    for r in results:
+        if r.ok:
+            messages.success(request, f"“{r.name}” was uploaded and is queued for encoding.")
+        else:
+            messages.error(request, f"“{r.name}” was not accepted: {r.error}")
+    if not accepted:
+        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits()}, status=400)
+    return redirect("gallery:list")
+
+
+def _limits() -> dict:
+    return {
+        "max_upload_bytes": settings.GALLERY_MAX_UPLOAD_BYTES,
+        "max_megapixels": settings.GALLERY_MAX_PIXELS / 1e6,
+        "max_files": settings.GALLERY_MAX_FILES_PER_REQUEST,
+    }
+
+
+def _result_json(r: services.UploadResult) -> dict:
+    if not r.ok:
+        return {"name": r.name, "ok": False, "error": r.error}
+    return {
+        "name": r.name,
+        "ok": True,
+        "id": str(r.photo.pk),
+        "url": reverse("gallery:detail", args=[r.photo.pk]),
+        "status_url": reverse("gallery:status", args=[r.photo.pk]),
+        "status": r.photo.status,
+    }
+
+
+@login_required
+@require_GET
+def photo_detail(request: HttpRequest, pk) -> HttpResponse:
+    photo = _photo(request, pk)
+    variants = presenters.variants(photo)
+    return render(
+        request,
+        "gallery/photo_detail.html",
+        {"photo": photo, "variants": variants, "can_delete": photo.owner_id == request.user.pk},
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def photo_status(request: HttpRequest, pk) -> JsonResponse:
+    return JsonResponse(presenters.status_payload(_photo(request, pk), request.user))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def photo_delete(request: HttpRequest, pk) -> HttpResponse:
+    photo = _photo(request, pk)
+    if photo.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner can delete this photo.")
+    if request.method == "POST":
+        title = str(photo)
+        services.delete_photo(photo, request.user)
+        messages.success(request, f"“{title}” was deleted.")
+        return redirect("gallery:list")
+    return render(request, "gallery/photo_confirm_delete.html", {"photo": photo})
+
+
+@login_required
+@require_GET
+def preview(request: HttpRequest, pk, spec: str) -> HttpResponse:
+    if spec not in previews.SPECS:
+        raise Http404("unknown preview size")
+    photo = _photo(request, pk)
+    cache_file = previews.lookup(photo, spec)
+    if cache_file is None:
+        return _placeholder(photo, previews.SPECS[spec])
+    versioned = request.GET.get("v") == cache_file.version
+    return media.storage_response(
+        cache_file.name,
+        cache_file.spec.content_type,
+        max_age=31536000 if versioned else 60,
+        immutable=versioned,
+    )
+
+
+def _placeholder(photo: Photo, spec: previews.PreviewSpec) -> HttpResponse:
+    scale = min(1.0, spec.max_side / max(photo.original_width, photo.original_height))
+    width = max(1, round(photo.original_width * scale))
+    height = max(1, round(photo.original_height * scale))
+    label = {"failed": "Encoding failed", "ready": "Rendering preview…"}.get(photo.status, "Encoding…")
+    svg = render_to_string("gallery/placeholder.svg", {"width": width, "height": height, "label": label})
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Preview"] = "pending"
+    return response
+
+
+@login_required
+@require_GET
+def comparison(request: HttpRequest, pk, fmt: str) -> HttpResponse:
+    photo = _photo(request, pk)
+    comp = get_object_or_404(Comparison, photo=photo, fmt=fmt)
+    return media.storage_response(comp.file.name, comp.content_type, max_age=86400)
+
+
+@login_required
+@require_GET
+def latent_download(request: HttpRequest, pk) -> HttpResponse:
+    photo = _photo(request, pk)
+    if not photo.is_ready:
+        raise Http404("the latent is not ready yet")
+    stem = photo.title.rsplit(".", 1)[0] or str(photo.pk)
+    return media.storage_response(
+        photo.latent.name,
+        naming.LATENT_CONTENT_TYPE,
+        download_name=f"{stem}.{naming.LATENT_EXT}",
+        max_age=86400,
+    )
+
+
+@login_required
+@require_GET
+def storage_stats(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("The storage statistics are for staff only.")
+    return render(request, "gallery/stats.html", {"stats": stats.collect()})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
