@@ -260,6 +260,19 @@ def crop(x: np.ndarray, height: int, width: int) -> np.ndarray:
     return x[:height, :width]
 
 
+def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an (H, W, 3) uint8 image to ``width`` × ``height`` with Pillow's Lanczos filter.
+
+    Used for resolution as a rate-control dimension (encode at reduced size, upsample the decode).
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"invalid target size {width}x{height}")
+    if rgb.shape[1] == width and rgb.shape[0] == height:
+        return rgb
+    out = to_pil(rgb).resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(out, dtype=np.uint8).copy()
+
+
 # ---------------------------------------------------------------- tensors (torch imported lazily)
 
 

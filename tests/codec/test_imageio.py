@@ -15,7 +15,16 @@ import pytest
 from PIL import Image
 
 from codec.errors import InputImageError, UsageError
-from codec.imageio import crop, load_image, pad_to_multiple, padded_size, to_pil, to_tensor, to_uint8
+from codec.imageio import (
+    crop,
+    load_image,
+    pad_to_multiple,
+    padded_size,
+    resize_rgb,
+    to_pil,
+    to_tensor,
+    to_uint8,
+)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(6, 10, 3), dtype=np.uint8)
@@ -302,6 +311,17 @@ def test_pad_and_crop() -> None:
     same = np.zeros((16, 8, 3), np.uint8)
     assert pad_to_multiple(same, 8) is same
     assert pad_to_multiple(RGB[..., 0], 4).shape == (8, 12)
+
+
+def test_resize_rgb() -> None:
+    flat = np.full((6, 10, 3), 77, np.uint8)
+    out = resize_rgb(flat, 5, 3)
+    assert out.shape == (3, 5, 3) and (out == 77).all() and out.flags.writeable
+    assert resize_rgb(RGB, 10, 6) is RGB
+    up = resize_rgb(RGB, 20, 12)
+    assert up.shape == (12, 20, 3) and abs(float(up.mean()) - float(RGB.mean())) < 3
+    with pytest.raises(ValueError):
+        resize_rgb(RGB, 0, 4)
 
 
 def test_tensor_helpers() -> None:
