@@ -1,0 +1,219 @@
+"""Settings from the environment, the production profile, and the docker-compose stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+SECRET = "k3y-" + "x9Qz" * 15
+
+
+def run_python(project_root, code: str, **env) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "AWS_STORAGE_BUCKET_NAME"}}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project_root,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+SHOW = (
+    "import json, django; django.setup(); from django.conf import settings as s;"
+    "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+    "'storage': s.STORAGES['default']['BACKEND'], 'opts': s.STORAGES['default'].get('OPTIONS', {}),"
+    "'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS}, default=str))"
+)
+
+
+def test_defaults_sqlite_under_var_and_local_media(project_root, tmp_path):
+    out = run_python(
+        project_root,
+        SHOW,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        GALLERY_VAR_DIR=str(tmp_path),
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        ALLOWED_HOSTS="a.example,b.example",
+        DEBUG="0",
+    )
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["db"] == "django.db.backends.sqlite3" and cfg["name"] == str(tmp_path / "db.sqlite3")
+    assert cfg["storage"] == "django.core.files.storage.FileSystemStorage"
+    assert cfg["broker"] == "redis://127.0.0.1:6379/3"
+    assert cfg["hosts"] == ["a.example", "b.example"] and cfg["debug"] is False
+
+
+def test_database_url_and_s3_from_environment(project_root, tmp_path):
+    out = run_python(
+        project_root,
+        SHOW,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        GALLERY_VAR_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u:p@db.example:5432/gallery",
+        AWS_STORAGE_BUCKET_NAME="photos",
+        AWS_S3_ENDPOINT_URL="http://minio:9000",
+        CELERY_BROKER_URL="redis://broker:6379/0",
+    )
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["db"] == "django.db.backends.postgresql" and cfg["name"] == "gallery"
+    assert cfg["storage"] == "storages.backends.s3.S3Storage"
+    assert cfg["opts"]["bucket_name"] == "photos" and cfg["opts"]["endpoint_url"] == "http://minio:9000"
+    assert cfg["opts"]["default_acl"] == "private"
+    assert cfg["broker"] == "redis://broker:6379/0"
+
+
+def test_production_check_deploy_is_clean(project_root, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "SECRET_KEY": SECRET,
+            "ALLOWED_HOSTS": "gallery.example.com",
+            "GALLERY_VAR_DIR": str(tmp_path),
+        },
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
+
+
+def test_production_refuses_missing_secret(project_root, tmp_path):
+    out = run_python(
+        project_root,
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="",
+        ALLOWED_HOSTS="x.example",
+        GALLERY_VAR_DIR=str(tmp_path),
+    )
+    assert out.returncode != 0 and "SECRET_KEY must be set" in out.stderr
+
+
+def _compose_config(project_root) -> dict:
+    """`docker compose config` when the client has the compose plugin, else the parsed YAML."""
+    env = {**os.environ, "SECRET_KEY": SECRET, "POSTGRES_PASSWORD": "pw"}
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        out = subprocess.run(
+            [docker, "compose", "config", "--format", "json"],
+            cwd=project_root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+    with open(project_root / "docker-compose.yml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_docker_compose_services(project_root):
+    cfg = _compose_config(project_root)
+    services = cfg["services"]
+    assert {"web", "worker", "redis", "postgres"} <= set(services)
+    web, worker = services["web"], services["worker"]
+
+    web_cmd = web["command"] if isinstance(web["command"], str) else " ".join(web["command"])
+    assert "gunicorn config.wsgi" in web_cmd and "migrate" in web_cmd
+    assert web["build"]["target"] == "web" and worker["build"]["target"] == "worker"
+    assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert web["environment"]["DATABASE_URL"].startswith("postgres://")
+    assert web["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+
+    worker_cmd = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
+    assert "-Q gpu" in worker_cmd and "-c 1" in worker_cmd
+    [device] = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert "ports" not in worker
+
+    volumes = set(cfg["volumes"])
+    assert {"pgdata", "redisdata", "media"} <= volumes
+
+    def mounts(svc):
+        return " ".join(
+            v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in svc["volumes"]
+        )
+
+    assert "media:/data/media" in mounts(web) and "media:/data/media" in mounts(worker)
+    assert "pgdata" in mounts(services["postgres"])
+    for svc in ("web", "worker"):
+        assert set(services[svc]["depends_on"]) == {"postgres", "redis"}
+
+
+def test_dockerfile_web_image_has_no_torch(project_root):
+    text = (project_root / "Dockerfile").read_text()
+    assert "AS web" in text and "AS worker" in text
+    web_stage = text.split("AS web", 1)[1].split("FROM base AS worker", 1)[0]
+    assert "grep -vE '^(torch|" in web_stage and "collectstatic" in web_stage and "gunicorn" in web_stage
+
+
+def test_web_process_never_imports_torch(project_root, tmp_path):
+    """URLconf, views, tasks, admin and a rendered page: torch stays out of the web process."""
+    code = (
+        "import sys, django; django.setup();"
+        "from django.test.utils import setup_test_environment; setup_test_environment();"
+        "from django.core.management import call_command; call_command('migrate', verbosity=0);"
+        "import config.urls, gallery.views, gallery.tasks, gallery.admin, gallery.services, gallery.stats;"
+        "import codec, codec.errors;"
+        "from django.urls import resolve; resolve('/'); resolve('/upload/');"
+        "from django.contrib.auth.models import User; from django.test import Client;"
+        "u = User.objects.create_user('w', password='pw-pw-pw-1', is_staff=True);"
+        "c = Client(); c.force_login(u);"
+        "assert c.get('/').status_code == 200; assert c.get('/upload/').status_code == 200;"
+        "assert c.get('/stats/').status_code == 200;"
+        "print('torch' in sys.modules, 'diffusers' in sys.modules)"
+    )
+    out = run_python(
+        project_root,
+        code,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        GALLERY_VAR_DIR=str(tmp_path),
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+@pytest.mark.django_db
+def test_ensure_admin_from_environment(monkeypatch, capsys, django_user_model):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-very-long-password-7")
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "boss@example.com")
+    call_command("ensure_admin")
+    boss = django_user_model.objects.get(username="boss")
+    assert boss.is_superuser and boss.check_password("a-very-long-password-7")
+    call_command("ensure_admin")  # idempotent
+    assert "exists" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_ensure_admin_generates_and_prints(monkeypatch, capsys, settings, tmp_path, django_user_model):
+    from django.core.management import call_command
+
+    monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
+    settings.VAR_DIR = tmp_path
+    call_command("ensure_admin", "--only-from-env")
+    assert not django_user_model.objects.exists()
+    call_command("ensure_admin")
+    out = capsys.readouterr().out
+    password = out.split("password ", 1)[1].split()[0]
+    assert django_user_model.objects.get(username="admin").check_password(password)
+    assert password in (tmp_path / "admin-credentials.txt").read_text()
