@@ -10,13 +10,14 @@ from datetime import date, timedelta
 from django.template.defaultfilters import filesizeformat
 
 WIDTH, HEIGHT = 640, 260
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 16, 44
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 72, 28, 26, 44
 
 
 @dataclass
 class Tick:
     pos: float
     label: str
+    anchor: str = "middle"
 
 
 @dataclass
@@ -87,9 +88,12 @@ def histogram(values: list[int], title: str = "Latent sizes", bins: int = 12) ->
     if not values:
         return Histogram(title, [], [], [])
     lo, hi = min(values), max(values)
-    step = _nice_step(max(hi - lo, 1), bins)
-    start = math.floor(lo / step) * step
-    nbins = max(1, math.floor((hi - start) / step) + 1)
+    # At least ±10 % around a single size, so equal sizes still get a readable axis.
+    span = max(hi - lo, hi * 0.2, 10)
+    step = _nice_step(span, bins)
+    mid = (lo + hi) / 2
+    start = max(0, math.floor(min(lo, mid - span / 2) / step) * step)
+    nbins = max(1, math.floor((max(hi, mid + span / 2) - start) / step) + 1)
     counts = [0] * nbins
     for v in values:
         counts[min(nbins - 1, int((v - start) // step))] += 1
@@ -108,13 +112,17 @@ def histogram(values: list[int], title: str = "Latent sizes", bins: int = 12) ->
                 w=max(1.0, bar_w - 2),
                 h=h,
                 count=c,
-                label=f"{filesizeformat(lo_edge)}–{filesizeformat(hi_edge)}: {c} photo{'s' * (c != 1)}",
+                label=f"{_bytes_label(lo_edge)}–{_bytes_label(hi_edge)}: {c} photo{'s' * (c != 1)}",
             )
         )
     every = max(1, math.ceil(nbins / 6))
     x_ticks = [
-        Tick(PAD_LEFT + i * bar_w, filesizeformat(start + i * step)) for i in range(0, nbins + 1, every)
+        Tick(PAD_LEFT + i * bar_w, _bytes_label(start + i * step)) for i in range(0, nbins + 1, every)
     ]
+    if x_ticks:
+        x_ticks[0].anchor = "start" if len(x_ticks) > 1 else "middle"
+        if len(x_ticks) > 1 and x_ticks[-1].pos >= WIDTH - PAD_RIGHT - 1:
+            x_ticks[-1].anchor = "end"
     ystep = max(1, math.ceil(_nice_step(top, 4)))
     y_ticks = [Tick(PAD_TOP + plot_h - plot_h * k / top, str(k)) for k in range(0, top + 1, ystep)]
     return Histogram(title, bars, x_ticks, y_ticks)
@@ -144,8 +152,7 @@ def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") 
         pts_l.append((day, cum_l))
     positive = [v for _, v in pts_o + pts_l if v > 0]
     lo_exp = math.floor(math.log10(min(positive)))
-    hi_exp = math.ceil(math.log10(max(positive))) if max(positive) > 1 else lo_exp + 1
-    hi_exp = max(hi_exp, lo_exp + 1)
+    hi_exp = max(math.ceil(math.log10(max(positive))), lo_exp + 1)
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
@@ -161,15 +168,33 @@ def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") 
             name, css, " ".join(f"{x},{y}" for x, y in coords), filesizeformat(pts[-1][1]), dots=coords[1:]
         )
 
-    y_ticks = [Tick(xy(first, 10**e)[1], filesizeformat(10**e)) for e in range(lo_exp, hi_exp + 1)]
+    y_ticks = [Tick(xy(first, v)[1], _bytes_label(v)) for v in _log_ticks(10**lo_exp, 10**hi_exp)]
     step = max(1, math.ceil(span_days / 6))
     x_ticks = [
         Tick(xy(first + timedelta(days=d), 1)[0], (first + timedelta(days=d)).strftime("%b %d"))
         for d in range(0, span_days + 1, step)
     ]
+    x_ticks[0].anchor = "start"
+    if len(x_ticks) > 1 and x_ticks[-1].pos >= WIDTH - PAD_RIGHT - 1:
+        x_ticks[-1].anchor = "end"
     return LineChart(
         title,
         [series("Originals (uploaded)", "orig", pts_o), series("Latents (stored)", "latent", pts_l)],
         x_ticks,
         y_ticks,
     )
+
+
+def _bytes_label(n: float) -> str:
+    """Compact binary-unit label: 512 B, 1.5 KB, 10 KB, 2 MB (same units as filesizeformat)."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1, 10, 100 × powers of 1024 inside [lo, hi] (at least the two ends)."""
+    ticks = [m * 1024**k for k in range(0, 5) for m in (1, 10, 100) if lo <= m * 1024**k <= hi]
+    return ticks or [lo, hi]
