@@ -116,3 +116,22 @@ def test_taef2_loads_strict_with_pool_branches() -> None:
     assert (pooled_enc, pooled_dec) == ([11, 12, 13], [3, 4, 5])
     assert m.encoder[-1].out_channels == 32
 
+
+
+def test_device_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codec.device import default_dtype, resolve_device
+
+    monkeypatch.delenv("CODEC_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert default_dtype(torch.device("cpu")) == torch.float32
+    assert default_dtype(torch.device("cuda", 0)) == torch.float16
+    monkeypatch.setenv("CODEC_DEVICE", "cpu")
+    assert resolve_device(None).type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA"):
+            resolve_device("cuda")
+    for bad in ("tpu", "cuda:x", "mps"):
+        with pytest.raises(UsageError):
+            resolve_device(bad)

@@ -34,8 +34,10 @@ def test_missing_weights_message_names_file_env_and_upstream(
 def test_missing_weights_through_get_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_shared: None
 ) -> None:
+    from codec.models import registry
     from codec.models.registry import get_model
 
+    monkeypatch.setattr(registry, "_cache", {})  # an already loaded taesd must not hide the error
     monkeypatch.setenv("CODEC_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelNotFoundError, match=r"taesd_encoder\.safetensors.*CODEC_MODEL_DIR"):
         get_model("taesd", device="cpu", model_path=None)
