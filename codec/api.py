@@ -158,9 +158,35 @@ def encode(
     else:
         setting = ratecontrol.search(lambda st: len(session.stream(st)), max_bytes)
     data = session.stream(setting)
+    if effort == "max":
+        data = _refine_max(session, setting, data, max_bytes)
     if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
         raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
     return data
+
+
+def _refine_max(
+    session: _EncodeSession, setting: ratecontrol.Setting, data: bytes, max_bytes: int | None
+) -> bytes:
+    """Iterative RDO at the chosen setting; kept only when the file still fits the budget
+    (refinement moves the latent, so its rate may change)."""
+    import torch
+
+    from codec.imageio import pad_to_multiple, to_tensor
+    from codec.rdo import refine_latent
+
+    latent = session.latent(setting.scale)
+    qp = _quant_params(latent, setting.levels)
+    padded = pad_to_multiple(session.coded_rgb(setting.scale), session.model.downscale)
+    image = to_tensor(padded).to(session.model.device)
+    start = torch.from_numpy(latent).unsqueeze(0).to(session.model.device)
+    refined = refine_latent(session.model, image, qp, "max", latent=start)
+    candidate = _EncodeSession(session.model, session.rgb, session.effort)
+    candidate._latents[setting.scale] = refined[0].detach().float().cpu().numpy()
+    stream = candidate.stream(setting)
+    if max_bytes is not None and len(stream) > max_bytes:
+        return data
+    return stream
 
 
 def decode(data: bytes, *, device: str | None = None, model_path: str | None = None) -> Image.Image:
