@@ -9,7 +9,11 @@ All three take two uint8 ``HxWx3`` RGB arrays of the same shape and return a Pyt
 * `lpips` — LPIPS-alex v0.1 (lower is better), our own forward pass over the offline weights in
   ``$CODEC_METRICS_DIR`` or ``../shared/models/metrics``; loaded once per process and reused.
 
-torch is imported lazily, inside the functions: importing this package is cheap. The web
+torch is imported lazily, inside the functions: importing this package is cheap. (The implementation
+modules are named differently from the functions — ``lpips_alex``, ``msssim`` — so importing them
+never shadows ``codec.metrics.lpips`` / ``ms_ssim``; ``codec.metrics.lpips`` as a module path is a
+callable compatibility alias.) `get_lpips_model` gives the cached, differentiable ``nn.Module``
+(inputs (N,3,H,W) in [0, 1]) for losses. The web
 process must not use it anyway (ARCHITECTURE.md).
 """
 
@@ -22,7 +26,7 @@ from codec.metrics.psnr import psnr
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["lpips", "ms_ssim", "msssim_scales", "psnr"]
+__all__ = ["get_lpips_model", "lpips", "ms_ssim", "msssim_scales", "psnr"]
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, **options: Any) -> float:
@@ -40,7 +44,14 @@ def msssim_scales(height: int, width: int) -> int:
 
 
 def lpips(a: np.ndarray, b: np.ndarray, **options: Any) -> float:
-    """LPIPS-alex v0.1 distance of two uint8 RGB images; see `codec.metrics.lpips.lpips`."""
-    from codec.metrics.lpips import lpips as _lpips
+    """LPIPS-alex v0.1 distance of two uint8 RGB images; see `codec.metrics.lpips_alex.lpips`."""
+    from codec.metrics.lpips_alex import lpips as _lpips
 
     return _lpips(a, b, **options)
+
+
+def get_lpips_model(device: Any = None) -> Any:
+    """The process-wide LPIPS-alex ``nn.Module`` on ``device``; see `codec.metrics.lpips_alex`."""
+    from codec.metrics.lpips_alex import get_lpips_model as _get
+
+    return _get(device)

@@ -54,7 +54,7 @@ def test_lpips_identity_symmetry_and_monotone_in_noise(kodak_crop):
 def test_lpips_module_is_differentiable_and_cached():
     import torch
 
-    from codec.metrics.lpips import get_lpips_model
+    from codec.metrics.lpips_alex import get_lpips_model
 
     model = get_lpips_model()
     assert get_lpips_model("cpu") is model  # loaded once per process
@@ -123,3 +123,15 @@ def test_bad_inputs_raise(kodak_crop):
 def test_importing_metrics_does_not_import_torch():
     code = "import sys, codec.metrics; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_package_functions_survive_submodule_imports(kodak_crop):
+    """Importing the implementation modules must not replace the package's functions."""
+    import codec.metrics as m
+    import codec.metrics.lpips  # the compatibility module path
+    from codec.metrics import lpips_alex, msssim  # noqa: F401
+
+    assert callable(m.lpips) and callable(m.ms_ssim) and callable(m.psnr)
+    noisy = _noisy(kodak_crop, 10)
+    assert m.lpips(kodak_crop, noisy) == pytest.approx(lpips_alex.lpips(kodak_crop, noisy), abs=1e-7)
+    assert m.get_lpips_model() is codec.metrics.lpips.get_lpips_model()
