@@ -78,6 +78,13 @@ def claim(photo_id: str) -> Photo | None:
         if not StagedUpload.objects.filter(photo=photo).exists():
             _fail(photo, "The uploaded original is no longer staged; please upload the photo again.")
             return None
+        if photo.attempts >= settings.GALLERY_MAX_ATTEMPTS:
+            _fail(
+                photo,
+                f"Encoding was interrupted or failed {photo.attempts} times; giving up on this photo.",
+                keep_staged=True,
+            )
+            return None
         photo.status = Photo.Status.ENCODING
         photo.error = ""
         photo.attempts += 1

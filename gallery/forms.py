@@ -17,6 +17,12 @@ class MultipleFileField(forms.FileField):
 
     widget = MultipleFileInput
 
+    def __init__(self, *args, **kwargs) -> None:
+        # An empty file is rejected per file by the upload validator ("The file is empty."); a
+        # form-level error here would throw away the good files sent with it.
+        kwargs.setdefault("allow_empty_file", True)
+        super().__init__(*args, **kwargs)
+
     def clean(self, data, initial=None):
         if data in (None, "", []):
             return []

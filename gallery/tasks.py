@@ -73,6 +73,14 @@ def render_previews(self, photo_id: str, spec_names: list[str] | None = None) ->
     return previews.render(photo, spec_names or list(previews.SPECS), codec.decode)
 
 
+@shared_task(name="gallery.sweep", ignore_result=True)
+def sweep() -> str:
+    """Beat task: re-queue photos whose encode was lost and delete orphaned files (gallery/sweeper.py)."""
+    from . import sweeper
+
+    return sweeper.sweep().summary()
+
+
 @worker_process_init.connect
 def _warm_model(**_kwargs) -> None:
     """Each prefork child loads the model once at start, so the first upload does not wait for it."""

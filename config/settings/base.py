@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database outage answers 503 (retry later) instead of 500.
+    "gallery.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -199,6 +201,9 @@ GALLERY_TASK_MAX_RETRIES = env_int("GALLERY_TASK_MAX_RETRIES", 5)
 # Warm the model when a worker process starts (the registry keeps it loaded afterwards).
 GALLERY_WARM_MODEL = env_bool("GALLERY_WARM_MODEL", True)
 GALLERY_TORCH_THREADS = env_int("GALLERY_TORCH_THREADS", 2)
+# Encode attempts (retries and deliveries after a killed worker) before a photo is marked failed, so
+# an image that crashes the worker every time cannot loop for ever. The staged original is kept.
+GALLERY_MAX_ATTEMPTS = env_int("GALLERY_MAX_ATTEMPTS", 10)
 
 # --- cache (preview "being generated" markers) --------------------------------------------------
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -221,6 +226,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message that was delivered but never acknowledged (worker killed) is redelivered after this.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+# The sweeper (gallery/sweeper.py): re-queues photos whose encode task was lost (broker restart,
+# broker down at upload time) and deletes stored files of deleted photos. Run by beat (a worker
+# started with -B, or `celery beat`) and by `manage.py sweep`. Thresholds exceed the longest retry
+# backoff and encode, so a live task is never duplicated by it.
+GALLERY_SWEEP_INTERVAL = env_int("GALLERY_SWEEP_INTERVAL", 300)
+GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 900)
+GALLERY_SWEEP_ENCODING_AFTER = env_int("GALLERY_SWEEP_ENCODING_AFTER", 1800)
+GALLERY_SWEEP_ORPHAN_AFTER = env_int("GALLERY_SWEEP_ORPHAN_AFTER", 3600)
+CELERY_BEAT_SCHEDULE = {
+    "gallery-sweep": {"task": "gallery.sweep", "schedule": float(GALLERY_SWEEP_INTERVAL)},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -1,0 +1,41 @@
+"""Turn "the database is unavailable" into a clean 503 page instead of a 500.
+
+A lost or refused database connection (PostgreSQL down or restarting, SQLite locked or missing)
+surfaces as ``django.db.OperationalError``/``InterfaceError`` anywhere in a view (the session,
+``request.user``, staging an upload). Staging is one transaction, so such a failure leaves nothing
+half-written; the client gets ``503 Service Unavailable`` with ``Retry-After`` and can simply retry.
+The page is rendered without a request context: it must not touch the database itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+MESSAGE = "The service is temporarily unavailable (database). Nothing was saved; please try again shortly."
+
+
+class DatabaseUnavailableMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("database unavailable during %s %s: %s", request.method, request.path, exception)
+        if "application/json" in request.headers.get("Accept", ""):
+            response: HttpResponse = JsonResponse({"error": MESSAGE, "results": []}, status=503)
+        else:
+            response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,223 @@
+"""The sweeper: re-queue photos whose encode task was lost, and collect orphaned files.
+
+Tasks get lost when the broker forgets them (Redis restarted without persistence, the broker was
+down when the upload was queued) or, for a while, when a worker is killed mid-task (the message
+comes back only after the broker's visibility timeout). The staged original is still in the
+database in every such case, so re-queueing is always possible and always safe: the encode task
+is idempotent.
+
+A photo is re-queued when it still has its staged original, it is ``pending`` and untouched for
+``pending_after`` seconds or ``encoding`` for ``encoding_after`` seconds, and no encode message
+for it is waiting in or held from the broker (the Redis queue and its unacked set; when the broker
+cannot be read the age alone decides). Re-queueing resets it to ``pending`` (new ``updated_at``),
+so the next sweep leaves it alone for another ``pending_after`` seconds.
+
+Runs as the Celery beat task ``gallery.sweep`` and as ``manage.py sweep``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Photo
+
+log = logging.getLogger(__name__)
+
+ENCODE_TASK = "gallery.encode_photo"
+# Storage folders whose second path part is a photo id (see gallery/naming.py and previews.py).
+PHOTO_FOLDERS = ("comparisons", "previews")
+
+
+@dataclass
+class SweepReport:
+    requeued: list[str] = field(default_factory=list)
+    requeue_failed: list[str] = field(default_factory=list)
+    still_queued: int = 0  # stale by age, but the broker still holds a message for them
+    broker_checked: bool = False
+    orphans_deleted: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        broker = "checked" if self.broker_checked else "not readable (age only)"
+        return (
+            f"re-queued {len(self.requeued)} photo(s), {len(self.requeue_failed)} could not be queued, "
+            f"{self.still_queued} stale but still queued (broker {broker}); "
+            f"removed {len(self.orphans_deleted)} orphaned file(s)"
+        )
+
+
+def stale_photos(now=None, pending_after: float | None = None, encoding_after: float | None = None):
+    """Photos not ready whose encode seems lost (they still have their staged original)."""
+    now = now or timezone.now()
+    pending_after = settings.GALLERY_SWEEP_PENDING_AFTER if pending_after is None else pending_after
+    encoding_after = settings.GALLERY_SWEEP_ENCODING_AFTER if encoding_after is None else encoding_after
+    return Photo.objects.filter(staged__isnull=False).filter(
+        Q(status=Photo.Status.PENDING, updated_at__lte=now - timedelta(seconds=pending_after))
+        | Q(status=Photo.Status.ENCODING, encoding_started_at__lte=now - timedelta(seconds=encoding_after))
+        | Q(status=Photo.Status.ENCODING, encoding_started_at__isnull=True)
+    )
+
+
+def _photo_id_of(message: dict) -> str | None:
+    """The photo id of a kombu/Celery protocol-2 encode message, else None."""
+    headers = message.get("headers") or {}
+    if headers.get("task") != ENCODE_TASK:
+        return None
+    try:
+        body = message["body"]
+        if (message.get("properties") or {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def queued_photo_ids(timeout: float = 2.0) -> set[str] | None:
+    """Ids of photos with an encode message waiting in the ``gpu`` queue or held unacked by a worker.
+
+    None when the broker is not Redis or cannot be read.
+    """
+    from config.celery import app
+
+    from .queueing import QUEUE
+
+    url = app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        raw = [m for m in client.lrange(QUEUE, 0, -1)]
+        # kombu keeps delivered-but-unacknowledged messages here as JSON [message, exchange, key].
+        raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
+        client.close()
+    except (redis.RedisError, OSError, ValueError, IndexError, TypeError) as exc:
+        log.warning("sweeper: cannot read the broker (%s); deciding by age only", exc)
+        return None
+    ids = set()
+    for item in raw:
+        try:
+            message = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and (pid := _photo_id_of(message)):
+            ids.add(pid)
+    return ids
+
+
+def requeue_stale(
+    *, pending_after: float | None = None, encoding_after: float | None = None, dry_run: bool = False
+) -> SweepReport:
+    from . import services
+
+    report = SweepReport()
+    queued = queued_photo_ids()
+    report.broker_checked = queued is not None
+    for photo in stale_photos(pending_after=pending_after, encoding_after=encoding_after):
+        pid = str(photo.pk)
+        if queued is not None and pid in queued:
+            report.still_queued += 1
+            continue
+        if dry_run:
+            report.requeued.append(pid)
+            continue
+        # Only if nobody changed it meanwhile (a worker may have just claimed or finished it).
+        changed = Photo.objects.filter(pk=photo.pk, status=photo.status, updated_at=photo.updated_at).update(
+            status=Photo.Status.PENDING, updated_at=timezone.now()
+        )
+        if not changed:
+            continue
+        if services.enqueue_encode(photo.pk):
+            report.requeued.append(pid)
+            log.info("sweeper: re-queued photo %s (was %s)", pid, photo.status)
+        else:
+            report.requeue_failed.append(pid)
+    return report
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def orphaned_files(older_than: float | None = None) -> list[str]:
+    """Stored files of photos that no longer exist (e.g. a delete whose file removal failed).
+
+    Files younger than ``older_than`` seconds are left alone: a worker may be writing them for a
+    photo whose row is about to be committed.
+    """
+    older_than = settings.GALLERY_SWEEP_ORPHAN_AFTER if older_than is None else older_than
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return []  # remote storage: listing a bucket is not the sweeper's job
+    cutoff = time.time() - older_than
+    candidates: list[tuple[str, str]] = []  # (photo id, name)
+    try:
+        _dirs, files = default_storage.listdir("latents")
+    except FileNotFoundError:
+        files = []
+    candidates += [(f.split(".", 1)[0], f"latents/{f}") for f in files]
+    for folder in PHOTO_FOLDERS:
+        try:
+            dirs, _files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for d in dirs:
+            try:
+                _sub, names = default_storage.listdir(f"{folder}/{d}")
+            except FileNotFoundError:
+                continue
+            candidates += [(d, f"{folder}/{d}/{n}") for n in names]
+    ids = {pid for pid, _ in candidates if _is_uuid(pid)}
+    existing = {str(pk) for pk in Photo.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+    out = []
+    for pid, name in candidates:
+        if not _is_uuid(pid) or pid in existing:
+            continue
+        try:
+            if default_storage.get_modified_time(name).timestamp() <= cutoff:
+                out.append(name)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def collect_orphans(older_than: float | None = None, dry_run: bool = False) -> list[str]:
+    names = orphaned_files(older_than)
+    if not dry_run:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                log.warning("sweeper: could not delete %s", name, exc_info=True)
+    return names
+
+
+def sweep(
+    *,
+    pending_after: float | None = None,
+    encoding_after: float | None = None,
+    orphans_after: float | None = None,
+    dry_run: bool = False,
+) -> SweepReport:
+    report = requeue_stale(pending_after=pending_after, encoding_after=encoding_after, dry_run=dry_run)
+    report.orphans_deleted = collect_orphans(orphans_after, dry_run=dry_run)
+    if report.requeued or report.requeue_failed or report.orphans_deleted:
+        log.info("sweeper: %s", report.summary())
+    return report
