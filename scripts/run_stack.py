@@ -4,8 +4,9 @@
 1. Broker: ``REDIS_URL`` (or ``CELERY_BROKER_URL``) when set; otherwise a private ``redis-server``
    (Debian package ``redis-server``) on a free port, keeping nothing on disk.
 2. ``manage.py migrate`` and ``manage.py ensure_admin`` (DJANGO_SUPERUSER_* or a printed password).
-3. ``celery -A config worker -Q gpu -c 1`` (loads the model once, CUDA when present) and the web
-   server at http://127.0.0.1:8000 (``runserver``; ``--web gunicorn`` for the production server).
+3. ``celery -A config worker -Q gpu -c 1 -B`` (loads the model once, CUDA when present; ``-B`` runs
+   the periodic sweeper) and the web server at http://127.0.0.1:8000 (``runserver``;
+   ``--web gunicorn`` for the production server).
 4. Ctrl-C (or SIGTERM) stops every child; when one child dies the others are stopped too.
 """
 
@@ -178,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         admin = manage(env, "ensure_admin")
         stack.start(
             "celery worker",
+            # -B: the embedded beat scheduler runs the periodic sweeper (re-queues lost encodes).
             [PY, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@%h",
+             "-B", "--schedule", str(var_dir / "celerybeat-schedule"),
              "--loglevel", env.get("LOG_LEVEL", "INFO")],
             env,
         )
