@@ -1,0 +1,471 @@
+"""Versioned bitstream container: header, quantizer parameters, metadata TLVs, payload, CRC32.
+
+Pure Python + numpy (no torch): the web process parses headers with it. The byte layout, limits and
+version policy are in ``codec/FORMAT.md``; keep the two in sync.
+
+`parse` is strict: every field is bounds-checked while it is read (nothing is allocated from a
+claimed size), lengths must add up exactly, and the CRC must match. Anything else raises
+`BitstreamError`, or `UnsupportedVersionError` for a newer format version / feature.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from codec.errors import BitstreamError, UnsupportedVersionError
+from codec.quant import DOMAINS, MAX_LEVELS, MIN_LEVELS, RANGE_LIMIT, TANH_LIMIT, QuantParams
+
+MAGIC = b"\x89LAT"
+FORMAT_VERSION = 1
+
+# ---- limits (FORMAT.md, "Limits") ---------------------------------------------------------------
+MAX_SIDE = 65535
+MAX_PIXELS = 100_000_000
+MAX_CHANNELS = 64
+MAX_LATENT_SYMBOLS = MAX_PIXELS // 64 * MAX_CHANNELS
+MAX_METADATA = 4096
+MAX_TEXT = 64
+_VARINT_MAX_BYTES = 5
+
+# ---- enumerations ------------------------------------------------------------------------------
+PAYLOAD_LATENT = 0
+PAYLOAD_AVIF = 1
+PAYLOAD_KINDS = {PAYLOAD_LATENT: "latent", PAYLOAD_AVIF: "avif"}
+EFFORTS = ("fast", "default", "max")
+ENTROPY_CODERS = {0: "raw", 1: "ctx", 2: "lzma", 3: "webp", 4: "jxl"}
+DOWNSCALES = (8, 16, 32, 64)
+
+_FLAG_KIND_MASK = 0x03
+_FLAG_CODED_SIZE = 0x04
+_FLAG_METADATA = 0x08
+_FLAG_TANH = 0x10
+_FLAG_RESERVED = 0xE0
+
+# ---- metadata tags (id: name, kind) ------------------------------------------------------------
+_CRITICAL = 0x80
+TAG_FIDELITY_MIN = 1
+TAG_FIDELITY_MEAN = 2
+TAG_FIDELITY_FLOOR_MET = 3
+TAG_ENCODER = 4
+_TAGS: dict[int, tuple[str, str]] = {
+    TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
+    TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
+    TAG_FIDELITY_FLOOR_MET: ("fidelity_floor_met", "bool"),
+    TAG_ENCODER: ("encoder_variant", "str"),
+}
+
+
+@dataclass
+class Header:
+    """Everything in a bitstream except the payload.
+
+    ``latent_height``/``latent_width`` are not stored: they are ``ceil(coded / downscale)``; `pack`
+    checks given values against that and `parse` fills them in. For ``payload_kind=PAYLOAD_AVIF``
+    (the whole image stored as AVIF, e.g. by the fidelity guard) the latent fields are unused.
+    """
+
+    model_id: int
+    width: int
+    height: int
+    coded_width: int | None = None  # None: same as width
+    coded_height: int | None = None
+    latent_channels: int = 4
+    latent_height: int | None = None
+    latent_width: int | None = None
+    quant: QuantParams | None = None
+    entropy_coder: int = 1
+    effort: int = 0  # index into EFFORTS
+    payload_kind: int = PAYLOAD_LATENT
+    downscale: int = 8
+    fidelity_min: float | None = None
+    fidelity_mean: float | None = None
+    fidelity_floor_met: bool | None = None
+    encoder_variant: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.coded_width is None:
+            self.coded_width = self.width
+        if self.coded_height is None:
+            self.coded_height = self.height
+        if self.payload_kind == PAYLOAD_LATENT and _is_int(self.coded_width) and _is_int(self.downscale):
+            lh, lw = latent_size(self.coded_width, self.coded_height, self.downscale)
+            if self.latent_height is None:
+                self.latent_height = lh
+            if self.latent_width is None:
+                self.latent_width = lw
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        assert self.latent_height is not None and self.latent_width is not None
+        return (self.latent_channels, self.latent_height, self.latent_width)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def latent_size(coded_width: int, coded_height: int, downscale: int) -> tuple[int, int]:
+    """(latent_height, latent_width) of an image of the coded size."""
+    return -(-int(coded_height) // downscale), -(-int(coded_width) // downscale)
+
+
+# ------------------------------------------------------------------------------------ primitives
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class _Reader:
+    """Bounds-checked reader; every read failure is a `BitstreamError` naming the field."""
+
+    def __init__(self, data: bytes, end: int) -> None:
+        self.data, self.pos, self.end = data, 0, end
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise BitstreamError(f"truncated bitstream: {what} needs {n} bytes at offset {self.pos}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def varint(self, what: str, limit: int) -> int:
+        value = 0
+        for i in range(_VARINT_MAX_BYTES):
+            byte = self.u8(what)
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if byte == 0 and i > 0:
+                    raise BitstreamError(f"{what}: non-canonical varint")
+                if value > limit:
+                    raise BitstreamError(f"{what} = {value} exceeds the limit {limit}")
+                return value
+        raise BitstreamError(f"{what}: varint longer than {_VARINT_MAX_BYTES} bytes")
+
+
+# ---------------------------------------------------------------------------------------- checks
+
+
+def _check_geometry(h: Header) -> tuple[int, int]:
+    """Validate sizes; return (latent_height, latent_width). Raises BitstreamError."""
+    for name in ("width", "height", "coded_width", "coded_height"):
+        v = getattr(h, name)
+        if not _is_int(v) or not 1 <= v <= MAX_SIDE:
+            raise BitstreamError(f"{name} = {v!r} outside [1, {MAX_SIDE}]")
+    if h.width * h.height > MAX_PIXELS:
+        raise BitstreamError(f"image {h.width}x{h.height} exceeds {MAX_PIXELS} pixels")
+    assert h.coded_width is not None and h.coded_height is not None
+    if h.coded_width > h.width or h.coded_height > h.height:
+        raise BitstreamError(
+            f"coded size {h.coded_width}x{h.coded_height} larger than the image {h.width}x{h.height}"
+        )
+    if h.payload_kind != PAYLOAD_LATENT:
+        return 0, 0
+    if h.downscale not in DOWNSCALES:
+        raise BitstreamError(f"downscale {h.downscale} not one of {DOWNSCALES}")
+    if not _is_int(h.latent_channels) or not 1 <= h.latent_channels <= MAX_CHANNELS:
+        raise BitstreamError(f"latent channels {h.latent_channels!r} outside [1, {MAX_CHANNELS}]")
+    lh, lw = latent_size(h.coded_width, h.coded_height, h.downscale)
+    if (h.latent_height, h.latent_width) != (lh, lw):
+        raise BitstreamError(
+            f"latent {h.latent_height}x{h.latent_width} inconsistent with coded size "
+            f"{h.coded_width}x{h.coded_height} / {h.downscale} (= {lh}x{lw})"
+        )
+    if h.latent_channels * lh * lw > MAX_LATENT_SYMBOLS:
+        raise BitstreamError("latent too large")
+    return lh, lw
+
+
+def _check_model(h: Header) -> None:
+    """The model id must be known to this build; channels/downscale must match its spec."""
+    from codec.models.registry import MODELS_BY_ID
+
+    spec = MODELS_BY_ID.get(int(h.model_id))
+    if spec is None:
+        raise UnsupportedVersionError(f"model id {h.model_id} is unknown to this build")
+    if spec.family == "sd-vae":  # channels and downscale come from the model directory's config
+        return
+    if h.latent_channels != spec.latent_channels or h.downscale != spec.downscale:
+        raise BitstreamError(
+            f"model {spec.name} has {spec.latent_channels} channels / downscale {spec.downscale}, "
+            f"the header says {h.latent_channels} / {h.downscale}"
+        )
+
+
+def max_payload_bytes(h: Header) -> int:
+    """Upper bound on a valid payload for this header (checked before the payload is touched)."""
+    if h.payload_kind == PAYLOAD_LATENT:
+        lh, lw = latent_size(h.coded_width or 1, h.coded_height or 1, h.downscale)
+        return 2 * h.latent_channels * lh * lw + 4096
+    return 3 * h.width * h.height + 65536
+
+
+# ------------------------------------------------------------------------------------------ pack
+
+
+def _metadata_bytes(h: Header) -> bytes:
+    out = bytearray()
+    for tag, (name, kind) in _TAGS.items():
+        value = getattr(h, name)
+        if value is None:
+            continue
+        if kind == "f32":
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+            raw = struct.pack("<f", float(value))
+        elif kind == "bool":
+            raw = bytes([1 if value else 0])
+        else:
+            raw = str(value).encode("utf-8")
+            if not 1 <= len(raw) <= MAX_TEXT:
+                raise ValueError(f"{name} must be 1..{MAX_TEXT} UTF-8 bytes, got {len(raw)}")
+        out += bytes([tag]) + _varint(len(raw)) + raw
+    return bytes(out)
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Serialise ``header`` + ``payload``. Raises ValueError for a header this format cannot hold."""
+    h = header
+    try:
+        _check_geometry(h)
+    except BitstreamError as exc:
+        raise ValueError(str(exc)) from exc
+    if not _is_int(h.model_id) or not 0 <= h.model_id <= 255:
+        raise ValueError(f"model_id {h.model_id!r} outside [0, 255]")
+    if h.payload_kind not in PAYLOAD_KINDS:
+        raise ValueError(f"unknown payload kind {h.payload_kind!r}")
+    if not _is_int(h.effort) or not 0 <= h.effort < len(EFFORTS):
+        raise ValueError(f"effort {h.effort!r} outside [0, {len(EFFORTS) - 1}]")
+    if h.format_version != FORMAT_VERSION:
+        raise ValueError(f"this build writes format version {FORMAT_VERSION} only")
+    payload = bytes(payload)
+    if len(payload) > max_payload_bytes(h):
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the format bound {max_payload_bytes(h)}")
+
+    flags = h.payload_kind
+    coded = (h.coded_width, h.coded_height) != (h.width, h.height)
+    if coded:
+        flags |= _FLAG_CODED_SIZE
+    meta = _metadata_bytes(h)
+    if meta:
+        flags |= _FLAG_METADATA
+    coder = 0
+    if h.payload_kind == PAYLOAD_LATENT:
+        qp = h.quant
+        if not isinstance(qp, QuantParams):
+            raise ValueError("a latent payload needs QuantParams")
+        if qp.channels != h.latent_channels:
+            raise ValueError(f"quantizer has {qp.channels} channels, header says {h.latent_channels}")
+        if h.entropy_coder not in ENTROPY_CODERS:
+            raise ValueError(f"unknown entropy coder {h.entropy_coder!r}")
+        if qp.domain == "tanh":
+            flags |= _FLAG_TANH
+        coder = h.entropy_coder
+
+    out = bytearray(MAGIC)
+    out += bytes([FORMAT_VERSION, h.model_id, flags, coder | (h.effort << 4)])
+    out += _varint(h.width) + _varint(h.height)
+    if coded:
+        out += _varint(h.coded_width) + _varint(h.coded_height)
+    if h.payload_kind == PAYLOAD_LATENT:
+        assert h.quant is not None
+        out += bytes([(h.latent_channels - 1) | (DOWNSCALES.index(h.downscale) << 6), h.quant.levels - 1])
+        ranges = np.empty((h.latent_channels, 2), dtype="<f2")
+        ranges[:, 0] = h.quant.lo
+        ranges[:, 1] = h.quant.hi
+        out += ranges.tobytes()
+    if meta:
+        out += _varint(len(meta)) + meta
+    out += _varint(len(payload)) + payload
+    out += struct.pack("<I", zlib.crc32(out))
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------------------- parse
+
+
+def _parse_metadata(r: _Reader, h: Header) -> None:
+    size = r.varint("metadata length", MAX_METADATA)
+    if size < 2:
+        raise BitstreamError("metadata section flagged but empty")
+    end = r.pos + size
+    if end > r.end:
+        raise BitstreamError("truncated bitstream: metadata section runs past the end")
+    sub = _Reader(r.data, end)
+    sub.pos = r.pos
+    seen: set[int] = set()
+    while sub.pos < end:
+        tag_byte = sub.u8("metadata tag")
+        tag, critical = tag_byte & 0x7F, bool(tag_byte & _CRITICAL)
+        length = sub.varint("metadata value length", MAX_METADATA)
+        value = sub.take(length, f"metadata tag {tag} value")
+        if tag in seen:
+            raise BitstreamError(f"metadata tag {tag} appears twice")
+        seen.add(tag)
+        if tag not in _TAGS:
+            if critical:
+                raise UnsupportedVersionError(f"unknown critical metadata tag {tag}")
+            continue
+        name, kind = _TAGS[tag]
+        if kind == "f32":
+            if length != 4:
+                raise BitstreamError(f"{name}: expected 4 bytes, got {length}")
+            number = struct.unpack("<f", value)[0]
+            if not math.isfinite(number):
+                raise BitstreamError(f"{name} is not finite")
+            setattr(h, name, float(number))
+        elif kind == "bool":
+            if length != 1 or value[0] > 1:
+                raise BitstreamError(f"{name}: expected one byte 0 or 1")
+            setattr(h, name, bool(value[0]))
+        else:
+            if not 1 <= length <= MAX_TEXT:
+                raise BitstreamError(f"{name}: length {length} outside [1, {MAX_TEXT}]")
+            try:
+                setattr(h, name, value.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise BitstreamError(f"{name} is not UTF-8") from exc
+    r.pos = end
+
+
+def _parse_quant(r: _Reader, channels: int, levels: int, domain: str) -> QuantParams:
+    raw = np.frombuffer(r.take(4 * channels, "quantizer ranges"), dtype="<f2").astype(np.float64)
+    lo, hi = raw[0::2], raw[1::2]
+    limit = TANH_LIMIT if domain == "tanh" else RANGE_LIMIT
+    ok = np.isfinite(lo) & np.isfinite(hi) & (lo < hi) & (lo >= -limit) & (hi <= limit)
+    if not ok.all():
+        c = int(np.flatnonzero(~ok)[0])
+        raise BitstreamError(f"quantizer range of channel {c} invalid: [{lo[c]}, {hi[c]}] ({domain})")
+    return QuantParams(levels, tuple(lo), tuple(hi), domain)
+
+
+def parse(data: bytes) -> tuple[Header, bytes]:
+    """Parse and verify a bitstream; returns (header, payload). See FORMAT.md."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BitstreamError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise BitstreamError("not a latent-codec bitstream (wrong magic)")
+    if len(data) < len(MAGIC) + 4 + 2 + 1 + 4:
+        raise BitstreamError(f"truncated bitstream: {len(data)} bytes")
+    r = _Reader(data, len(data) - 4)  # the last 4 bytes are the CRC
+    r.take(len(MAGIC), "magic")
+    version = r.u8("format version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersionError(f"format version {version}; this build reads version {FORMAT_VERSION}")
+    model_id = r.u8("model id")
+    flags = r.u8("flags")
+    if flags & _FLAG_RESERVED:
+        raise UnsupportedVersionError(f"reserved flag bits set (0x{flags:02x})")
+    kind = flags & _FLAG_KIND_MASK
+    if kind not in PAYLOAD_KINDS:
+        raise UnsupportedVersionError(f"unknown payload kind {kind}")
+    coder_byte = r.u8("coder/effort")
+    coder, effort = coder_byte & 0x0F, (coder_byte >> 4) & 0x03
+    if coder_byte & 0xC0:
+        raise UnsupportedVersionError(f"reserved coder/effort bits set (0x{coder_byte:02x})")
+    if effort >= len(EFFORTS):
+        raise BitstreamError(f"effort code {effort} unknown")
+    width = r.varint("width", MAX_SIDE)
+    height = r.varint("height", MAX_SIDE)
+    if flags & _FLAG_CODED_SIZE:
+        coded_w = r.varint("coded width", MAX_SIDE)
+        coded_h = r.varint("coded height", MAX_SIDE)
+        if (coded_w, coded_h) == (width, height):
+            raise BitstreamError("coded size flagged but equal to the image size")
+    else:
+        coded_w, coded_h = width, height
+
+    h = Header(model_id=model_id, width=width, height=height, coded_width=coded_w, coded_height=coded_h,
+               payload_kind=kind, effort=effort, entropy_coder=coder, latent_channels=0,
+               latent_height=0, latent_width=0)
+    if kind == PAYLOAD_LATENT:
+        geo = r.u8("latent channels/downscale")
+        h.latent_channels = (geo & 0x3F) + 1
+        h.downscale = DOWNSCALES[geo >> 6]
+        h.latent_height, h.latent_width = latent_size(coded_w, coded_h, h.downscale)
+        levels = r.u8("levels") + 1
+        if not MIN_LEVELS <= levels <= MAX_LEVELS:
+            raise BitstreamError(f"levels {levels} outside [{MIN_LEVELS}, {MAX_LEVELS}]")
+        if coder not in ENTROPY_CODERS:
+            raise UnsupportedVersionError(f"entropy coder {coder} is unknown to this build")
+        domain = DOMAINS[1] if flags & _FLAG_TANH else DOMAINS[0]
+        _check_geometry(h)
+        _check_model(h)
+        h.quant = _parse_quant(r, h.latent_channels, levels, domain)
+    else:
+        if coder or flags & _FLAG_TANH:
+            raise BitstreamError("coder id / quantizer flag set on a non-latent payload")
+        h.latent_channels, h.latent_height, h.latent_width = 0, None, None
+        _check_geometry(h)
+    if flags & _FLAG_METADATA:
+        _parse_metadata(r, h)
+    bound = max_payload_bytes(h)
+    length = r.varint("payload length", bound)
+    remaining = r.end - r.pos
+    if length > remaining:
+        raise BitstreamError(f"truncated bitstream: payload claims {length} bytes, {remaining} present")
+    if length < remaining:
+        raise BitstreamError(f"{remaining - length} trailing bytes after the payload")
+    if kind != PAYLOAD_LATENT and length == 0:
+        raise BitstreamError("empty image payload")
+    payload = r.take(length, "payload")
+    (stored_crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != stored_crc:
+        raise BitstreamError("CRC mismatch: the bitstream is corrupt")
+    return h, payload
+
+
+# ------------------------------------------------------------------------------------------ info
+
+
+def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
+    """The JSON object `python -m codec info` prints."""
+    from codec.models.registry import MODELS_BY_ID
+
+    h = header
+    spec = MODELS_BY_ID.get(int(h.model_id))
+    out: dict[str, Any] = {
+        "format_version": h.format_version,
+        "payload_kind": PAYLOAD_KINDS.get(h.payload_kind, str(h.payload_kind)),
+        "model": spec.name if (spec is not None and h.payload_kind == PAYLOAD_LATENT) else None,
+        "model_id": h.model_id,
+        "width": h.width,
+        "height": h.height,
+        "coded_width": h.coded_width,
+        "coded_height": h.coded_height,
+        "latent_channels": h.latent_channels if h.payload_kind == PAYLOAD_LATENT else None,
+        "latent_height": h.latent_height,
+        "latent_width": h.latent_width,
+        "levels": h.quant.levels if h.quant is not None else None,
+        "quant_domain": h.quant.domain if h.quant is not None else None,
+        "quant_lo": list(h.quant.lo) if h.quant is not None else None,
+        "quant_hi": list(h.quant.hi) if h.quant is not None else None,
+        "entropy_coder": ENTROPY_CODERS.get(h.entropy_coder) if h.payload_kind == PAYLOAD_LATENT else None,
+        "effort": EFFORTS[h.effort] if 0 <= h.effort < len(EFFORTS) else h.effort,
+        "bytes": int(total_bytes),
+        "bpp": 8.0 * total_bytes / (h.width * h.height),
+    }
+    for name, _kind in _TAGS.values():
+        value = getattr(h, name)
+        if value is not None:
+            out[name] = value
+    return out
