@@ -1,0 +1,81 @@
+"""The bench runner end to end on one small Kodak crop, one budget and a subset of codecs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec.bench import ROW_KEYS, run_bench
+from codec.bench.runner import max_bytes_for
+from codec.errors import UsageError
+
+CODECS = ["latent", "seed", "jpeg", "webp"]
+BPP = 0.3
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, kodak_image):
+    images = tmp_path_factory.mktemp("images")
+    Image.open(kodak_image(23)).crop((200, 100, 456, 292)).save(images / "k23crop.png")  # 256×192
+    out = tmp_path_factory.mktemp("bench")
+    lines: list[str] = []
+    rows = run_bench(images, [BPP], None, "fast", out, codecs=CODECS, speed=False, log=lines.append)
+    return images, out, rows, lines
+
+
+def test_rows_have_the_keys_and_sane_values(bench):
+    _images, out, rows, _lines = bench
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(rows))
+    assert [r["codec"] for r in saved] == CODECS
+    budget = max_bytes_for(BPP, 256, 192)
+    for r in saved:
+        assert set(ROW_KEYS) <= set(r), r
+        assert r["image"] == "k23crop.png" and r["target_bpp"] == BPP and r["max_bytes"] == budget
+        assert "error" not in r, r
+        assert isinstance(r["fits"], bool) and r["fits"] == (r["bytes"] <= budget)
+        assert r["bpp"] == pytest.approx(r["bytes"] * 8 / (256 * 192))
+        assert 15 < r["psnr"] < 50 and 0.5 < r["ms_ssim"] <= 1.0 and 0.0 <= r["lpips"] < 0.8
+        assert r["encode_s"] > 0 and r["decode_s"] > 0
+        assert (out / "streams" / r["codec"]).is_dir()
+    by = {r["codec"]: r for r in saved}
+    assert by["jpeg"]["fits"] and by["webp"]["fits"] and by["latent"]["fits"]  # 0.3 bpp is generous
+
+
+def test_report_plot_and_crop_grid(bench):
+    _images, out, _rows, _lines = bench
+    report = (out / "report.md").read_text()
+    for text in ("## Machine", "torch:", "cpu:", "| latent | 0.3 | 1/1 |", "| jpeg | 0.3 |",
+                 "## What fit and what did not", "## Fidelity guard (issue 5)"):
+        assert text in report, text
+    for name in ("rd.png", "crops_0.30bpp.png"):
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and im.width > 400 and im.height > 200
+            pixels = np.asarray(im.convert("L"))
+            assert pixels.std() > 10  # not a blank canvas
+
+
+def test_second_run_reuses_the_cache_and_redoes_stale_rows(bench):
+    images, out, rows, first_lines = bench
+    assert sum(" fits " in ln or " OVER " in ln for ln in first_lines) == len(CODECS)
+    stale = out / "cache" / "rows" / "jpeg" / f"k23crop@{BPP:.4f}.json"
+    entry = json.loads(stale.read_text())
+    entry["fingerprint"] = "stale"
+    stale.write_text(json.dumps(entry))
+    lines: list[str] = []
+    again = run_bench(images, [BPP], None, "fast", out, codecs=CODECS, speed=False, log=lines.append)
+    measured = [ln for ln in lines if " fits " in ln or " OVER " in ln]
+    assert len(measured) == 1 and " jpeg " in measured[0]
+    strip = ("encode_s", "decode_s", "search_trials", "final_encode_s")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in again] == [
+        {k: v for k, v in r.items() if k not in strip} for r in rows]
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(UsageError, match="unknown codec"):
+        run_bench(tmp_path, [0.1], None, "fast", tmp_path / "o", codecs=["png"])
+    with pytest.raises(UsageError, match="no images"):
+        run_bench(tmp_path, [0.1], None, "fast", tmp_path / "o", codecs=["jpeg"])
