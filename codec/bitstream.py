@@ -45,7 +45,8 @@ _FLAG_KIND_MASK = 0x03
 _FLAG_CODED_SIZE = 0x04
 _FLAG_METADATA = 0x08
 _FLAG_TANH = 0x10
-_FLAG_RESERVED = 0xE0
+_FLAG_SECTIONS = 0x20  # extension sections follow the payload (the fidelity guard's patch layer)
+_FLAG_RESERVED = 0xC0
 
 # ---- metadata tags (id: name, kind) ------------------------------------------------------------
 _CRITICAL = 0x80
@@ -53,12 +54,19 @@ TAG_FIDELITY_MIN = 1
 TAG_FIDELITY_MEAN = 2
 TAG_FIDELITY_FLOOR_MET = 3
 TAG_ENCODER = 4
+TAG_FIDELITY_FLOOR = 5
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
     TAG_FIDELITY_FLOOR_MET: ("fidelity_floor_met", "bool"),
     TAG_ENCODER: ("encoder_variant", "str"),
+    TAG_FIDELITY_FLOOR: ("fidelity_floor", "f32"),
 }
+
+# ---- extension sections after the payload (id: Header attribute); bit 0x80 of the id = critical --
+SECTION_PATCH_LAYER = 1
+_SECTIONS: dict[int, str] = {SECTION_PATCH_LAYER: "patch_layer"}
+MAX_SECTIONS = 4
 
 
 @dataclass
@@ -87,6 +95,9 @@ class Header:
     fidelity_mean: float | None = None
     fidelity_floor_met: bool | None = None
     encoder_variant: str | None = None
+    fidelity_floor: float | None = None
+    #: fidelity guard: blocks re-coded with a classical codec (`codec.patchlayer` body), latent only
+    patch_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -241,6 +252,21 @@ def _metadata_bytes(h: Header) -> bytes:
     return bytes(out)
 
 
+def _section_bytes(h: Header) -> bytes:
+    present = [(sid, getattr(h, name)) for sid, name in _SECTIONS.items() if getattr(h, name) is not None]
+    if not present:
+        return b""
+    if h.payload_kind != PAYLOAD_LATENT:
+        raise ValueError("extension sections need a latent payload")
+    out = bytearray(_varint(len(present)))
+    for sid, body in present:
+        body = bytes(body)
+        if not 1 <= len(body) <= max_payload_bytes(h):
+            raise ValueError(f"section {sid}: {len(body)} bytes outside [1, {max_payload_bytes(h)}]")
+        out += bytes([sid]) + _varint(len(body)) + body
+    return bytes(out)
+
+
 def pack(header: Header, payload: bytes) -> bytes:
     """Serialise ``header`` + ``payload``. Raises ValueError for a header this format cannot hold."""
     h = header
@@ -267,6 +293,9 @@ def pack(header: Header, payload: bytes) -> bytes:
     meta = _metadata_bytes(h)
     if meta:
         flags |= _FLAG_METADATA
+    sections = _section_bytes(h)
+    if sections:
+        flags |= _FLAG_SECTIONS
     coder = 0
     if h.payload_kind == PAYLOAD_LATENT:
         qp = h.quant
@@ -295,6 +324,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     if meta:
         out += _varint(len(meta)) + meta
     out += _varint(len(payload)) + payload
+    out += sections
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
 
@@ -344,6 +374,32 @@ def _parse_metadata(r: _Reader, h: Header) -> None:
             except UnicodeDecodeError as exc:
                 raise BitstreamError(f"{name} is not UTF-8") from exc
     r.pos = end
+
+
+def _parse_sections(r: _Reader, h: Header) -> None:
+    if h.payload_kind != PAYLOAD_LATENT:
+        raise BitstreamError("extension sections on a non-latent payload")
+    count = r.varint("section count", MAX_SECTIONS)
+    if count < 1:
+        raise BitstreamError("sections flagged but none present")
+    seen: set[int] = set()
+    for _ in range(count):
+        sid_byte = r.u8("section id")
+        sid, critical = sid_byte & 0x7F, bool(sid_byte & _CRITICAL)
+        length = r.varint("section length", max_payload_bytes(h))
+        if length < 1:
+            raise BitstreamError(f"section {sid} is empty")
+        body = r.take(length, f"section {sid}")
+        if sid in seen:
+            raise BitstreamError(f"section {sid} appears twice")
+        seen.add(sid)
+        if sid not in _SECTIONS:
+            if critical:
+                raise UnsupportedVersionError(f"unknown critical section {sid}")
+            continue
+        setattr(h, _SECTIONS[sid], body)
+    if r.pos != r.end:
+        raise BitstreamError(f"{r.end - r.pos} trailing bytes after the sections")
 
 
 def _parse_quant(r: _Reader, channels: int, levels: int, domain: str) -> QuantParams:
@@ -423,11 +479,13 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     remaining = r.end - r.pos
     if length > remaining:
         raise BitstreamError(f"truncated bitstream: payload claims {length} bytes, {remaining} present")
-    if length < remaining:
+    if length < remaining and not flags & _FLAG_SECTIONS:
         raise BitstreamError(f"{remaining - length} trailing bytes after the payload")
     if kind != PAYLOAD_LATENT and length == 0:
         raise BitstreamError("empty image payload")
     payload = r.take(length, "payload")
+    if flags & _FLAG_SECTIONS:
+        _parse_sections(r, h)
     (stored_crc,) = struct.unpack("<I", data[-4:])
     if zlib.crc32(data[:-4]) != stored_crc:
         raise BitstreamError("CRC mismatch: the bitstream is corrupt")
@@ -468,4 +526,10 @@ def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
         value = getattr(h, name)
         if value is not None:
             out[name] = value
+    if h.patch_layer is not None:
+        out["patch_layer_bytes"] = len(h.patch_layer)
+    if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)
+        out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("patches" if h.patch_layer else "none")
+        out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
+                              else len(_section_bytes(h)))
     return out
