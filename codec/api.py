@@ -41,7 +41,7 @@ class _EncodeSession:
     rgb: np.ndarray
     effort: str
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
-    _streams: dict[ratecontrol.Setting, bytes] = field(default_factory=dict)
+    _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -62,10 +62,23 @@ class _EncodeSession:
             self._latents[scale] = encode_latent(self.model, self.coded_rgb(scale), self.effort)
         return self._latents[scale]
 
-    def stream(self, setting: ratecontrol.Setting) -> bytes:
-        if setting not in self._streams:
-            self._streams[setting] = _write_stream(self, setting)
-        return self._streams[setting]
+    def stream(self, setting: ratecontrol.Setting, *, search: bool = False) -> bytes:
+        """The bitstream for ``setting``. ``search=True`` tries only the fast entropy coders (used
+        inside the rate-control loop); the final stream tries every coder, which can only make it
+        smaller, so a setting that fit during the search still fits."""
+        key = (setting, search)
+        if key not in self._streams:
+            self._streams[key] = _write_stream(self, setting, search=search)
+        return self._streams[key]
+
+    def reconstruction(self, setting: ratecontrol.Setting) -> np.ndarray:
+        """What the decoder will show for ``setting`` (RGB uint8 at display size)."""
+        from codec.quant import dequantize, quantize
+
+        latent = self.latent(setting.scale)
+        qp = _quant_params(latent, setting.levels)
+        coded_w, coded_h = setting.coded_size(*self.size)
+        return _latent_to_rgb(self.model, dequantize(quantize(latent, qp), qp), coded_w, coded_h, *self.size)
 
 
 def _quant_params(latent: np.ndarray, levels: int) -> QuantParams:
@@ -74,14 +87,15 @@ def _quant_params(latent: np.ndarray, levels: int) -> QuantParams:
     return params_for_latent(latent, levels)
 
 
-def _write_stream(session: _EncodeSession, setting: ratecontrol.Setting) -> bytes:
+def _write_stream(session: _EncodeSession, setting: ratecontrol.Setting, *, search: bool) -> bytes:
     from codec import bitstream, entropy
     from codec.quant import quantize
 
     latent = session.latent(setting.scale)
     qp = _quant_params(latent, setting.levels)
     symbols = quantize(latent, qp)
-    coder_id, payload = entropy.encode_symbols(symbols, qp.levels)
+    coders = entropy.FAST_CODERS if search else None
+    coder_id, payload = entropy.encode_symbols(symbols, qp.levels, coders=coders)
     width, height = session.size
     coded_w, coded_h = setting.coded_size(width, height)
     header = bitstream.Header(
@@ -156,13 +170,56 @@ def encode(
         assert quality is not None
         setting = ratecontrol.setting_for_quality(quality)
     else:
-        setting = ratecontrol.search(lambda st: len(session.stream(st)), max_bytes)
+        fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes)
+        setting = _pick_measured(session, fitting)
     data = session.stream(setting)
     if effort == "max":
         data = _refine_max(session, setting, data, max_bytes)
+    from codec.fidelity import guard  # issue 5: block-wise fidelity check (min_fidelity=0: off)
+
+    data = guard(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity)
     if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
         raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
     return data
+
+
+#: per-image choice between fitting settings by measured quality, only up to this many pixels
+#: (each candidate costs one decoder pass; bigger images use the calibrated order alone)
+MEASURED_CHOICE_MAX_PIXELS = 4_000_000
+MEASURED_CHOICE_CANDIDATES = 3
+
+
+def _pick_measured(session: _EncodeSession, fitting: list[ratecontrol.Setting]) -> ratecontrol.Setting:
+    """Encoder-side RD decision between the best fitting setting of each resolution scale.
+
+    The calibrated ladder says which (scale, levels) is better *on average*; per image the answer
+    differs (a smooth photo survives half resolution, a detailed one does not). With effort
+    ``default``/``max`` the encoder decodes the top candidates and keeps the one with the best
+    MS-SSIM − LPIPS against the original. ``fast`` trusts the ladder.
+    """
+    width, height = session.size
+    if session.effort == "fast" or len(fitting) == 1 or width * height > MEASURED_CHOICE_MAX_PIXELS:
+        return fitting[0]
+    from codec.metrics import lpips, ms_ssim
+
+    def quality(setting: ratecontrol.Setting) -> float:
+        out = session.reconstruction(setting)
+        return ms_ssim(session.rgb, out) - lpips(session.rgb, out)
+
+    return max(fitting[:MEASURED_CHOICE_CANDIDATES], key=quality)
+
+
+def _latent_to_rgb(
+    model: LatentAutoencoder, latent: np.ndarray, coded_w: int, coded_h: int, width: int, height: int
+) -> np.ndarray:
+    """Decoder pass: latent → RGB uint8 cropped to the coded size, upsampled to the display size."""
+    from codec.imageio import resize_rgb
+    from codec.tiling import decode_latent
+
+    rgb = decode_latent(model, latent)[:coded_h, :coded_w]
+    if (coded_w, coded_h) != (width, height):
+        rgb = resize_rgb(rgb, width, height)
+    return rgb
 
 
 def _refine_max(
@@ -194,20 +251,27 @@ def decode(data: bytes, *, device: str | None = None, model_path: str | None = N
     from PIL import Image
 
     from codec import bitstream, entropy
-    from codec.imageio import resize_rgb
     from codec.models.registry import get_model, get_spec
     from codec.quant import dequantize
-    from codec.tiling import decode_latent
 
     header, payload = bitstream.parse(_as_bytes(data))
+    if header.payload_kind == bitstream.PAYLOAD_AVIF:  # the fidelity guard's last resort (issue 5)
+        from codec.fidelity import decode_image_payload
+
+        return Image.fromarray(decode_image_payload(header, payload), "RGB")
+    layer = None
+    if header.patch_layer is not None:  # the fidelity guard's patch layer, checked before decoding
+        from codec import patchlayer
+
+        layer = patchlayer.parse(header.patch_layer, header.width, header.height)
     spec = get_spec(header.model_id)
     shape = (header.latent_channels, header.latent_height, header.latent_width)
     symbols = entropy.decode_symbols(header.entropy_coder, payload, shape, header.quant.levels)
     latent = dequantize(symbols, header.quant)
     model = get_model(spec.name, device=device, model_path=model_path)
-    rgb = decode_latent(model, latent)[: header.coded_height, : header.coded_width]
-    if (header.coded_width, header.coded_height) != (header.width, header.height):
-        rgb = resize_rgb(rgb, header.width, header.height)
+    rgb = _latent_to_rgb(model, latent, header.coded_width, header.coded_height, header.width, header.height)
+    if layer is not None:
+        rgb = patchlayer.apply(rgb, layer)
     return Image.fromarray(rgb, "RGB")
 
 

@@ -8,8 +8,8 @@ Two dimensions control the rate of a latent bitstream:
   levels by a wide margin (full-res L=4 collapses), so scale is part of the search.
 
 `LADDER` orders settings from best to worst expected quality. The order comes from a calibration
-on the *training* photos (never Kodak), made by ``scripts/calibrate_ladder.py``; see
-``EXPECTED`` below for the measured numbers it is based on.
+on the *training* photos (never Kodak), made by ``scripts/calibrate_ladder.py``, stored as data in
+``codec/ratecontrol_table.json`` (bpp, MS-SSIM, LPIPS per setting).
 
 With a byte budget the encoder walks this ladder and keeps the first setting whose file fits,
 so the file is never larger than asked. Sizes are monotone in ``levels`` for a fixed latent, which
@@ -18,8 +18,13 @@ lets `search` bisect inside each scale instead of trying every rung.
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from codec.errors import BudgetError, UsageError
 
@@ -45,23 +50,39 @@ SCALES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.375, 0.25)
 LEVELS: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
 
 
+TABLE_PATH = Path(__file__).resolve().parent / "ratecontrol_table.json"
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[float, list[tuple[float, float]]]:
+    """scale → [(log2 levels, score)] sorted, from the calibration file (empty if absent)."""
+    try:
+        rows = json.loads(TABLE_PATH.read_text())["settings"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out: dict[float, list[tuple[float, float]]] = {}
+    for row in rows:
+        out.setdefault(float(row["scale"]), []).append((math.log2(int(row["levels"])), float(row["score"])))
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def _score(scale: float, levels: int) -> float:
-    """Expected quality of a setting, higher is better (see module docstring).
+    """Expected quality of a setting (MS-SSIM − LPIPS on the calibration photos), higher is better.
 
-    Uses the calibration table when the setting is in it, else a smooth model fitted to the same
-    calibration: quality grows with log(levels) and drops with the lost resolution.
+    Linear interpolation in log2(levels) between calibrated rungs (clamped at the ends); scales
+    without calibration use a smooth model: quality grows with log(levels), drops with lost
+    resolution.
     """
-    measured = EXPECTED.get((scale, levels))
-    if measured is not None:
-        return measured
-    import math
-
-    return math.log2(levels) * 0.25 - (1.0 - scale) * 1.2
-
-
-# Expected quality score (MS-SSIM − LPIPS, means over calibration photos) per (scale, levels).
-# Filled in by scripts/calibrate_ladder.py; empty means "use the smooth model in _score".
-EXPECTED: dict[tuple[float, int], float] = {}
+    points = _table().get(scale)
+    x = math.log2(levels)
+    if not points:
+        return x * 0.25 - (1.0 - scale) * 1.2
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
 
 
 def ladder(scales: Sequence[float] = SCALES, levels: Sequence[int] = LEVELS) -> list[Setting]:
@@ -85,33 +106,38 @@ def _quality_rungs() -> list[Setting]:
     return ladder()
 
 
-def search(
+def candidates(
     size_of: Callable[[Setting], int],
     max_bytes: int,
     *,
     scales: Sequence[float] = SCALES,
     levels: Sequence[int] = LEVELS,
-) -> Setting:
-    """The best-ranked setting whose coded size fits ``max_bytes``.
+) -> list[Setting]:
+    """Per scale, the largest level count whose file fits ``max_bytes``; best expected first.
 
-    ``size_of(setting)`` encodes (cheaply: the latent per scale is cached by the caller) and
-    returns the byte size. Inside one scale, size grows with levels, so we bisect for the largest
-    level count that fits, then keep the scale whose best fitting rung ranks highest.
+    ``size_of(setting)`` encodes (cheaply: the caller caches the latent per scale) and returns the
+    byte size. Inside one scale, size grows with levels, so we bisect. Scales whose best possible
+    rung cannot beat a fitting candidate already found are skipped (no encoder pass for them).
     """
-    best: Setting | None = None
-    for scale in scales:
-        fitting = _largest_fitting_levels(lambda q, s=scale: size_of(Setting(s, q)), max_bytes, levels)
-        if fitting is None:
+    found: list[Setting] = []
+    top = max(levels)
+    for scale in sorted(scales, key=lambda sc: _score(sc, top), reverse=True):
+        if found and _score(scale, top) <= max(_score(c.scale, c.levels) for c in found):
             continue
-        candidate = Setting(scale, fitting)
-        if best is None or _score(candidate.scale, candidate.levels) > _score(best.scale, best.levels):
-            best = candidate
-    if best is None:
+        fitting = _largest_fitting_levels(lambda q, s=scale: size_of(Setting(s, q)), max_bytes, levels)
+        if fitting is not None:
+            found.append(Setting(scale, fitting))
+    if not found:
         raise BudgetError(
             f"{max_bytes} bytes is too small for any setting (smallest tried: scale {min(scales)}, "
             f"{min(levels)} levels)"
         )
-    return best
+    return sorted(found, key=lambda st: _score(st.scale, st.levels), reverse=True)
+
+
+def search(size_of: Callable[[Setting], int], max_bytes: int, **kwargs: Sequence) -> Setting:
+    """The fitting setting with the best expected quality (see `candidates`)."""
+    return candidates(size_of, max_bytes, **kwargs)[0]
 
 
 def _largest_fitting_levels(
