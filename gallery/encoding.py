@@ -110,6 +110,7 @@ def encode(photo_id: str) -> str:
             effort=settings.GALLERY_ENCODE_EFFORT,
         )
         meta = codec.info(data)
+        codec_seconds = time.monotonic() - started
     except codec.CodecError as exc:
         mark_failed(photo.pk, f"The codec could not encode this image: {exc}", keep_staged=False)
         raise PermanentFailure(str(exc)) from exc
@@ -123,7 +124,12 @@ def encode(photo_id: str) -> str:
         )
         for c in comparisons
     }
-    commit(photo.pk, latent_name, data, meta, comparisons, stored, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    commit(photo.pk, latent_name, data, meta, comparisons, stored, seconds)
+    log.info(
+        "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, comparisons %.1f s)",
+        photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, seconds - codec_seconds,
+    )
     return "ready"
 
 
@@ -169,11 +175,14 @@ def commit(photo_id, latent_name, data, meta, comparisons, stored, seconds) -> N
         photo.latent_bytes = len(data)
         photo.latent_bpp = len(data) * 8 / photo.pixels
         photo.latent_sha256 = hashlib.sha256(data).hexdigest()
-        photo.codec_model = str(meta.get("model", ""))
+        photo.codec_model = str(meta.get("model") or "")  # None for a file the guard stored as AVIF
         photo.codec_info = {k: v for k, v in meta.items() if _jsonable(v)}
         photo.fidelity_min = meta.get("fidelity_min")
         photo.fidelity_mean = meta.get("fidelity_mean")
         photo.fidelity_floor_met = meta.get("fidelity_floor_met")
+        photo.fidelity_floor = meta.get("fidelity_floor")
+        photo.fidelity_guard = str(meta.get("guard") or "")
+        photo.guard_bytes = meta.get("guard_bytes")
         photo.status = Photo.Status.READY
         photo.error = ""
         photo.encode_seconds = seconds
