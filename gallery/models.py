@@ -57,6 +57,11 @@ class Photo(models.Model):
     fidelity_min = models.FloatField(null=True, blank=True)
     fidelity_mean = models.FloatField(null=True, blank=True)
     fidelity_floor_met = models.BooleanField(null=True, blank=True)
+    fidelity_floor = models.FloatField(null=True, blank=True, help_text="Worst-block floor of the guard.")
+    # What the guard did ("none", "patches": blocks re-coded in a patch layer, "avif": whole image as AVIF)
+    # and how many of the file's bytes that took (codec.info keys guard / guard_bytes).
+    fidelity_guard = models.CharField(max_length=16, blank=True)
+    guard_bytes = models.PositiveIntegerField(null=True, blank=True)
 
     # Worker bookkeeping.
     attempts = models.PositiveSmallIntegerField(default=0)

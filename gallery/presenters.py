@@ -53,7 +53,12 @@ def variants(photo: Photo) -> list[Variant]:
             ratio=photo.ratio,
             width=photo.original_width,
             height=photo.original_height,
-            note=f"decoded from the {photo.codec_model or 'latent'} bitstream",
+            note=(
+                "stored as AVIF by the fidelity guard (the latent could not keep the floor)"
+                if photo.fidelity_guard == "avif"
+                else f"decoded from the {photo.codec_model or 'latent'} bitstream"
+                + (" + a patch layer from the fidelity guard" if photo.fidelity_guard == "patches" else "")
+            ),
             pending=not ready,
         )
     ]

@@ -38,6 +38,9 @@ class StorageStats:
     mean_encode_seconds: float | None
     fidelity_measured: int
     fidelity_below_floor: int
+    guard_bytes: int  # bytes the fidelity guard spent (patch layers + files stored as AVIF)
+    guard_patched: int  # photos with a patch layer
+    guard_avif: int  # photos the guard stored as AVIF
     histogram: charts.Histogram
     growth: charts.LineChart
     failures: list[Photo]
@@ -66,6 +69,9 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         secs=Avg("encode_seconds"),
         measured=Count("pk", filter=Q(fidelity_floor_met__isnull=False)),
         below=Count("pk", filter=Q(fidelity_floor_met=False)),
+        guard_bytes=Sum("guard_bytes"),
+        patched=Count("pk", filter=Q(fidelity_guard="patches")),
+        avif=Count("pk", filter=Q(fidelity_guard="avif")),
     )
     fmt_rows = (
         Comparison.objects.values("fmt")
@@ -103,6 +109,9 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         mean_encode_seconds=agg["secs"],
         fidelity_measured=agg["measured"],
         fidelity_below_floor=agg["below"],
+        guard_bytes=agg["guard_bytes"] or 0,
+        guard_patched=agg["patched"],
+        guard_avif=agg["avif"],
         histogram=charts.histogram(list(ready.values_list("latent_bytes", flat=True))),
         growth=charts.growth([(r["day"], r["o"] or 0, r["lat"] or 0) for r in daily if r["day"]]),
         failures=list(
