@@ -99,10 +99,14 @@ def queued_photo_ids(timeout: float = 2.0) -> set[str] | None:
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        raw = [m for m in client.lrange(QUEUE, 0, -1)]
-        # kombu keeps delivered-but-unacknowledged messages here as JSON [message, exchange, key].
-        raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
+        # One atomic snapshot, queue first: a message moves from the queue to "unacked" when a
+        # worker takes it. kombu keeps unacknowledged messages as JSON [message, exchange, key].
+        pipe = client.pipeline(transaction=True)
+        pipe.lrange(QUEUE, 0, -1)
+        pipe.hvals("unacked")
+        waiting, held = pipe.execute()
         client.close()
+        raw = list(waiting) + [json.dumps(json.loads(v)[0]).encode() for v in held]
     except (redis.RedisError, OSError, ValueError, IndexError, TypeError) as exc:
         log.warning("sweeper: cannot read the broker (%s); deciding by age only", exc)
         return None

@@ -51,3 +51,14 @@ def upload_tmp(settings, tmp_path):
     path.mkdir()
     settings.FILE_UPLOAD_TEMP_DIR = str(path)
     return path
+
+
+@pytest.fixture
+def reliability_record(record_property):
+    """``reliability_record(name=value, ...)``: numbers for the table ``make reliability`` prints."""
+
+    def record(**metrics) -> None:
+        for key, value in metrics.items():
+            record_property(key, value)
+
+    return record
