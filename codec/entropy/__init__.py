@@ -42,6 +42,7 @@ __all__ = [
     "MAX_LEVELS",
     "MAX_SYMBOLS",
     "MIN_LEVELS",
+    "CoderUnsuitable",
     "EntropyCoder",
     "coder_id",
     "coder_name",

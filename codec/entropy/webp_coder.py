@@ -55,8 +55,11 @@ class WebpCoder:
     def decode(self, payload: bytes, shape: tuple[int, int, int], levels: int) -> np.ndarray:
         c, h, w = check_shape(shape, levels)
         mode, size = _layout((c, h, w))
-        if payload[:4] != b"RIFF" or payload[8:12] != b"WEBP":
+        if len(payload) < 12 or payload[:4] != b"RIFF" or payload[8:12] != b"WEBP":
             raise BitstreamError("webp payload is not a WebP file")
+        riff_size = int.from_bytes(payload[4:8], "little")
+        if riff_size + 8 != len(payload):
+            raise BitstreamError(f"webp payload is {len(payload)} bytes, RIFF says {riff_size + 8}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -64,7 +67,8 @@ class WebpCoder:
                 with img:
                     # Size and frame count come from the headers: check them before decoding pixels.
                     if img.size != size:
-                        raise BitstreamError(f"webp payload is {img.size[0]}x{img.size[1]}, expected {size}")
+                        got = f"{img.size[0]}x{img.size[1]}"
+                        raise BitstreamError(f"webp payload is {got}, expected {size[0]}x{size[1]}")
                     if getattr(img, "n_frames", 1) != 1:
                         raise BitstreamError("webp payload is animated")
                     if img.mode not in ("RGB", "RGBA"):
