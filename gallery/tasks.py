@@ -15,7 +15,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
+MAX_RETRIES = settings.GALLERY_TASK_MAX_RETRIES  # retries after the first attempt (default 5)
 
 
 def backoff_seconds(retries: int) -> float:
