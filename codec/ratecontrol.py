@@ -40,10 +40,11 @@ class Setting:
     levels: int
 
     def coded_size(self, width: int, height: int) -> tuple[int, int]:
-        """Size of the image the latent encodes (at least 8 px per side)."""
+        """Size of the image the latent encodes (at least 8 px per side, never above the image)."""
         if self.scale >= 1.0:
             return width, height
-        return max(8, round(width * self.scale)), max(8, round(height * self.scale))
+        w = min(width, max(8, round(width * self.scale)))
+        return w, min(height, max(8, round(height * self.scale)))
 
 
 SCALES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.375, 0.25)
