@@ -413,8 +413,13 @@ def _parse_quant(r: _Reader, channels: int, levels: int, domain: str) -> QuantPa
     return QuantParams(levels, tuple(lo), tuple(hi), domain)
 
 
-def parse(data: bytes) -> tuple[Header, bytes]:
-    """Parse and verify a bitstream; returns (header, payload). See FORMAT.md."""
+def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]:
+    """Parse and verify a bitstream; returns (header, payload). See FORMAT.md.
+
+    ``max_pixels``: an optional, stricter limit of the caller (e.g. a decoder serving untrusted
+    files): a stream whose width×height or coded width×height exceeds it is rejected right after
+    the size fields, before anything else is read. The format's own limit is `MAX_PIXELS`.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BitstreamError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -449,6 +454,8 @@ def parse(data: bytes) -> tuple[Header, bytes]:
             raise BitstreamError("coded size flagged but equal to the image size")
     else:
         coded_w, coded_h = width, height
+    if max_pixels is not None and max(width * height, coded_w * coded_h) > max_pixels:
+        raise BitstreamError(f"image {width}x{height} exceeds the caller's limit of {max_pixels} pixels")
 
     h = Header(model_id=model_id, width=width, height=height, coded_width=coded_w, coded_height=coded_h,
                payload_kind=kind, effort=effort, entropy_coder=coder, latent_channels=0,

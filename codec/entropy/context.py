@@ -41,20 +41,20 @@ OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0),
            (-1, -2), (-2, -1), (-2, 1), (0, -3), (-1, 2), (-2, 2))  # fmt: skip
 ACT_NEIGHBOURS = 6
 #: activity thresholds (mean abs deviation, in symbols at 8 levels; scaled by (levels-1)/7)
-ACT_THRESHOLDS = (1, 3, 6)
+ACT_THRESHOLDS = (1, 2, 4)
 #: co-located symbols of this many previous channels are predictor inputs
 PREV_CHANNELS = 3
 PHASES = 4  # fractional phases of the prediction
 WEIGHT_ONE = 1 << 14  # fixed-point 1.0 of the predictor weights
 WEIGHT_MAX = 8 * WEIGHT_ONE
-RIDGE = 200  # ridge strength in (centred, doubled) symbol² units at 8 levels
+RIDGE = 400  # ridge strength in (centred, doubled) symbol² units at 8 levels
 PRIOR_WEIGHT = 7  # 0.7 of prior mass spread over the spatial neighbours (tenths)
 INCREMENT = 32  # count added per coded symbol
-PRIOR_MASS = 4 * INCREMENT  # total prior count of a table at 8 levels
+PRIOR_MASS = 16 * INCREMENT  # total prior count of a table at 8 levels
 #: prior spread (tenths of a symbol at 8 levels) per activity bucket
-PRIOR_SPREAD = (3, 6, 12, 20)
-MIN_UPDATE = 64  # refit the predictor after at least this many new samples …
-UPDATE_FRACTION = 4  # … and at least 1/this of the samples seen so far
+PRIOR_SPREAD = (4, 8, 15, 25)
+MIN_UPDATE = 32  # refit the predictor after at least this many new samples …
+UPDATE_FRACTION = 8  # … and at least 1/this of the samples seen so far
 
 _NA = len(ACT_THRESHOLDS) + 1
 

@@ -257,6 +257,13 @@ def test_absurd_sizes_rejected_without_allocation():
     assert peak < 1_000_000, peak
 
 
+def test_caller_pixel_limit():
+    data = bs.pack(header(), b"p")
+    assert bs.parse(data, max_pixels=768 * 512)[1] == b"p"
+    with pytest.raises(BitstreamError, match="caller's limit"):
+        bs.parse(data, max_pixels=768 * 512 - 1)
+
+
 def test_channel_count_must_match_the_model():
     # taesd3 (id 3) has 16 channels: a 4-channel header for it is inconsistent
     with pytest.raises(BitstreamError, match="channels"):

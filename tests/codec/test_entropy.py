@@ -113,7 +113,7 @@ def test_ctx_is_deterministic_and_format_stable():
     assert hashlib.sha256(a).hexdigest()[:16] == GOLDEN_CTX
 
 
-GOLDEN_CTX = "887cef73e78302aa"
+GOLDEN_CTX = "f57c4e4864a1e29f"
 
 
 @pytest.mark.parametrize("name", CODER_NAMES)
