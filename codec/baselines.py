@@ -25,7 +25,7 @@ Encoder settings (data in `FORMATS`):
   same byte budgets on Kodak 1–4 against libavif's default speed 6: MS-SSIM 0.906 vs 0.900 and
   LPIPS 0.358 vs 0.381 at 0.10 bpp, 0.929 vs 0.924 and 0.292 vs 0.319 at 0.15 bpp, for about 5× the
   encode time (a budgeted search is ~6–8 encodes). The bench wants the strongest reasonable
-  baseline, so 4; callers that need speed can pass their own `FormatSpec`. Quality 0..100.
+  baseline, so 4 (the settings are data: ``FORMATS["avif"].options``). Quality 0..100.
 * JPEG XL: pillow-jxl-plugin (libjxl), ``effort=7`` (libjxl's default). Quality 0..99 (quality 0 is
   libjxl's maximum distance 25, so JXL cannot go below ~0.15 bpp on photos; 100 would be lossless).
 
