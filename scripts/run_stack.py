@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum, _frame):
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts this in the background may have set SIGINT to ignored.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:

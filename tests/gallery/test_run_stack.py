@@ -132,5 +132,15 @@ def test_run_stack_serves_encodes_and_stops_cleanly(project_root, tmp_path):
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # the test failed half-way: stop the stack the normal way first
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        # The children run in their own sessions; make sure none outlives the test.
+        for pid in map(int, re.findall(r"started .+? \(pid (\d+)\)", log_path.read_text())):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
