@@ -222,6 +222,10 @@ CELERY_TASK_ROUTES = {"gallery.*": {"queue": "gpu"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A new pool process loads and warms the model (gallery.tasks._warm_model) before it reports "up";
+# Celery's default of 4 s kills it as hung on a busy CPU, and the replacement after a crashed child
+# then loops for ever (found by the SIGKILL drill in tests/reliability/test_faults.py).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 180)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message that was delivered but never acknowledged (worker killed) is redelivered after this.
