@@ -74,7 +74,9 @@ def fmt_metrics(metrics: dict) -> str:
 def table(lines: list[dict]) -> str:
     rows = []
     for line in sorted(lines, key=lambda ln: (area_of(ln["nodeid"]), ln["nodeid"])):
-        result = {"passed": "held", "failed": "FAILED", "error": "ERROR", "skipped": "skipped"}[line["outcome"]]
+        result = {"passed": "held", "failed": "FAILED", "error": "ERROR", "skipped": "skipped"}[
+            line["outcome"]
+        ]
         detail = fmt_metrics(line["metrics"])
         if line["outcome"] != "passed" and line["message"]:
             detail = (detail + "; " if detail else "") + line["message"]
@@ -102,10 +104,14 @@ def summary(lines: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", help=f"comma-separated area numbers or names: {', '.join(AREAS)}")
     parser.add_argument("--fuzz-cases", type=int, default=10_000, help="cases of our decode/info fuzz run")
-    parser.add_argument("--fuzz-examples", type=int, default=2_000, help="FUZZ_EXAMPLES for the hypothesis tests")
+    parser.add_argument(
+        "--fuzz-examples", type=int, default=2_000, help="FUZZ_EXAMPLES for the hypothesis tests"
+    )
     parser.add_argument("--load-uploads", type=int, default=200)
     parser.add_argument("--load-clients", type=int, default=20)
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
