@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.long, pytest.mark.integration]
 TOTAL = int(os.environ.get("RELIABILITY_LOAD_UPLOADS", "200"))
 CLIENTS = int(os.environ.get("RELIABILITY_LOAD_CLIENTS", "20"))
 WORKER_PROCESSES = int(os.environ.get("RELIABILITY_LOAD_WORKERS", "2"))
-DEADLINE_S = float(os.environ.get("RELIABILITY_LOAD_DEADLINE", "900"))
+DEADLINE_S = float(os.environ.get("RELIABILITY_LOAD_DEADLINE", "1200"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 
 
