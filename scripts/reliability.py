@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated area numbers or names: {', '.join(AREAS)}")
     parser.add_argument("--fuzz-cases", type=int, default=10_000, help="cases of our decode/info fuzz run")
     parser.add_argument(
-        "--fuzz-examples", type=int, default=2_000, help="FUZZ_EXAMPLES for the hypothesis tests"
+        "--fuzz-examples", type=int, default=10_000, help="FUZZ_EXAMPLES for the hypothesis tests"
     )
     parser.add_argument("--load-uploads", type=int, default=200)
     parser.add_argument("--load-clients", type=int, default=20)

@@ -331,3 +331,23 @@ def test_upload_limit_settings_are_set():
     assert 0 < settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 2 * 1024 * 1024
     assert 0 < settings.DATA_UPLOAD_MAX_NUMBER_FILES <= 100
     assert 0 < settings.GALLERY_MAX_UPLOAD_BYTES <= 100 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "title",
+    ['x"; filename=evil.exe; a=b.png', 'x"; filename=evil.exe\r\nX-Evil: 1; a=ü.png'],
+    ids=["ascii-quotes", "crlf-unicode"],
+)
+def test_download_name_from_a_hostile_title_cannot_break_the_header(client, user, media_root, title):
+    from email.message import Message
+
+    photo = ready_photo(user)
+    Photo.objects.filter(pk=photo.pk).update(title=title)  # bypass the upload's name cleaning
+    client.force_login(user)
+    response = client.get(reverse("gallery:latent", args=[photo.pk]))
+    disposition = response["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition and "X-Evil" not in response
+    parsed = Message()
+    parsed["Content-Disposition"] = disposition
+    assert parsed.get_content_disposition() == "attachment"
+    assert parsed.get_filename() == title.rsplit(".", 1)[0] + ".sdl"  # one name, the whole title
