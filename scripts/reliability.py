@@ -45,6 +45,16 @@ AREAS: dict[str, list[str]] = {
 }
 
 
+OUTCOMES = {
+    "passed": "held",
+    "failed": "FAILED",
+    "error": "ERROR",
+    "skipped": "skipped",
+    "xfailed": "open (xfail)",
+    "xpassed": "FIXED? (xpass)",
+}
+
+
 def area_of(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     for area, targets in AREAS.items():
@@ -74,9 +84,7 @@ def fmt_metrics(metrics: dict) -> str:
 def table(lines: list[dict]) -> str:
     rows = []
     for line in sorted(lines, key=lambda ln: (area_of(ln["nodeid"]), ln["nodeid"])):
-        result = {"passed": "held", "failed": "FAILED", "error": "ERROR", "skipped": "skipped"}[
-            line["outcome"]
-        ]
+        result = OUTCOMES.get(line["outcome"], line["outcome"])
         detail = fmt_metrics(line["metrics"])
         if line["outcome"] != "passed" and line["message"]:
             detail = (detail + "; " if detail else "") + line["message"]

@@ -31,6 +31,8 @@ def pytest_runtest_logreport(report) -> None:
     # One line per test: the call phase, or the phase that failed/skipped before it.
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         outcome = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "xpassed" if report.outcome == "passed" else "xfailed"
     elif report.when == "teardown" and report.outcome == "failed":
         outcome = "error"
     else:
@@ -49,6 +51,8 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def _short(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return f"expected failure: {report.wasxfail}"[:200]
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
     text = str(getattr(report, "longreprtext", "") or report.longrepr or "")
