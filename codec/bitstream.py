@@ -46,7 +46,8 @@ _FLAG_CODED_SIZE = 0x04
 _FLAG_METADATA = 0x08
 _FLAG_TANH = 0x10
 _FLAG_SECTIONS = 0x20  # extension sections follow the payload (the fidelity guard's patch layer)
-_FLAG_RESERVED = 0xC0
+_FLAG_OFFSETS = 0x40  # quantizer reconstruction offsets follow the ranges
+_FLAG_RESERVED = 0x80
 
 # ---- metadata tags (id: name, kind) ------------------------------------------------------------
 _CRITICAL = 0x80
@@ -307,6 +308,8 @@ def pack(header: Header, payload: bytes) -> bytes:
             raise ValueError(f"unknown entropy coder {h.entropy_coder!r}")
         if qp.domain == "tanh":
             flags |= _FLAG_TANH
+        if qp.offsets is not None:
+            flags |= _FLAG_OFFSETS
         coder = h.entropy_coder
 
     out = bytearray(MAGIC)
@@ -321,6 +324,8 @@ def pack(header: Header, payload: bytes) -> bytes:
         ranges[:, 0] = h.quant.lo
         ranges[:, 1] = h.quant.hi
         out += ranges.tobytes()
+        if h.quant.offsets is not None:
+            out += _pack_nibbles(np.asarray(h.quant.offsets, dtype=np.int64).ravel())
     if meta:
         out += _varint(len(meta)) + meta
     out += _varint(len(payload)) + payload
@@ -402,7 +407,26 @@ def _parse_sections(r: _Reader, h: Header) -> None:
         raise BitstreamError(f"{r.end - r.pos} trailing bytes after the sections")
 
 
-def _parse_quant(r: _Reader, channels: int, levels: int, domain: str) -> QuantParams:
+def _pack_nibbles(values: np.ndarray) -> bytes:
+    """Signed 4-bit values (two's complement), two per byte, low nibble first, zero-padded."""
+    v = (values & 0x0F).astype(np.uint8)
+    if v.size % 2:
+        v = np.concatenate([v, np.zeros(1, np.uint8)])
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def _unpack_nibbles(raw: bytes, count: int) -> np.ndarray:
+    b = np.frombuffer(raw, dtype=np.uint8)
+    v = np.stack([b & 0x0F, b >> 4], axis=1).ravel().astype(np.int64)
+    if count % 2 and v[-1]:
+        raise BitstreamError("reconstruction offsets: non-zero padding nibble")
+    v = v[:count]
+    return np.where(v >= 8, v - 16, v)
+
+
+def _parse_quant(
+    r: _Reader, channels: int, levels: int, domain: str, offsets: bool = False
+) -> QuantParams:
     raw = np.frombuffer(r.take(4 * channels, "quantizer ranges"), dtype="<f2").astype(np.float64)
     lo, hi = raw[0::2], raw[1::2]
     limit = TANH_LIMIT if domain == "tanh" else RANGE_LIMIT
@@ -410,7 +434,14 @@ def _parse_quant(r: _Reader, channels: int, levels: int, domain: str) -> QuantPa
     if not ok.all():
         c = int(np.flatnonzero(~ok)[0])
         raise BitstreamError(f"quantizer range of channel {c} invalid: [{lo[c]}, {hi[c]}] ({domain})")
-    return QuantParams(levels, tuple(lo), tuple(hi), domain)
+    table = None
+    if offsets:
+        count = channels * levels
+        values = _unpack_nibbles(r.take((count + 1) // 2, "reconstruction offsets"), count)
+        if not values.any():
+            raise BitstreamError("reconstruction offsets flagged but all zero")
+        table = tuple(map(tuple, values.reshape(channels, levels).tolist()))
+    return QuantParams(levels, tuple(lo), tuple(hi), domain, table)
 
 
 def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]:
@@ -473,9 +504,9 @@ def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]
         domain = DOMAINS[1] if flags & _FLAG_TANH else DOMAINS[0]
         _check_geometry(h)
         _check_model(h)
-        h.quant = _parse_quant(r, h.latent_channels, levels, domain)
+        h.quant = _parse_quant(r, h.latent_channels, levels, domain, bool(flags & _FLAG_OFFSETS))
     else:
-        if coder or flags & _FLAG_TANH:
+        if coder or flags & (_FLAG_TANH | _FLAG_OFFSETS):
             raise BitstreamError("coder id / quantizer flag set on a non-latent payload")
         h.latent_channels, h.latent_height, h.latent_width = 0, None, None
         _check_geometry(h)
@@ -524,6 +555,7 @@ def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
         "quant_domain": h.quant.domain if h.quant is not None else None,
         "quant_lo": list(h.quant.lo) if h.quant is not None else None,
         "quant_hi": list(h.quant.hi) if h.quant is not None else None,
+        "quant_offsets": h.quant is not None and h.quant.offsets is not None,
         "entropy_coder": ENTROPY_CODERS.get(h.entropy_coder) if h.payload_kind == PAYLOAD_LATENT else None,
         "effort": EFFORTS[h.effort] if 0 <= h.effort < len(EFFORTS) else h.effort,
         "bytes": int(total_bytes),

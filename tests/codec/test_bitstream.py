@@ -80,6 +80,30 @@ def test_round_trip_all_optional_fields():
     assert d["bpp"] == pytest.approx(8 * 1234 / (768 * 512))
 
 
+@pytest.mark.parametrize("levels", [2, 5, 8, 16])
+def test_reconstruction_offsets_round_trip(levels):
+    z = np.random.default_rng(levels).standard_normal((4, 9, 13)).astype(np.float32)
+    qp = params_for_latent(z, levels, offsets=True)
+    assert qp.offsets is not None
+    data = bs.pack(header(width=100, height=70, quant=qp), b"xx")
+    assert len(data) - len(bs.pack(header(width=100, height=70, quant=QuantParams(
+        levels, qp.lo, qp.hi)), b"xx")) == (4 * levels + 1) // 2
+    h, _ = bs.parse(data)
+    assert h.quant == qp and bs.header_to_dict(h, len(data))["quant_offsets"] is True
+
+
+def test_offset_field_errors():
+    ranges = np.array([-1, 1] * 4, "<f2").tobytes()
+    with pytest.raises(BitstreamError, match="all zero"):
+        bs.parse(forge(flags=0x40, rest=bytes([3, 7]) + ranges + bytes(16)))
+    with pytest.raises(BitstreamError, match="truncated"):
+        bs.parse(forge(flags=0x40, rest=bytes([3, 7]) + ranges + b"\x01", payload=b""))
+    odd = bytes([3, 2]) + ranges + b"\x01\x00\x00\x00\x00\x10"  # 4 x 3 levels = 12 nibbles: ok
+    assert bs.parse(forge(flags=0x40, rest=odd))[0].quant.offsets[0] == (1, 0, 0)
+    with pytest.raises(BitstreamError, match="non-latent"):
+        bs.parse(forge(flags=0x41, coder=0, rest=b""))
+
+
 def test_avif_fallback_payload_kind():
     h0 = bs.Header(model_id=0, width=640, height=480, payload_kind=bs.PAYLOAD_AVIF, effort=1,
                    fidelity_min=0.2, fidelity_floor_met=False)
@@ -135,6 +159,8 @@ def test_version_and_reserved_bits_are_unsupported():
         bs.parse(forge(version=2))
     with pytest.raises(UnsupportedVersionError, match="reserved"):
         bs.parse(forge(flags=0x80))
+    with pytest.raises(UnsupportedVersionError, match="reserved"):
+        bs.parse(forge(flags=0xC0))
     with pytest.raises(UnsupportedVersionError, match="payload kind"):
         bs.parse(forge(flags=0x03))
     with pytest.raises(UnsupportedVersionError, match="reserved"):

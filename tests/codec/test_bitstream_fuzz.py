@@ -42,7 +42,7 @@ def _seed_streams() -> list[bytes]:
     z[1] += z[0]
     out = []
     for levels, coder in [(8, "ctx"), (5, "lzma"), (16, "raw"), (6, "webp"), (12, "jxl")]:
-        qp = params_for_latent(z, levels, domain="tanh" if levels == 12 else "raw")
+        qp = params_for_latent(z, levels, domain="tanh" if levels == 12 else "raw", offsets=levels < 10)
         cid, payload = entropy.encode_symbols(quantize(z, qp), levels, coders=[coder])
         h = bs.Header(model_id=1, width=40, height=24, coded_width=37 if coder == "lzma" else 40,
                       quant=qp, entropy_coder=cid, effort=levels % 3,

@@ -19,6 +19,7 @@ from codec.quant import (
     quantize,
     quantize_ste,
     reconstruction_points,
+    with_offsets,
 )
 
 
@@ -137,11 +138,36 @@ def test_params_for_latent_per_channel_and_degenerate():
     assert max(tq.hi) <= TANH_LIMIT and min(tq.lo) >= -TANH_LIMIT
 
 
+@pytest.mark.parametrize("domain", ["raw", "tanh"])
+def test_centroid_offsets_reduce_error(domain):
+    z = _latent(6, (4, 24, 32), scale=0.8)
+    plain = params_for_latent(z, 6, domain=domain)
+    qp = with_offsets(plain, z)
+    assert qp.offsets is not None and len(qp.offsets) == 4 and all(len(r) == 6 for r in qp.offsets)
+    assert params_for_latent(z, 6, domain=domain, offsets=True) == qp
+    s = quantize(z, qp)
+    assert np.array_equal(s, quantize(z, plain))  # decisions unchanged
+    err_plain = np.mean((dequantize(s, plain) - z) ** 2)
+    err_off = np.mean((dequantize(s, qp) - z) ** 2)
+    assert err_off < 0.95 * err_plain
+    pts = reconstruction_points(qp)
+    assert np.all(np.isfinite(pts))
+    with pytest.raises(ValueError):
+        QuantParams(6, plain.lo, plain.hi, domain, ((8,) * 6,) * 4)
+    with pytest.raises(ValueError):
+        QuantParams(6, plain.lo, plain.hi, domain, ((0,) * 5,) * 4)
+
+
+def test_offsets_at_the_tanh_limit_stay_finite():
+    qp = QuantParams(2, (-TANH_LIMIT,), (TANH_LIMIT,), "tanh", ((-8, 7),))
+    assert np.all(np.isfinite(reconstruction_points(qp)))
+
+
 def test_quantize_ste_forward_and_gradient():
     torch = pytest.importorskip("torch")
-    for domain in ("raw", "tanh"):
+    for domain, offsets in (("raw", False), ("tanh", False), ("raw", True), ("tanh", True)):
         z = _latent(5, (1, 4, 6, 8), scale=1.5)
-        qp = params_for_latent(z[0], 8, domain=domain)
+        qp = params_for_latent(z[0], 8, domain=domain, offsets=offsets)
         zt = torch.tensor(z, requires_grad=True)
         out = quantize_ste(zt, qp)
         expected = dequantize(quantize(z[0], qp), qp)
