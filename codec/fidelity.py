@@ -246,8 +246,13 @@ LARGE_PIXELS = 4_000_000
 #: at most this share of the blocks is patched; beyond it the latent is bad everywhere
 MAX_PATCH_SHARE = 0.25
 MIN_GAIN = 0.02
+#: bytes the fidelity tags add to a file (4 TLVs + the metadata length)
+TAG_BYTES = 22
 AVIF_MARGIN = 0.05
 MAX_MEAN_LOSS = 0.05
+#: lowest quality a patch is coded at: below it the classical codec garbles small text itself
+#: (measured: WebP q4 turned "fox" into a blob that still scored 0.74), so fewer blocks are patched
+MIN_PATCH_QUALITY = 20
 #: patch qualities tried without a byte budget (the lowest that meets the floor is kept)
 QUALITY_LADDER = (40, 60, 80, 95)
 #: without a budget the patch layer may add at most this multiple of the latent's bytes
@@ -394,11 +399,11 @@ class _Guard:
                 idx = sorted(bad[:k])
                 atlas = patchlayer.make_atlas(self.rgb, self.grid, idx, patchlayer.default_cols(k, self.grid))
                 q = _best_quality(lambda q, a=atlas, c=codec: len(patchlayer.encode_atlas(a, c, q)),
-                                  spec.q_min, spec.q_max, allowance)
+                                  max(spec.q_min, MIN_PATCH_QUALITY), spec.q_max, allowance)
                 if q is not None:
                     layer = patchlayer.build(self.rgb, self.grid, idx, codec, q)
                     cand = self._compose(stream, base, layer)
-                    while not self.fits(cand.data) and q > spec.q_min:  # framing estimate was short
+                    while not self.fits(cand.data) and q > MIN_PATCH_QUALITY:  # framing estimate was short
                         q -= 1
                         layer = patchlayer.build(self.rgb, self.grid, idx, codec, q)
                         cand = self._compose(stream, base, layer)
@@ -423,9 +428,11 @@ class _Guard:
         if self.rgb.shape[0] * self.rgb.shape[1] > LARGE_PIXELS:
             fractions = BASE_FRACTIONS[-2:]
         last = len(data)
-        for f in fractions:
-            try:
-                setting = ratecontrol.search(lambda st: len(self.session.stream(st)), int(self.max_bytes * f))
+        # first just below the budget minus the fidelity tags (the written stream may fill the budget)
+        budgets = [self.max_bytes - TAG_BYTES] + [int(self.max_bytes * f) for f in fractions]
+        for budget in budgets:
+            try:  # sizes from the fast coders (as in api.encode); the final stream can only be smaller
+                setting = ratecontrol.search(lambda st: len(self.session.stream(st, search=True)), budget)
             except BudgetError:
                 return
             stream = self.session.stream(setting)

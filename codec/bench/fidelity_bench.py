@@ -32,6 +32,7 @@ from codec.bench.fidelity_hook import BenchContext
 CONTEXT = 32  # pixels of context around the worst block in the crop grid
 ZOOM = 2
 GRID_IMAGES = 6
+SYNTHETIC_SIZE = (768, 512)  # (width, height): Kodak's size
 CACHE_VERSION = 1
 
 
@@ -43,6 +44,11 @@ class Pair:
     bpp: float
     without: dict[str, Any]
     with_: dict[str, Any]
+    crops: Path | None = None  # <cache>/<name>.{original,without,with}.png: the worst block
+
+    def crop(self, which: str) -> np.ndarray:
+        assert self.crops is not None
+        return np.asarray(Image.open(f"{self.crops}.{which}.png").convert("RGB"))
 
 
 def _key(bpp: float) -> str:
@@ -108,7 +114,7 @@ def _pair(
     max_bytes: int,
     floor: float,
     encode_fp: str,
-) -> tuple[Pair | None, dict[str, np.ndarray]]:
+) -> Pair | None:
     """Measure one image at one budget. ``guarded`` None: encode it here (synthetic cases)."""
     import codec
     from codec.errors import BudgetError
@@ -117,9 +123,12 @@ def _pair(
     fp = hashlib.sha256(
         f"{CACHE_VERSION} {floor} {encode_fp} {max_bytes}".encode() + (guarded or b"")
     ).hexdigest()[:20]
+    crops = cache.folder / name
     cached = cache.get(name, fp)
-    if cached is not None:
-        return Pair(name, bpp, cached["without"], cached["with"]), {}
+    if cached is not None and all(
+        Path(f"{crops}.{w}.png").is_file() for w in ("original", "without", "with")
+    ):
+        return Pair(name, bpp, cached["without"], cached["with"], crops)
     try:
         if guarded is None:
             guarded = codec.encode(rgb, max_bytes=max_bytes, effort=ctx.effort, device=ctx.device)
@@ -136,9 +145,12 @@ def _pair(
             without, dec_without = _measure_file(ctx, rgb, plain, floor)
     except BudgetError as exc:
         ctx.log(f"fidelity bench: {name} does not fit {max_bytes} bytes: {exc}")
-        return None, {}
+        return None
+    crops.parent.mkdir(parents=True, exist_ok=True)
+    for which, img in (("original", rgb), ("without", dec_without), ("with", dec_with)):
+        Image.fromarray(_crop(img, without["worst_block"])).save(f"{crops}.{which}.png")
     cache.put(name, fp, {"without": without, "with": with_})
-    return Pair(name, bpp, without, with_), {"without": dec_without, "with": dec_with}
+    return Pair(name, bpp, without, with_, crops)
 
 
 def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
@@ -152,34 +164,22 @@ def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
     return np.asarray(img)
 
 
-def _grid(
-    pairs: list[Pair],
-    originals: dict[str, np.ndarray],
-    decodes: dict[tuple[str, float], dict],
-    path: Path,
-    title: str,
-    load_decode,
-) -> str | None:
+def _grid(pairs: list[Pair], path: Path, title: str) -> str | None:
     from codec.bench.plots import crop_grid
 
     rows = []
     for p in pairs:
-        rgb = originals[p.image]
-        decs = decodes.get((p.image, p.bpp)) or load_decode(p)
         block = p.without["worst_block"]
+        w, g = p.without, p.with_
         rows.append(
             [
-                (_crop(rgb, block), ["original", f"{p.image} block at ({block[0]},{block[1]})"]),
+                (p.crop("original"), ["original", f"{p.image} block at ({block[0]},{block[1]})"]),
+                (p.crop("without"), ["without guard", f"worst {w['min']:.3f}, {w['bytes']:,} B"]),
                 (
-                    _crop(decs["without"], block),
-                    ["without guard", f"worst {p.without['min']:.3f}, {p.without['bytes']:,} B"],
-                ),
-                (
-                    _crop(decs["with"], block),
+                    p.crop("with"),
                     [
                         "with guard",
-                        f"worst {p.with_['min']:.3f}, {p.with_['bytes']:,} B, "
-                        f"{p.with_['guard']} {p.with_['guard_bytes']:,} B",
+                        f"worst {g['min']:.3f}, {g['bytes']:,} B, {g['guard']} {g['guard_bytes']:,} B",
                     ],
                 ),
             ]
@@ -262,7 +262,6 @@ def _details(pairs: list[Pair]) -> list[str]:
 
 def bench_section(ctx: BenchContext) -> str:
     """Markdown for report.md (see the module docstring)."""
-    import codec
     from codec.bench.codecs import LatentCodec
     from codec.bench.runner import max_bytes_for
     from codec.bench.synthetic import write_cases
@@ -278,30 +277,8 @@ def bench_section(ctx: BenchContext) -> str:
         "encode with `min_fidelity=0`."
     ]
 
-    originals: dict[str, np.ndarray] = {}
-
-    def load_decodes(p: Pair) -> dict[str, np.ndarray]:
-        # decodes of cached pairs are recomputed for the grid only (cheap enough for a few images)
-        src = p.image
-        path = next((q for q in ctx.images if q.name == src), None)
-        rgb = originals[src]
-        mb = max_bytes_for(p.bpp, rgb.shape[1], rgb.shape[0])
-        if path is not None:
-            guarded = (ctx.out_dir / "streams" / "latent" / f"{path.stem}@{_key(p.bpp)}.lat").read_bytes()
-        else:
-            guarded = codec.encode(rgb, max_bytes=mb, effort=ctx.effort, device=ctx.device)
-        dec_with = np.asarray(codec.decode(guarded, device=ctx.device).convert("RGB"))
-        if p.with_["guard"] == "none":
-            return {"with": dec_with, "without": dec_with}
-        plain = codec.encode(rgb, max_bytes=mb, effort=ctx.effort, device=ctx.device, min_fidelity=0)
-        return {
-            "with": dec_with,
-            "without": np.asarray(codec.decode(plain, device=ctx.device).convert("RGB")),
-        }
-
     for bpp in ctx.bpps:
         pairs: list[Pair] = []
-        decodes: dict[tuple[str, float], dict] = {}
         for path in ctx.images:
             stream = ctx.out_dir / "streams" / "latent" / f"{path.stem}@{_key(bpp)}.lat"
             row = next(
@@ -314,46 +291,31 @@ def bench_section(ctx: BenchContext) -> str:
             )
             if not stream.is_file() or row is None or not row.get("fits"):
                 continue
-            rgb = ctx.load(path)
-            originals[path.name] = rgb
-            pair, decs = _pair(
-                ctx,
-                cache,
-                f"kodak-{path.stem}@{_key(bpp)}",
-                rgb,
-                stream.read_bytes(),
-                row["max_bytes"],
-                floor,
-                encode_fp,
+            name = f"kodak-{path.stem}@{_key(bpp)}"
+            pair = _pair(
+                ctx, cache, name, ctx.load(path), stream.read_bytes(), row["max_bytes"], floor, encode_fp
             )
-            if pair is not None:
-                pair.image = path.name
-                pairs.append(pair)
-                if decs:
-                    decodes[(path.name, pair.bpp)] = decs
-                ctx.log(
-                    f"fidelity {path.name} @{bpp}: worst {pair.without['min']:.3f} → {pair.with_['min']:.3f} "
-                    f"({pair.with_['guard']})"
-                )
+            if pair is None:
+                continue
+            pair.image, pair.bpp = path.name, bpp
+            pairs.append(pair)
+            ctx.log(
+                f"fidelity {path.name} @{bpp}: worst {pair.without['min']:.3f} → {pair.with_['min']:.3f} "
+                f"({pair.with_['guard']})"
+            )
         if not pairs:
             continue
         parts += ["", f"### {bpp:g} bpp, {len(pairs)} images", "", *_summary(pairs, floor), *_details(pairs)]
         worst = sorted(pairs, key=lambda p: p.without["min"])[:GRID_IMAGES]
-        for p in worst:
-            p.bpp = bpp
-        name = _grid(
+        grid = _grid(
             worst,
-            originals,
-            {(k[0], bpp): v for k, v in decodes.items()},
             out / f"worst_blocks_{bpp:.2f}bpp.png",
-            f"Worst blocks at {bpp:g} bpp: original | without guard | with guard ({ZOOM}× zoom)",
-            load_decodes,
+            f"Worst blocks at {bpp:g} bpp: original | without guard | with guard ({ZOOM}x zoom)",
         )
-        if name:
-            parts.append(f"\n![worst blocks {bpp:g} bpp](fidelity/{name})")
+        if grid:
+            parts.append(f"\n![worst blocks {bpp:g} bpp](fidelity/{grid})")
 
     # ---------------------------------------------------------------- synthetic hard cases
-    syn_paths = write_cases(out / "synthetic")
     syn_rows: list[str] = [
         "",
         "### Synthetic hard cases (`codec.bench.synthetic`)",
@@ -363,19 +325,15 @@ def bench_section(ctx: BenchContext) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     syn_pairs: list[Pair] = []
-    syn_decodes: dict[tuple[str, float], dict] = {}
-    for path in syn_paths:
+    for path in write_cases(out / "synthetic", *SYNTHETIC_SIZE):
         rgb = ctx.load(path)
-        originals[path.name] = rgb
         for bpp in ctx.bpps:
             mb = max_bytes_for(bpp, rgb.shape[1], rgb.shape[0])
-            pair, decs = _pair(ctx, cache, f"{path.stem}@{_key(bpp)}", rgb, None, mb, floor, encode_fp)
+            pair = _pair(ctx, cache, f"{path.stem}@{_key(bpp)}", rgb, None, mb, floor, encode_fp)
             if pair is None:
                 continue
             pair.image, pair.bpp = path.name, bpp
             syn_pairs.append(pair)
-            if decs:
-                syn_decodes[(path.name, bpp)] = decs
             w, g = pair.without, pair.with_
             syn_rows.append(
                 f"| {path.stem.removeprefix('synthetic_')} | {bpp:g} | {w['min']:.3f} → {g['min']:.3f} | "
@@ -385,14 +343,11 @@ def bench_section(ctx: BenchContext) -> str:
             ctx.log(f"fidelity {path.name} @{bpp}: worst {w['min']:.3f} → {g['min']:.3f} ({g['guard']})")
     parts += syn_rows
     mid = sorted(ctx.bpps)[len(ctx.bpps) // 2]
-    name = _grid(
+    grid = _grid(
         [p for p in syn_pairs if p.bpp == mid],
-        originals,
-        syn_decodes,
         out / f"synthetic_worst_blocks_{mid:.2f}bpp.png",
         f"Synthetic cases at {mid:g} bpp, worst block: original | without guard | with guard",
-        load_decodes,
     )
-    if name:
-        parts.append(f"\n![synthetic worst blocks](fidelity/{name})")
+    if grid:
+        parts.append(f"\n![synthetic worst blocks](fidelity/{grid})")
     return "\n".join(parts) + "\n"
