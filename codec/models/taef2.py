@@ -100,16 +100,19 @@ class TAEF2:
         encoder.load_state_dict(load_state_file(weight_file(spec.encoder_file, model_dir)), strict=True)
         decoder.load_state_dict(load_state_file(weight_file(spec.decoder_file, model_dir)), strict=True)
         make_deterministic(self.device)
-        self.encoder = encoder.requires_grad_(False).eval().to(device=self.device, dtype=self.dtype)
-        self.decoder = decoder.requires_grad_(False).eval().to(device=self.device, dtype=self.dtype)
+        cl = torch.channels_last  # fewer CPU-seconds with oneDNN convolutions
+        self.encoder = encoder.requires_grad_(False).eval().to(self.device, self.dtype).to(memory_format=cl)
+        self.decoder = decoder.requires_grad_(False).eval().to(self.device, self.dtype).to(memory_format=cl)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, self.downscale)
-        return self.encoder(x.to(device=self.device, dtype=self.dtype)).float()
+        x = x.to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        return self.encoder(x).float().contiguous()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         check_latent_batch(z, self.latent_channels)
-        return self.decoder(z.to(device=self.device, dtype=self.dtype)).float()
+        z = z.to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        return self.decoder(z).float().contiguous()
 
     def __repr__(self) -> str:
         return f"TAEF2(device={self.device}, dtype={self.dtype})"
