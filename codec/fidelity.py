@@ -240,8 +240,8 @@ def _report(bs: BlockScores, floor: float) -> FidelityReport:
 DEFAULT_MIN_FIDELITY = 0.25
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: shares of the byte budget the latent is re-encoded at, to free bytes for the patch layer
-BASE_FRACTIONS = (0.85, 0.7, 0.55, 0.4)
-#: images above this many pixels try only the two smallest shares (each try is a full decode)
+BASE_FRACTIONS = (0.8, 0.6, 0.4)
+#: images above this many pixels try only the smallest share (each try is a full decode)
 LARGE_PIXELS = 4_000_000
 #: at most this share of the blocks is patched; beyond it the latent is bad everywhere
 MAX_PATCH_SHARE = 0.25
@@ -426,10 +426,11 @@ class _Guard:
 
         fractions = BASE_FRACTIONS
         if self.rgb.shape[0] * self.rgb.shape[1] > LARGE_PIXELS:
-            fractions = BASE_FRACTIONS[-2:]
+            fractions = BASE_FRACTIONS[-1:]
         last = len(data)
-        # first just below the budget minus the fidelity tags (the written stream may fill the budget)
-        budgets = [self.max_bytes - TAG_BYTES] + [int(self.max_bytes * f) for f in fractions]
+        budgets = [int(self.max_bytes * f) for f in fractions]
+        if len(data) + TAG_BYTES > self.max_bytes:  # the tags do not fit: first a latent just below
+            budgets.insert(0, self.max_bytes - TAG_BYTES)
         for budget in budgets:
             try:  # sizes from the fast coders (as in api.encode); the final stream can only be smaller
                 setting = ratecontrol.search(lambda st: len(self.session.stream(st, search=True)), budget)

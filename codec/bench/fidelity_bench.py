@@ -33,7 +33,7 @@ CONTEXT = 32  # pixels of context around the worst block in the crop grid
 ZOOM = 2
 GRID_IMAGES = 6
 SYNTHETIC_SIZE = (768, 512)  # (width, height): Kodak's size
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -154,6 +154,9 @@ def _pair(
 
 
 def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
+    """The block with `CONTEXT` pixels around it, zoomed `ZOOM`×, the block outlined."""
+    from PIL import ImageDraw
+
     x, y, w, h = block
     h_img, w_img = rgb.shape[:2]
     side = max(w, h) + 2 * CONTEXT
@@ -161,6 +164,8 @@ def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
     y0 = int(np.clip(y - CONTEXT, 0, max(0, h_img - side)))
     crop = np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side])
     img = Image.fromarray(crop).resize((crop.shape[1] * ZOOM, crop.shape[0] * ZOOM), Image.Resampling.NEAREST)
+    bx, by = (x - x0) * ZOOM, (y - y0) * ZOOM
+    ImageDraw.Draw(img).rectangle((bx - 1, by - 1, bx + w * ZOOM, by + h * ZOOM), outline=(255, 230, 0))
     return np.asarray(img)
 
 
