@@ -132,6 +132,7 @@ def run_bench(
     device: str | None = None,
     resume: bool = True,
     speed: bool = True,
+    fidelity: bool = True,
     grid_images: int = 2,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -154,7 +155,9 @@ def run_bench(
 
     Incremental: a row whose cache entry matches the current code/library fingerprint of its codec
     is reused (``resume=False`` re-measures everything), so an interrupted run continues where it
-    stopped. torch uses at most `BENCH_THREADS` CPU threads. Returns the rows.
+    stopped. ``speed=False`` / ``fidelity=False`` skip the decode-speed part and the fidelity-guard
+    comparison (issue 5, `codec.bench.fidelity_hook`). torch uses at most `BENCH_THREADS` CPU
+    threads. Returns the rows.
     """
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     names = list(codecs) if codecs else list(ALL_CODECS)
@@ -222,7 +225,7 @@ def run_bench(
 
     row_seconds = statistics.fmean(new_row_seconds) if new_row_seconds else None
     return _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort, device,
-                   speed, grid_images, row_seconds, say)
+                   speed, fidelity, grid_images, row_seconds, say)
 
 
 def _row(image: str, codec: str, bpp: float, w: int, h: int, meas: dict, budgeted: bool) -> dict[str, Any]:
@@ -262,7 +265,7 @@ def _save_crop(path: Path, rec: np.ndarray, box: tuple[int, int, int]) -> None:
 
 
 def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort, device, speed,
-            grid_images, row_seconds, say) -> list[dict[str, Any]]:
+            fidelity, grid_images, row_seconds, say) -> list[dict[str, Any]]:
     from codec.bench import report
     from codec.bench.fidelity_hook import BenchContext, fidelity_section
     from codec.bench.machine import describe
@@ -278,13 +281,15 @@ def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort
         speed_result = _speed(out, paths, fingerprints["latent"], effort, say)
     ctx = BenchContext(images=paths, bpps=bpps, effort=effort, device=device, out_dir=out, rows=rows,
                        load=load_image, metrics=image_metrics, log=say)
-    try:
-        fidelity = fidelity_section(ctx)
-    except Exception as exc:  # the main results must not be lost to the optional part
-        fidelity = f"Failed: {type(exc).__name__}: {exc}"
-        say(f"fidelity hook failed: {exc}")
+    fidelity_md: str | None = "Skipped in this run (`fidelity=False`)."
+    if fidelity:
+        try:
+            fidelity_md = fidelity_section(ctx)
+        except Exception as exc:  # the main results must not be lost to the optional part
+            fidelity_md = f"Failed: {type(exc).__name__}: {exc}"
+            say(f"fidelity hook failed: {exc}")
     text = report.render(rows=rows, codecs=names, bpps=bpps, images=[p.name for p in paths], effort=effort,
-                         machine=describe(device), speed=speed_result, fidelity=fidelity, grids=grids,
+                         machine=describe(device), speed=speed_result, fidelity=fidelity_md, grids=grids,
                          row_seconds=row_seconds)
     (out / "report.md").write_text(text, encoding="utf-8")
     return rows
