@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from codec.models.base import LatentAutoencoder
+    from codec.quant import QuantParams
 
 EFFORTS = ("fast", "default", "max")
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
@@ -77,18 +78,43 @@ class LossWeights:
     lpips: float = 0.05
 
 
-def ms_ssim_loss(x: Tensor, y: Tensor) -> Tensor:
-    """Per-sample 1 − MS-SSIM (pytorch-msssim, data range 1); single-scale SSIM below 161 px."""
-    import torch
-    from pytorch_msssim import ms_ssim, ssim
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
+
+def ms_ssim_loss(x: Tensor, y: Tensor) -> Tensor:
+    """Per-sample 1 − MS-SSIM (data range 1, 11-px window), differentiable.
+
+    Five scales (pytorch-msssim) when the shorter side is > 160 px; below that the largest number
+    of scales that fits with the first weights renormalised (as `codec.metrics.msssim` does), so
+    small training crops get a multi-scale loss too. Raises ValueError below 11 px.
+    """
+    import torch
+    import torch.nn.functional as F
+    from pytorch_msssim import ms_ssim
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+
+    side = min(x.shape[-2:])
+    scales = next((k for k in range(5, 0, -1) if side > 10 * 2 ** (k - 1)), 0)
+    if scales == 0:
+        raise ValueError(f"MS-SSIM needs images of at least 11 px a side, got {side}")
     # Always float32, even inside a bfloat16 autocast region: SSIM's variance terms cancel badly.
     with torch.autocast(x.device.type, enabled=False):
         x, y = x.float(), y.float()
-        if min(x.shape[-2:]) > 160:
+        if scales == 5:
             return 1.0 - ms_ssim(x, y, data_range=1.0, size_average=False)
-        win = max(3, min(11, (min(x.shape[-2:]) - 1) | 1))
-        return 1.0 - ssim(x, y, data_range=1.0, size_average=False, win_size=win)
+        w = torch.tensor(MSSSIM_WEIGHTS[:scales], device=x.device)
+        w = w / w.sum()
+        win = _fspecial_gauss_1d(11, 1.5).to(x.device).repeat([x.shape[1], 1, 1, 1])
+        vals = []
+        for i in range(scales):
+            ssim_c, cs = _ssim(x, y, data_range=1.0, win=win, size_average=False)
+            if i < scales - 1:
+                vals.append(torch.relu(cs))
+                pad = [s % 2 for s in x.shape[2:]]
+                x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+        vals.append(torch.relu(ssim_c))
+        stack = torch.stack(vals, dim=0).clamp_min(1e-6)  # (scales, N, C)
+        return 1.0 - torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean(dim=1)
 
 
 class RdoLoss:
@@ -98,7 +124,7 @@ class RdoLoss:
         self.weights = weights
         self.lpips_net = None
         if weights.lpips:
-            from codec.metrics.lpips import get_lpips_model
+            from codec.metrics import get_lpips_model
 
             self.lpips_net = get_lpips_model(device)
 
@@ -127,28 +153,11 @@ class RdoLoss:
 # --------------------------------------------------------------------------- quantizer bridge
 
 
-def qp_range(qp: Any, channels: int, like: Tensor) -> tuple[int, Tensor, Tensor]:
-    """(levels, lo, hi) of a QuantParams-like object as (1,C,1,1) tensors on ``like``'s device."""
-    import torch
-
-    levels = int(qp.levels)
-    lo = torch.as_tensor(qp.lo, dtype=torch.float32, device=like.device).flatten()
-    hi = torch.as_tensor(qp.hi, dtype=torch.float32, device=like.device).flatten()
-    if lo.numel() == 1:
-        lo, hi = lo.expand(channels), hi.expand(channels)
-    if lo.numel() != channels or hi.numel() != channels or levels < 2:
+def check_qp(qp: QuantParams, channels: int) -> QuantParams:
+    """``qp`` if it fits ``channels`` latent channels, else UsageError."""
+    if getattr(qp, "channels", None) != channels:
         raise UsageError(f"quantizer settings do not fit {channels} latent channels: {qp!r}")
-    return levels, lo.view(1, -1, 1, 1), hi.view(1, -1, 1, 1)
-
-
-def quantize_ste(z: Tensor, levels: int, lo: Tensor, hi: Tensor) -> Tensor:
-    """Uniform quantize–dequantize with a straight-through gradient (codec.quant semantics)."""
-    import torch
-
-    step = (hi - lo) / (levels - 1)
-    zc = torch.maximum(torch.minimum(z, hi), lo)
-    q = torch.round((zc - lo) / step) * step + lo
-    return zc + (q - zc).detach()
+    return qp
 
 
 # --------------------------------------------------------------------------- tuned encoder
@@ -235,7 +244,7 @@ def ste_refine(
     model: LatentAutoencoder,
     image: Tensor,
     z0: Tensor,
-    qp: Any,
+    qp: QuantParams,
     *,
     steps: int,
     lr: float = MAX_DEFAULT_LR,
@@ -251,8 +260,10 @@ def ste_refine(
     """
     import torch
 
+    from codec.quant import quantize_ste
+
     loss = loss or RdoLoss(device=image.device)
-    levels, lo, hi = qp_range(qp, z0.shape[1], z0)
+    check_qp(qp, z0.shape[1])
     target = image.float()
     z = z0.detach().clone().float().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -262,7 +273,7 @@ def ste_refine(
     use_ac = autocast and dev_type == "cpu"
     for _ in range(steps + 1):
         with torch.enable_grad(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=use_ac):
-            zq = quantize_ste(z, levels, lo, hi)
+            zq = quantize_ste(z, qp)
             value = loss(model.decode(zq).float(), target).mean()
         v = float(value)
         history.append(v)
@@ -284,7 +295,7 @@ def ste_refine(
 def refine_latent(
     model: LatentAutoencoder,
     image: Tensor,
-    qp: Any,
+    qp: QuantParams,
     effort: str,
     *,
     steps: int | None = None,

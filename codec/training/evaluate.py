@@ -6,8 +6,10 @@ Routes: ``stock`` (stock encoder), ``tuned`` (``codec/zoo`` weights, or ``tuned=
 ``ste=N`` (N straight-through Adam steps from the stock latent), ``tste=N`` (from the tuned latent).
 Optionally ``--half`` encodes the image downscaled 2× and upsamples the decode (very low rates).
 
-Per image × route × levels: bpp (``--coder lzma``: lzma of the uint8 symbols, the stand-in until the
-entropy coder lands; ``--coder entropy``: ``codec.entropy.encode_symbols``), PSNR, MS-SSIM,
+Quantizer: `codec.quant` with the range from ``params_for_latent`` (the codec's default: per-channel
+latent quantiles) or ``--range fixed`` ([-3, 3]). Per image × route × levels: bpp (``--coder
+entropy``: ``codec.entropy.encode_symbols`` over its fast coders, as the codec does; ``--coder
+lzma``: lzma of the uint8 symbols, the issue's proxy), PSNR, MS-SSIM,
 LPIPS-alex (``codec.metrics``) and the encoder seconds (route's encode incl. refinement).
 Prints a means table; writes all rows as JSON.
 """
@@ -27,7 +29,7 @@ from PIL import Image
 
 from codec import rdo
 from codec.metrics import lpips, ms_ssim, psnr
-from codec.training.qsim import dequantize_symbols, quantize_symbols
+from codec.quant import QuantParams, dequantize, params_for_latent, quantize
 from codec.weights import kodak_dir
 
 
@@ -50,15 +52,17 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def symbol_bytes(sym: np.ndarray, levels: int, coder: str) -> int:
     if coder == "entropy":
-        from codec.entropy import encode_symbols
+        from codec.entropy import FAST_CODERS, encode_symbols
 
-        return len(encode_symbols(sym.astype(np.uint16), levels)[1])
+        return len(encode_symbols(sym, levels, coders=FAST_CODERS)[1])
     return len(lzma.compress(sym.astype(np.uint8).tobytes(), preset=9 | lzma.PRESET_EXTREME))
 
 
-class _QP:
-    def __init__(self, levels: int, lo: float, hi: float, channels: int) -> None:
-        self.levels, self.lo, self.hi = levels, (lo,) * channels, (hi,) * channels
+def quant_params(z: torch.Tensor, levels: int, args) -> QuantParams:
+    if args.range == "fixed":
+        c = z.shape[1]
+        return QuantParams(levels, (-3.0,) * c, (3.0,) * c, args.domain)
+    return params_for_latent(z[0].numpy(), levels, domain=args.domain)
 
 
 def encode_route(route: str, model, x: torch.Tensor, levels: int, args) -> torch.Tensor:
@@ -71,7 +75,7 @@ def encode_route(route: str, model, x: torch.Tensor, levels: int, args) -> torch
         return rdo.get_encoder("default", model)(x)
     if name in ("ste", "tste"):
         z0 = model.encode(x) if name == "ste" else rdo.get_encoder("default", model)(x)
-        qp = _QP(levels, args.lo, args.hi, z0.shape[1])
+        qp = quant_params(z0, levels, args)
         loss = rdo.RdoLoss(rdo.LossWeights(1.0, args.w_msssim, args.w_lpips))
         z, hist = rdo.ste_refine(model, x, z0, qp, steps=int(arg), lr=args.lr, loss=loss,
                                  autocast=not args.fp32)
@@ -86,10 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--names", default="", help="comma list of kodim names (overrides order)")
     p.add_argument("--levels", default="6,8,12,16")
     p.add_argument("--routes", default="stock,tuned")
-    p.add_argument("--lo", type=float, default=-3.0)
-    p.add_argument("--hi", type=float, default=3.0)
+    p.add_argument("--range", choices=("quantile", "fixed"), default="quantile",
+                   help="codec.quant.params_for_latent (default) or a fixed [-3, 3]")
+    p.add_argument("--domain", choices=("raw", "tanh"), default="raw")
     p.add_argument("--half", action="store_true", help="encode at half resolution, upsample the decode")
-    p.add_argument("--coder", choices=("lzma", "entropy"), default="lzma")
+    p.add_argument("--coder", choices=("lzma", "entropy"), default="entropy")
     p.add_argument("--lr", type=float, default=rdo.MAX_DEFAULT_LR)
     p.add_argument("--w-msssim", type=float, default=0.1)
     p.add_argument("--w-lpips", type=float, default=0.05)
@@ -118,10 +123,11 @@ def main(argv: list[str] | None = None) -> None:
                     t0 = time.perf_counter()
                     z_cached = encode_route(route, model, x, lv, args)
                     enc_s = time.perf_counter() - t0
-                sym = quantize_symbols(z_cached, lv, args.lo, args.hi)
-                nbytes = symbol_bytes(sym[0].numpy(), lv, args.coder)
+                qp = quant_params(z_cached, lv, args)
+                sym = quantize(z_cached[0].numpy(), qp)
+                nbytes = symbol_bytes(sym, lv, args.coder)
                 with torch.no_grad():
-                    y = model.decode(dequantize_symbols(sym, lv, args.lo, args.hi))
+                    y = model.decode(torch.from_numpy(dequantize(sym, qp))[None])
                     if args.half:
                         y = torch.nn.functional.interpolate(y, size=(h, w), mode="bicubic")
                 rec = to_uint8(y)

@@ -1,15 +1,16 @@
-"""Quantization simulation for training and evaluation of the encoder-side RDO.
+"""Quantization simulation for training the tuned encoder, with `codec.quant`'s semantics.
 
-The codec's quantizer (``codec.quant``) is uniform: ``levels`` reconstruction points spread evenly
-over ``[lo, hi]`` (both ends included), symbols ``round((clip(z) − lo) / step)`` with
-``step = (hi − lo) / (levels − 1)``. Training draws a level count per sample so one encoder serves
-every rate the rate control may pick; the range stays fixed (``[-3, 3]`` by default, the TAESD latent
-range).
+`codec.quant`: ``levels`` reconstruction points spread evenly over a per-channel range ``[lo, hi]``
+(both ends included), in the raw or the tanh-companded domain; by default (``params_for_latent``)
+the range is the latent's own 0.2 % / 99.8 % quantiles per channel, stored as float16. Training
+reproduces that per sample: the range of each sample and channel comes from its (detached) latent,
+and the level count is drawn per sample so one encoder serves every rate the rate control may pick.
+``range_mode="fixed"`` uses one fixed range (``[-3, 3]``) instead.
 
 Two relaxations of rounding:
 
 * ``"ste"`` — straight-through: the forward pass is the exact quantizer, gradients pass as identity
-  inside the range (and are zero outside, like the clip).
+  inside the range (zero outside, like the clip).
 * ``"noise"`` — additive uniform noise of one step width (the usual training proxy of learned
   compression); smoother, but the decoder then never sees exact reconstruction points.
 """
@@ -19,50 +20,62 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-DEFAULT_LO = -3.0
-DEFAULT_HI = 3.0
+from codec.quant import CLAMP, DEFAULT_QUANTILE, TANH_LIMIT
+
+FIXED_RANGE = (-3.0, 3.0)
 
 
-def _per_sample(levels: Tensor | int | float, z: Tensor) -> Tensor:
-    lv = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
-    if lv.ndim == 0:
-        lv = lv.expand(z.shape[0])
-    return lv.view(-1, *([1] * (z.ndim - 1)))
+def compand(z: Tensor, domain: str) -> Tensor:
+    return CLAMP * torch.tanh(z / CLAMP) if domain == "tanh" else z
+
+
+def expand(u: Tensor, domain: str) -> Tensor:
+    return CLAMP * torch.atanh(u / CLAMP) if domain == "tanh" else u
+
+
+def sample_range(
+    z: Tensor, range_mode: str = "quantile", domain: str = "raw", quantile: float = DEFAULT_QUANTILE
+) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-channel (lo, hi) of shape (N, C, 1, 1) in the quantizer domain (no gradient)."""
+    n, c = z.shape[:2]
+    if range_mode == "fixed":
+        lo = torch.full((n, c, 1, 1), FIXED_RANGE[0], dtype=z.dtype, device=z.device)
+        return lo, torch.full_like(lo, FIXED_RANGE[1])
+    if range_mode != "quantile":
+        raise ValueError(f"unknown range mode {range_mode!r} (use 'quantile' or 'fixed')")
+    u = compand(z.detach().float(), domain).reshape(n, c, -1)
+    q = torch.tensor([quantile, 1.0 - quantile], device=z.device)
+    lo, hi = torch.quantile(u, q, dim=2)  # each (N, C)
+    if domain == "tanh":
+        lo, hi = lo.clamp(-TANH_LIMIT, TANH_LIMIT), hi.clamp(-TANH_LIMIT, TANH_LIMIT)
+    hi = torch.maximum(hi, lo + 1e-2)
+    # the bitstream stores the range as float16: quantize with what the decoder will read
+    lo, hi = lo.half().float(), hi.half().float()
+    return lo.view(n, c, 1, 1).to(z.dtype), hi.view(n, c, 1, 1).to(z.dtype)
 
 
 def quantize_sim(
     z: Tensor,
     levels: Tensor | int,
-    lo: float | Tensor = DEFAULT_LO,
-    hi: float | Tensor = DEFAULT_HI,
+    lo: Tensor,
+    hi: Tensor,
     mode: str = "ste",
+    domain: str = "raw",
 ) -> Tensor:
     """Simulated quantization of latents ``z`` (N,C,h,w) at ``levels`` (scalar or one per sample).
 
-    ``lo``/``hi`` are floats or per-channel tensors broadcastable to ``z`` (e.g. shape (1,C,1,1)).
-    Returns the dequantized latents (same shape and dtype), differentiable w.r.t. ``z``.
+    ``lo``/``hi``: ranges broadcastable to ``z`` (e.g. from `sample_range`), in the quantizer domain.
+    Returns the dequantized latents, differentiable w.r.t. ``z``.
     """
-    lv = _per_sample(levels, z)
-    lo_t = torch.as_tensor(lo, dtype=z.dtype, device=z.device)
-    hi_t = torch.as_tensor(hi, dtype=z.dtype, device=z.device)
-    step = (hi_t - lo_t) / (lv - 1)
-    zc = torch.maximum(torch.minimum(z, hi_t), lo_t)
+    lv = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
+    lv = (lv.expand(z.shape[0]) if lv.ndim == 0 else lv).view(-1, 1, 1, 1)
+    step = (hi - lo) / (lv - 1)
+    u = compand(z, domain)
+    uc = torch.maximum(torch.minimum(u, hi), lo)
     if mode == "ste":
-        q = torch.round((zc - lo_t) / step) * step + lo_t
-        return zc + (q - zc).detach()
-    if mode == "noise":
-        noisy = zc + (torch.rand_like(zc) - 0.5) * step
-        return torch.maximum(torch.minimum(noisy, hi_t), lo_t)
-    raise ValueError(f"unknown quantization mode {mode!r} (use 'ste' or 'noise')")
-
-
-def quantize_symbols(z: Tensor, levels: int, lo: float = DEFAULT_LO, hi: float = DEFAULT_HI) -> Tensor:
-    """Exact integer symbols in ``[0, levels)`` (int64), same semantics as ``codec.quant.quantize``."""
-    step = (hi - lo) / (levels - 1)
-    return torch.round((z.clamp(lo, hi) - lo) / step).long()
-
-
-def dequantize_symbols(sym: Tensor, levels: int, lo: float = DEFAULT_LO, hi: float = DEFAULT_HI) -> Tensor:
-    """Reconstruction points of integer symbols."""
-    step = (hi - lo) / (levels - 1)
-    return sym.float() * step + lo
+        uq = uc + (torch.round((uc - lo) / step) * step + lo - uc).detach()
+    elif mode == "noise":
+        uq = torch.maximum(torch.minimum(uc + (torch.rand_like(uc) - 0.5) * step, hi), lo)
+    else:
+        raise ValueError(f"unknown quantization mode {mode!r} (use 'ste' or 'noise')")
+    return expand(uq, domain)

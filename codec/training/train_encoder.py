@@ -36,7 +36,7 @@ from safetensors.torch import save_file
 
 from codec import rdo
 from codec.training.data import CropSampler, PackSpec, build_crops, build_features
-from codec.training.qsim import quantize_sim
+from codec.training.qsim import quantize_sim, sample_range
 
 DEFAULT_OUT = Path(rdo.ZOO_DIR) / rdo.ZOO_FILES["taesd"]
 
@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="taesd")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads; 0 = 2, or 1 when the machine is oversubscribed (load > cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--time-limit", type=float, default=0.0, help="stop (and save) after this many seconds")
@@ -56,8 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--first-trainable", type=int, default=11)
     p.add_argument("--levels-min", type=int, default=6)
     p.add_argument("--levels-max", type=int, default=16)
-    p.add_argument("--lo", type=float, default=-3.0)
-    p.add_argument("--hi", type=float, default=3.0)
+    p.add_argument("--range-mode", choices=("quantile", "fixed"), default="quantile",
+                   help="per sample+channel range: latent quantiles (codec.quant default) or [-3,3]")
+    p.add_argument("--domain", choices=("raw", "tanh"), default="raw")
     p.add_argument("--mode", choices=("ste", "noise"), default="ste")
     p.add_argument("--w-mse", type=float, default=1.0)
     p.add_argument("--w-msssim", type=float, default=0.1)
@@ -74,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def soft_entropy_bpp(
-    z: torch.Tensor, levels: torch.Tensor, lo: float, hi: float, down: int = 8
+    z: torch.Tensor, levels: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, domain: str, down: int = 8
 ) -> torch.Tensor:
     """Order-0 entropy estimate (bits per pixel) of the quantized latents, differentiable in ``z``.
 
@@ -82,13 +84,18 @@ def soft_entropy_bpp(
     a step); the per-sample, per-channel histogram of those assignments gives an entropy in bits per
     symbol, times C symbols per down² pixels.
     """
+    from codec.training.qsim import compand
+
     n, c = z.shape[:2]
+    u = compand(z, domain)
     out = []
     for i in range(n):
         lv = int(levels[i])
-        centers = torch.linspace(lo, hi, lv, device=z.device)
-        step = (hi - lo) / (lv - 1)
-        d = (z[i].reshape(c, -1, 1).clamp(lo, hi) - centers) / (step / 3)
+        lo_i, hi_i = lo[i].view(c, 1, 1), hi[i].view(c, 1, 1)
+        step = (hi_i - lo_i) / (lv - 1)
+        centers = lo_i + step * torch.arange(lv, device=z.device).view(1, 1, -1)
+        uc = torch.maximum(torch.minimum(u[i].reshape(c, -1, 1), hi_i), lo_i)
+        d = (uc - centers) / (step / 3)
         p = torch.softmax(-0.5 * d * d, dim=-1).mean(dim=1)  # (C, L)
         h = -(p * torch.log2(p + 1e-9)).sum(dim=-1)  # bits per symbol, per channel
         out.append(h.sum() / down**2)
@@ -130,7 +137,8 @@ class Trainer:
         z = tail(f.to(self.device))
         h = x.shape[-1] // 8
         z = z[:, :, off[0] : off[0] + h, off[1] : off[1] + h]
-        zq = quantize_sim(z, levels.to(self.device), a.lo, a.hi, mode)
+        lo, hi = sample_range(z, a.range_mode, a.domain)
+        zq = quantize_sim(z, levels.to(self.device), lo, hi, mode, a.domain)
         recon = self.decode(zq)
         with torch.autocast(self.device.type, dtype=self.ac_dtype, enabled=self.autocast):
             terms = self.loss.terms(recon, x.to(self.device))
@@ -140,7 +148,7 @@ class Trainer:
         if "lpips" in terms:
             total = total + self.loss.weights.lpips * terms["lpips"].float()
         if a.w_rate:
-            terms["bpp"] = soft_entropy_bpp(z.float(), levels, a.lo, a.hi)
+            terms["bpp"] = soft_entropy_bpp(z.float(), levels, lo.float(), hi.float(), a.domain)
             total = total + a.w_rate * terms["bpp"]
         return total.mean(), {k: v.detach().float().mean() for k, v in terms.items()}
 
@@ -182,7 +190,11 @@ class Trainer:
         t0 = time.perf_counter()
         history, running, step = [], {}, 0
         for step in range(1, a.steps + 1):
-            lr = a.lr * min(1.0, step / max(1, a.warmup)) * 0.5 * (1 + math.cos(math.pi * step / a.steps))
+            # cosine decay over the run; with --time-limit the schedule follows elapsed time too
+            progress = step / a.steps
+            if a.time_limit:
+                progress = max(progress, (time.perf_counter() - t0) / a.time_limit)
+            lr = a.lr * min(1.0, step / max(1, a.warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
             for group in opt.param_groups:
                 group["lr"] = lr
             f, x, off = sampler.sample(a.batch)
@@ -204,7 +216,7 @@ class Trainer:
                 ev = self.evaluate(self.tail, hold_f, hold_x)
                 history.append({"step": step, "s": round(elapsed), **ev})
                 print(f"[train] held-out step {step}: {fmt(ev)} (stock {fmt(base)})", file=sys.stderr)
-            if a.time_limit and elapsed > a.time_limit:
+            if a.time_limit and progress >= 1.0:
                 print(f"[train] time limit reached at step {step}", file=sys.stderr)
                 break
         train_s = time.perf_counter() - t0
@@ -238,9 +250,18 @@ def fmt(d: dict) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in d.items())
 
 
+def pick_threads(requested: int) -> int:
+    if requested > 0:
+        return requested
+    import os
+
+    cores = os.cpu_count() or 2
+    return 1 if os.getloadavg()[0] > cores else min(2, cores)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(pick_threads(args.threads))
     Trainer(args).run()
 
 
