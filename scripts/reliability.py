@@ -81,9 +81,30 @@ def fmt_metrics(metrics: dict) -> str:
     return ", ".join(f"{k}={fmt_number(v)}" for k, v in metrics.items())
 
 
+def collapse(lines: list[dict]) -> list[dict]:
+    """One row for the variants of a parametrized test when they all held and report no numbers."""
+    groups: dict[str, list[dict]] = {}
+    for line in lines:
+        groups.setdefault(line["nodeid"].split("[", 1)[0], []).append(line)
+    out = []
+    for base, group in groups.items():
+        if len(group) > 1 and all(g["outcome"] == "passed" and not g["metrics"] for g in group):
+            ids = ", ".join(g["nodeid"].split("[", 1)[1].rstrip("]") for g in group)
+            out.append(
+                {
+                    **group[0],
+                    "nodeid": f"{base}[{ids}]" if len(ids) <= 60 else f"{base}[{len(group)} variants]",
+                    "duration": sum(g["duration"] for g in group),
+                }
+            )
+        else:
+            out.extend(group)
+    return out
+
+
 def table(lines: list[dict]) -> str:
     rows = []
-    for line in sorted(lines, key=lambda ln: (area_of(ln["nodeid"]), ln["nodeid"])):
+    for line in sorted(collapse(lines), key=lambda ln: (area_of(ln["nodeid"]), ln["nodeid"])):
         result = OUTCOMES.get(line["outcome"], line["outcome"])
         detail = fmt_metrics(line["metrics"])
         if line["outcome"] != "passed" and line["message"]:

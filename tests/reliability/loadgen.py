@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import requests
 from PIL import Image
 
 from .stack import Client, Stack
@@ -55,6 +56,8 @@ class LoadResult:
     stuck: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     staged_left: int = 0
+    retried_stale_connections: int = 0
+    photos_in_db: int = 0
 
     def summary(self) -> dict:
         total_s = self.upload_seconds + self.drain_seconds
@@ -79,6 +82,8 @@ class LoadResult:
             "stuck": len(self.stuck),
             "failed": len(self.failed),
             "staged_left": self.staged_left,
+            "photos_in_db": self.photos_in_db,
+            "retried_stale_keepalive": self.retried_stale_connections,
         }
 
 
@@ -105,7 +110,17 @@ def run_load(stack: Stack, *, total: int = 200, clients: int = 20, deadline_s: f
                 return
             t0 = time.monotonic()
             try:
-                r = c.upload(f"load-{n:04d}.png", images[n])
+                try:
+                    r = c.upload(f"load-{n:04d}.png", images[n])
+                except requests.ConnectionError as exc:
+                    # The server closed an idle keep-alive connection just as this request was
+                    # sent (no response byte came back): retry once on a new connection, as
+                    # browsers do. Counted; duplicates would show up as extra photos (checked).
+                    if not _stale_connection(exc):
+                        raise
+                    with lock:
+                        result.retried_stale_connections += 1
+                    r = c.upload(f"load-{n:04d}.png", images[n])
             except Exception as exc:  # transport error: counted, never hidden
                 with lock:
                     result.sent += 1
@@ -151,4 +166,11 @@ def run_load(stack: Stack, *, total: int = 200, clients: int = 20, deadline_s: f
         else:
             result.stuck.append(pid)
     result.staged_left = stack.staged_count()
+    result.photos_in_db = sum(result.final_status.values())
     return result
+
+
+def _stale_connection(exc: Exception) -> bool:
+    """True for "connection closed/reset before any response" (a stale keep-alive socket)."""
+    text = repr(exc)
+    return "RemoteDisconnected" in text or "Connection reset by peer" in text

@@ -112,7 +112,7 @@ def test_sigkill_whole_worker_then_restart(make_stack, kodak_image, reliability_
     killed_at = time.monotonic()
     children = stack.pool_children()
     stack.worker.kill(signal.SIGKILL)
-    assert not any(alive(c) for c in children)
+    wait_until(lambda: not any(alive(c) for c in children), 30, "the pool processes to die")
     time.sleep(1)
     row = stack.photo(pid)
     assert row["status"] == "encoding" and stack.staged_ids() == {pid.replace("-", "")}

@@ -108,30 +108,33 @@ def test_truncated_image(alice_client, media_root, upload_tmp, fmt):
     assert_rejected(response, media_root, upload_tmp, message="damaged or truncated")
 
 
-def test_png_claiming_100000_squared(alice_client, media_root, upload_tmp):
+def test_png_claiming_100000_squared(alice_client, media_root, upload_tmp, reliability_record):
     data = hf.png_claiming(100_000, 100_000)
     with PeakRSS() as mem:
         response = post(alice_client, [("huge.png", data)])
     assert_rejected(response, media_root, upload_tmp, message=r"pixels|limit.*MP")
+    reliability_record(rss_growth_mib=round(mem.growth_mib, 1))
     assert mem.growth_mib < 64, f"RSS grew by {mem.growth_mib:.0f} MiB for a header-only rejection"
 
 
-def test_pixel_decompression_bomb(alice_client, media_root, upload_tmp):
+def test_pixel_decompression_bomb(alice_client, media_root, upload_tmp, reliability_record):
     data = hf.png_pixel_bomb(20_000)  # ~400 KB file, 400 MP of pixels
     assert len(data) < 1_000_000
     with PeakRSS() as mem:
         response = post(alice_client, [("bomb.png", data)])
     assert_rejected(response, media_root, upload_tmp, message="limit")
+    reliability_record(file_bytes=len(data), claimed_mp=400, rss_growth_mib=round(mem.growth_mib, 1))
     assert mem.growth_mib < 64, f"RSS grew by {mem.growth_mib:.0f} MiB on a 400 MP bomb"
 
 
 @pytest.mark.parametrize("kind", [b"iCCP", b"zTXt"])
-def test_chunk_decompression_bomb(alice_client, media_root, upload_tmp, kind):
+def test_chunk_decompression_bomb(alice_client, media_root, upload_tmp, kind, reliability_record):
     """An ancillary chunk that inflates to 200 MB: refused or ignored, never inflated in full."""
     base = hf.encode_pil(Image.fromarray(hf.quadrants_rgb(64, 48)), "PNG")
     data = hf.png_with_chunk_bomb(base, kind)
     with PeakRSS() as mem:
         response = post(alice_client, [("bomb.png", data)])
+    reliability_record(answer=response.status_code, rss_growth_mib=round(mem.growth_mib, 1))
     assert mem.growth_mib < 96, f"RSS grew by {mem.growth_mib:.0f} MiB on a {kind.decode()} bomb"
     if response.status_code == 400:
         assert_rejected(response, media_root, upload_tmp, message="damaged|too large|not an image")
@@ -142,7 +145,7 @@ def test_chunk_decompression_bomb(alice_client, media_root, upload_tmp, kind):
 
 
 def test_100_megapixel_real_image_rejected_without_decoding(
-    alice_client, media_root, upload_tmp, tmp_path_factory
+    alice_client, media_root, upload_tmp, tmp_path_factory, reliability_record
 ):
     path = hf.make_100mp_jpeg(tmp_path_factory.getbasetemp() / "100mp.jpg")
     data = path.read_bytes()
@@ -152,6 +155,11 @@ def test_100_megapixel_real_image_rejected_without_decoding(
         response = post(alice_client, [("big.jpg", data)])
     seconds = time.monotonic() - started
     assert_rejected(response, media_root, upload_tmp, message=r"limit of 40\.0 MP")
+    reliability_record(
+        file_mib=round(len(data) / 2**20, 1),
+        rss_growth_mib=round(mem.growth_mib, 1),
+        seconds=round(seconds, 2),
+    )
     # Decoding it would take 300 MB of RGB; the check reads the header only. The upload itself is
     # a few MB and is buffered once by the test client and once by the parser.
     assert mem.growth_mib < 4 * len(data) / 2**20 + 48, f"RSS grew by {mem.growth_mib:.0f} MiB"
@@ -161,6 +169,7 @@ def test_100_megapixel_real_image_rejected_without_decoding(
 @pytest.mark.parametrize(
     ("name", "data"),
     [("page.jpg", hf.HTML_AS_JPG), ("drawing.jpg", hf.SVG_AS_JPG), ("run.jpg", hf.SCRIPT_AS_JPG)],
+    ids=["html", "svg", "shell-script"],
 )
 def test_not_an_image_named_jpg(alice_client, media_root, upload_tmp, name, data):
     response = post(alice_client, [(name, data)])

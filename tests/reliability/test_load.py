@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ def test_200_uploads_from_20_clients(tmp_path, reliability_record):
         result = run_load(stack, total=TOTAL, clients=CLIENTS, deadline_s=DEADLINE_S)
     finally:
         stack.stop()
+        logs = ARTIFACTS / "load-stack"
+        logs.mkdir(parents=True, exist_ok=True)
+        for log in stack.base.glob("*.log"):
+            shutil.copy(log, logs / log.name)
     summary = result.summary()
     summary.update(clients=CLIENTS, worker_processes=WORKER_PROCESSES, effort="fast")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -48,4 +53,5 @@ def test_200_uploads_from_20_clients(tmp_path, reliability_record):
     assert result.sent == TOTAL and len(result.accepted) == TOTAL
     assert result.lost == [] and result.stuck == [] and result.failed == [], result.failed[:5]
     assert result.staged_left == 0
+    assert result.photos_in_db == TOTAL  # no duplicate from a retried request
     assert result.final_status == {"ready": TOTAL}
