@@ -18,8 +18,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> str:
+    """1/5/15-minute load averages: timings on a shared CPU are only comparable at similar load."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on Linux
+        return "n/a"
+
+
 def describe(device: str | None = None) -> dict[str, Any]:
-    """CPU model, cores, torch threads/version, the latent codec's device, library versions."""
+    """CPU model, cores, load, torch threads/version, the latent codec's device, library versions."""
     import PIL
     import torch
     from PIL import features
@@ -30,6 +38,7 @@ def describe(device: str | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cpu_cores": os.cpu_count(),
+        "load_average_at_report": load_average(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -177,6 +177,9 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     store = _Store(out)
     _limit_threads()
+    from codec.bench.machine import load_average
+
+    load_at_start = load_average()
 
     from codec.bench.plots import pick_crop
     from codec.imageio import load_image
@@ -225,7 +228,7 @@ def run_bench(
 
     row_seconds = statistics.fmean(new_row_seconds) if new_row_seconds else None
     return _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort, device,
-                   speed, fidelity, grid_images, row_seconds, say)
+                   speed, fidelity, grid_images, row_seconds, say, load_at_start)
 
 
 def _row(image: str, codec: str, bpp: float, w: int, h: int, meas: dict, budgeted: bool) -> dict[str, Any]:
@@ -265,7 +268,7 @@ def _save_crop(path: Path, rec: np.ndarray, box: tuple[int, int, int]) -> None:
 
 
 def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort, device, speed,
-            fidelity, grid_images, row_seconds, say) -> list[dict[str, Any]]:
+            fidelity, grid_images, row_seconds, say, load_at_start) -> list[dict[str, Any]]:
     from codec.bench import report
     from codec.bench.fidelity_hook import BenchContext, fidelity_section
     from codec.bench.machine import describe
@@ -282,14 +285,17 @@ def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort
     ctx = BenchContext(images=paths, bpps=bpps, effort=effort, device=device, out_dir=out, rows=rows,
                        load=load_image, metrics=image_metrics, log=say)
     fidelity_md: str | None = "Skipped in this run (`fidelity=False`)."
-    if fidelity:
+    if "latent" not in names:
+        fidelity_md = "Not run: the guard belongs to the latent codec, which is not in this run."
+    elif fidelity:
         try:
             fidelity_md = fidelity_section(ctx)
         except Exception as exc:  # the main results must not be lost to the optional part
             fidelity_md = f"Failed: {type(exc).__name__}: {exc}"
             say(f"fidelity hook failed: {exc}")
+    machine = {"load_average_at_start": load_at_start, **describe(device)}
     text = report.render(rows=rows, codecs=names, bpps=bpps, images=[p.name for p in paths], effort=effort,
-                         machine=describe(device), speed=speed_result, fidelity=fidelity_md, grids=grids,
+                         machine=machine, speed=speed_result, fidelity=fidelity_md, grids=grids,
                          row_seconds=row_seconds)
     (out / "report.md").write_text(text, encoding="utf-8")
     return rows
