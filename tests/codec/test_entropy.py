@@ -129,7 +129,7 @@ def test_garbage_payloads_give_typed_error_or_valid_symbols(name):
     good = entropy.CODERS[cid].encode(smooth_symbols(shape, levels), levels)
     candidates = [b"", b"\0", good + b"\xff\xff\xff\xff", good[: len(good) // 2], good[:-1],
                   rng.bytes(len(good)), rng.bytes(7), rng.bytes(3 * len(good))]
-    for i in range(len(good)):
+    for i in range(0, len(good), max(1, len(good) // 48)):
         mutated = bytearray(good)
         mutated[i] ^= 1 << (i % 8)
         candidates.append(bytes(mutated))
