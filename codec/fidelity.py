@@ -463,7 +463,8 @@ class _Guard:
         fitting = [c for c in seen if self.fits(c.data)]
         if not fitting:  # not even the tags fit: keep the file as it was (nothing recorded)
             return data, seen
-        ref = first if self.fits(first.data) else max(fitting, key=lambda c: c.latent_bytes)
+        plains = [c for c in fitting if c.kind == "plain"] or fitting
+        ref = first if self.fits(first.data) else max(plains, key=lambda c: c.latent_bytes)
         keep = [c for c in fitting if c.report.mean >= ref.report.mean - MAX_MEAN_LOSS]
         best = max(keep, key=lambda c: (c.report.min, c.report.mean))
         if best.report.min < ref.report.min + MIN_GAIN:
