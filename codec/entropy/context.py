@@ -65,8 +65,23 @@ def _family():  # constriction is imported lazily: `import codec.entropy` stays 
     return constriction.stream.model.Categorical(perfect=False)
 
 
-@functools.lru_cache(maxsize=8)
+#: planes up to this many positions keep their geometry cached (a 4 MP image); larger ones
+#: recompute it (~0.1 s per megaposition) instead of pinning ~70 bytes per position in memory
+_CACHE_POSITIONS = 1 << 16
+
+
 def _geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if h * w <= _CACHE_POSITIONS:
+        return _cached_geometry(h, w)
+    return _build_geometry(h, w)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return _build_geometry(h, w)
+
+
+def _build_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(neighbour index map (h*w, 12), wavefront order, wavefront bounds, prev-channel map (h*w, 5)).
 
     Neighbour indices point into a plane of h*w + 1 entries whose last entry is a constant
@@ -85,10 +100,10 @@ def _geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     west = np.where(raw[0] >= 0, raw[0], np.where(raw[1] >= 0, raw[1], sentinel))
     north = np.where(raw[1] >= 0, raw[1], west)
     maps = [west, north] + [np.where(r >= 0, r, north) for r in raw[2:]]
-    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.intp)
+    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.int32)
 
     flat_t = t.ravel()
-    order = np.argsort(flat_t, kind="stable").astype(np.intp)
+    order = np.argsort(flat_t, kind="stable").astype(np.int32)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_t))]).astype(np.intp)
 
     # previous channel: co-located, N, S, W, E (clamped at the borders; fully decoded already)
@@ -97,7 +112,7 @@ def _geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     down = (np.clip(i + 1, 0, h - 1) * w + j).ravel()
     left = (i * w + np.clip(j - 1, 0, w - 1)).ravel()
     right = (i * w + np.clip(j + 1, 0, w - 1)).ravel()
-    prev = np.stack([idx, up, down, left, right], axis=1).astype(np.intp)
+    prev = np.stack([idx, up, down, left, right], axis=1).astype(np.int32)
     for arr in (nb, order, bounds, prev):
         arr.setflags(write=False)
     return nb, order, bounds, prev
@@ -236,7 +251,8 @@ def _prev_features(done: list[np.ndarray], c: int, prev_map: np.ndarray, levels:
     for back in range(2, PREV_CHANNELS + 1):
         if c - back >= 0:
             cols.append((2 * done[c - back][prev_map[:, 0]] - lm1)[:, None])
-    return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float64)
+    # small integers: float32 holds them exactly and halves the memory
+    return np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
 
 
 def _run(shape: tuple[int, int, int], levels: int, step) -> np.ndarray:
