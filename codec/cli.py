@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--effort", choices=EFFORTS, default="default")
     bench.add_argument("--out", type=Path, required=True)
     bench.add_argument("--codecs", help="comma-separated subset (latent,seed,jpeg,webp,avif,jxl)")
+    bench.add_argument("--no-speed", action="store_true", help="skip the decode-speed section")
+    bench.add_argument("--no-fidelity", action="store_true", help="skip the fidelity-guard section")
     return parser
 
 
@@ -174,7 +176,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise UsageError(f"--images {args.images} is not a directory")
     codecs = [c.strip() for c in args.codecs.split(",")] if args.codecs else None
-    run_bench(args.images, bpps, args.limit, args.effort, args.out, codecs=codecs)
+    run_bench(
+        args.images, bpps, args.limit, args.effort, args.out, codecs=codecs,
+        speed=not args.no_speed, fidelity=not args.no_fidelity,
+    )
     print(f"results in {args.out}/results.json, report in {args.out}/report.md")
     return EXIT_OK
 
