@@ -447,6 +447,15 @@ class _Guard:
                 last = len(stream)
                 yield stream
 
+    @staticmethod
+    def worth(cand: Candidate, first: Candidate) -> bool:
+        """A smaller latent (with or without patches) must buy a real gain on the worst block and keep
+        the mean; otherwise a score that merely crosses the floor by noise would cost bytes for nothing."""
+        if cand.latent_bytes >= first.latent_bytes:
+            return True
+        return (cand.report.min >= first.report.min + MIN_GAIN
+                and cand.report.mean >= first.report.mean - MAX_MEAN_LOSS)
+
     def run(self, data: bytes) -> tuple[bytes, list[Candidate]]:
         seen: list[Candidate] = []
         first: Candidate | None = None
@@ -455,7 +464,7 @@ class _Guard:
             if first is None:
                 first = cands[0]
             seen += cands
-            met = [c for c in cands if c.report.floor_met and self.fits(c.data)]
+            met = [c for c in cands if c.report.floor_met and self.fits(c.data) and self.worth(c, first)]
             if met:
                 best = max(met, key=lambda c: (c.report.mean, -len(c.data)))
                 return best.data, seen
