@@ -223,10 +223,13 @@ def _report(bs: BlockScores, floor: float) -> FidelityReport:
 # 2. otherwise spend bits where the image needs them: the blocks under the floor are coded once
 #    more, as pixels, in a small patch layer (`codec.patchlayer`: a WebP / JPEG XL / AVIF atlas,
 #    whichever scores best) stored as an extension section of the bitstream. With a byte budget the
-#    bytes come from the latent: the rate control is re-run for a smaller share of the budget
-#    (`BASE_FRACTIONS`), and each smaller latent gets the patch layer that fits the rest. The first
-#    (largest) latent whose patched result meets the floor wins — the floor is met with the least
-#    damage to the rest of the picture. Without a budget (``quality``) the layer simply adds bytes.
+#    bytes come from the latent. Tried in order: the best setting of `OTHER_SCALES` other resolution
+#    scales at the full budget (a different scale often keeps what this one garbles), then the rate
+#    control re-run for smaller shares of the budget (`BASE_FRACTIONS`), each smaller latent with the
+#    patch layer that fits the rest. The first latent whose (patched) result meets the floor wins —
+#    the floor is met with the least damage to the rest of the picture; a smaller latent must also
+#    gain `MIN_GAIN` on the worst block and keep the mean (`_Guard.worth`). Without a budget
+#    (``quality``) the layer simply adds bytes.
 # 3. only if no latent candidate meets the floor: AVIF for the whole image at the same budget,
 #    kept when it meets the floor or is measurably better on the worst block (`AVIF_MARGIN`)
 #    without losing more than `MAX_MEAN_LOSS` of mean fidelity.
@@ -247,7 +250,9 @@ DEFAULT_MIN_FIDELITY = 0.15
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: shares of the byte budget the latent is re-encoded at, to free bytes for the patch layer
 BASE_FRACTIONS = (0.8, 0.6, 0.4)
-#: images above this many pixels try only the smallest share (each try is a full decode)
+#: other resolution scales tried at the full budget (best expected first)
+OTHER_SCALES = 2
+#: images above this many pixels try one other scale and only the smallest share (each is a decode)
 LARGE_PIXELS = 4_000_000
 #: at most this share of the blocks is patched; beyond it the latent is bad everywhere
 MAX_PATCH_SHARE = 0.25
@@ -423,28 +428,47 @@ class _Guard:
 
     # ------------------------------------------------------------------------------ the search
     def bases(self, data: bytes) -> Any:
-        """The written stream, then smaller latents for BASE_FRACTIONS of the budget."""
+        """The written stream; then the best fitting setting of each other resolution scale at the
+        full budget (a different scale often keeps what this one garbles); then smaller latents
+        for BASE_FRACTIONS of the budget, which leave bytes for the patch layer."""
         yield data
         if self.max_bytes is None:
             return
         from codec import ratecontrol
+        from codec.bitstream import parse
         from codec.errors import BudgetError
 
-        fractions = BASE_FRACTIONS
-        if self.rgb.shape[0] * self.rgb.shape[1] > LARGE_PIXELS:
-            fractions = BASE_FRACTIONS[-1:]
-        last = len(data)
-        budgets = [int(self.max_bytes * f) for f in fractions]
-        if len(data) + TAG_BYTES > self.max_bytes:  # the tags do not fit: first a latent just below
-            budgets.insert(0, self.max_bytes - TAG_BYTES)
-        for budget in budgets:
-            try:  # sizes from the fast coders (as in api.encode); the final stream can only be smaller
-                setting = ratecontrol.search(lambda st: len(self.session.stream(st, search=True)), budget)
+        def size_of(st: Any) -> int:  # the fast coders, as in api.encode; the final stream is ≤ this
+            return len(self.session.stream(st, search=True))
+
+        def best(budget: int, scales: Any = ratecontrol.SCALES) -> Any:
+            try:
+                return ratecontrol.search(size_of, budget, scales=scales)
             except BudgetError:
-                return
-            stream = self.session.stream(setting)
-            if len(stream) < last:
-                last = len(stream)
+                return None
+
+        done = {data}
+        header = parse(data)[0]
+        h, w = self.rgb.shape[:2]
+        own = {sc for sc in ratecontrol.SCALES
+               if ratecontrol.Setting(sc, 2).coded_size(w, h) == (header.coded_width, header.coded_height)}
+        others = [st for sc in ratecontrol.SCALES if sc not in own
+                  if (st := best(self.max_bytes - TAG_BYTES, [sc])) is not None]
+        rank = {st: i for i, st in enumerate(ratecontrol.ladder())}
+        others.sort(key=lambda st: rank.get(st, len(rank)))
+        fractions = BASE_FRACTIONS
+        if h * w > LARGE_PIXELS:
+            others, fractions = others[:1], BASE_FRACTIONS[-1:]
+        settings = others[:OTHER_SCALES]
+        if len(data) + TAG_BYTES > self.max_bytes:  # the tags do not fit: first a latent just below
+            settings.insert(0, best(self.max_bytes - TAG_BYTES, sorted(own) or ratecontrol.SCALES))
+        settings += [best(int(self.max_bytes * f)) for f in fractions]
+        for st in settings:
+            if st is None:
+                continue
+            stream = self.session.stream(st)
+            if stream not in done:
+                done.add(stream)
                 yield stream
 
     @staticmethod
