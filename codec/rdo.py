@@ -275,7 +275,7 @@ def ste_refine(
         with torch.enable_grad(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=use_ac):
             zq = quantize_ste(z, qp)
             value = loss(model.decode(zq).float(), target).mean()
-        v = float(value)
+        v = float(value.detach())
         history.append(v)
         if v < best_loss:
             best_loss, best_z = v, z.detach().clone()

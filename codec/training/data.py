@@ -109,10 +109,13 @@ def build_features(
     out: list[torch.Tensor] = []
     t0 = time.perf_counter()
     prefix = copy.deepcopy(prefix).to(memory_format=torch.channels_last)
+    dev = next(prefix.parameters()).device
+    bf16 = bf16 and dev.type == "cpu"  # on a GPU the float32 pass is cheap anyway
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(crops), batch):
-            x = torch.from_numpy(np.array(crops[i : i + batch])).permute(0, 3, 1, 2).float() / 255.0
-            out.append(prefix(x.contiguous(memory_format=torch.channels_last)).float().half().contiguous())
+            x = torch.from_numpy(np.array(crops[i : i + batch])).permute(0, 3, 1, 2).to(dev).float() / 255.0
+            y = prefix(x.contiguous(memory_format=torch.channels_last))
+            out.append(y.float().half().contiguous().cpu())
             if (i // batch) % 25 == 0:
                 done, el = i + len(x), time.perf_counter() - t0
                 print(f"[data] features {done}/{len(crops)} ({el:.0f} s)", file=sys.stderr)
