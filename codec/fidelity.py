@@ -166,9 +166,10 @@ def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) 
     ssim = window_means(s * wgt, grid) / window_means(wgt, grid)
     la, lb = srgb_to_lab(_cell_means(a, COLOUR_CELL)), srgb_to_lab(_cell_means(b, COLOUR_CELL))
     de2 = ((la - lb) ** 2).sum(axis=-1)
-    delta_e = np.sqrt(window_means(_upsample(de2, COLOUR_CELL, h, w), grid))
+    # (integral-image sums can come out a hair below zero on an exact match: clamp before the root)
+    delta_e = np.sqrt(np.maximum(window_means(_upsample(de2, COLOUR_CELL, h, w), grid), 0.0))
     colour = np.clip(1.0 - np.maximum(0.0, delta_e - DELTA_E_JND) / DELTA_E_SPAN, 0.0, 1.0)
-    score = np.clip(ssim, 0.0, 1.0) * colour
+    score = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
     return BlockScores(grid, score, ssim, delta_e)
 
 
@@ -482,13 +483,17 @@ class _Guard:
 
     def run(self, data: bytes) -> tuple[bytes, list[Candidate]]:
         seen: list[Candidate] = []
-        first: Candidate | None = None
+        first: Candidate | None = None  # the written stream, plain
+        ref: Candidate | None = None  # the first plain candidate that fits (with the tags)
         for stream in self.bases(data):
             cands = self.evaluate(stream)
             if first is None:
                 first = cands[0]
+            if ref is None and self.fits(cands[0].data):
+                ref = cands[0]
             seen += cands
-            met = [c for c in cands if c.report.floor_met and self.fits(c.data) and self.worth(c, first)]
+            met = [c for c in cands if c.report.floor_met and self.fits(c.data)
+                   and (ref is None or self.worth(c, ref))]
             if met:
                 best = max(met, key=lambda c: (c.report.mean, -len(c.data)))
                 return best.data, seen
@@ -496,8 +501,8 @@ class _Guard:
         fitting = [c for c in seen if self.fits(c.data)]
         if not fitting:  # not even the tags fit: keep the file as it was (nothing recorded)
             return data, seen
-        plains = [c for c in fitting if c.kind == "plain"] or fitting
-        ref = first if self.fits(first.data) else max(plains, key=lambda c: c.latent_bytes)
+        if ref is None:
+            ref = max(fitting, key=lambda c: c.latent_bytes)
         keep = [c for c in fitting if c.report.mean >= ref.report.mean - MAX_MEAN_LOSS]
         best = max(keep, key=lambda c: (c.report.min, c.report.mean))
         if best.report.min < ref.report.min + MIN_GAIN:

@@ -121,6 +121,22 @@ def test_text_garbling_scores_low_and_report_fields() -> None:
     assert fidelity.measure(text, text).floor_met
 
 
+def test_scores_stay_finite_on_exact_matches_next_to_huge_errors() -> None:
+    # regression: integral-image window sums of an all-zero ΔE region came out a hair below zero
+    # next to huge errors, sqrt gave NaN, and the encode of a line-art page failed on the NaN tag
+    from codec.bench.synthetic import line_art_case
+
+    a = line_art_case(384, 256)
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        b = a.copy()
+        y, x = rng.integers(0, 200), rng.integers(0, 300)
+        b[y : y + 56, x : x + 84] = 255 - b[y : y + 56, x : x + 84]
+        bs = fidelity.block_scores(a, b)
+        assert np.isfinite(bs.score).all() and np.isfinite(bs.delta_e).all()
+        assert bs.score.max() == pytest.approx(1.0) and bs.score.min() < 0.5
+
+
 def test_block_grid_handles_odd_and_tiny_sizes() -> None:
     for h, w in ((50, 70), (7, 9), (33, 97)):
         rgb = _photo(h, w)
@@ -298,6 +314,11 @@ def test_guard_default_floor_records_fidelity_and_plain_decode_matches() -> None
     assert np.array_equal(ours, np.asarray(codec.decode(plain)))  # the guard sees what decode shows
     with pytest.raises(UsageError):
         codec.encode(rgb, quality=80, effort="fast", min_fidelity=2.0)
+    from codec.bench.synthetic import line_art_case
+
+    art = line_art_case(128, 96)  # white paper: exact matches next to wrong strokes (the NaN case)
+    meta = codec.info(codec.encode(art, bpp=0.3, effort="fast"))
+    assert np.isfinite(meta["fidelity_min"]) and np.isfinite(meta["fidelity_mean"])
 
 
 def test_corrupted_patch_section_raises(patched_text) -> None:
