@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from codec.quant import QuantParams
 
 EFFORTS = ("fast", "default", "max")
+#: decode-side pixel limit; equals `codec.imageio.DEFAULT_MAX_PIXELS` (kept literal: no Pillow import here)
+DEFAULT_DECODE_MAX_PIXELS = 50_000_000
 
 
 @dataclass
@@ -246,15 +248,30 @@ def _refine_max(
     return stream
 
 
-def decode(data: bytes, *, device: str | None = None, model_path: str | None = None) -> Image.Image:
-    """Decode a bitstream to an RGB PIL image of the original display size."""
+def decode(
+    data: bytes,
+    *,
+    device: str | None = None,
+    model_path: str | None = None,
+    max_pixels: int | None = DEFAULT_DECODE_MAX_PIXELS,
+) -> Image.Image:
+    """Decode a bitstream to an RGB PIL image of the original display size.
+
+    ``max_pixels`` bounds the work a stream may ask for: an all-zero latent of a huge image entropy-codes
+    to a few dozen bytes, so no byte-level check can tell a 35-byte "decode bomb" from a flat photo.
+    The default equals the encoder's input limit (every file written with defaults decodes with
+    defaults); services decoding untrusted streams should pass their own, smaller limit. ``None`` leaves
+    only the format's own limit (100 MP).
+    """
     from PIL import Image
 
     from codec import bitstream, entropy
     from codec.models.registry import get_model, get_spec
     from codec.quant import dequantize
 
-    header, payload = bitstream.parse(_as_bytes(data))
+    if max_pixels is not None and max_pixels < 1:
+        raise UsageError(f"max_pixels must be positive, got {max_pixels}")
+    header, payload = bitstream.parse(_as_bytes(data), max_pixels=max_pixels)
     if header.payload_kind == bitstream.PAYLOAD_AVIF:  # the fidelity guard's last resort (issue 5)
         from codec.fidelity import decode_image_payload
 

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("output", type=Path)
     dec.add_argument("--device")
     dec.add_argument("--model-path", type=Path, help="local directory of a diffusers model (sd-vae)")
+    dec.add_argument("--max-pixels", type=_positive_int,
+                     help="refuse streams claiming more pixels (default 50,000,000)")
 
     inf = sub.add_parser("info", help="print the header as JSON")
     inf.add_argument("input", type=Path)
@@ -147,6 +149,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"device": args.device}
     if args.model_path is not None:
         options["model_path"] = str(args.model_path)
+    if args.max_pixels is not None:
+        options["max_pixels"] = args.max_pixels
     image = codec.decode(data, **options)
     save_kwargs: dict[str, object] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     try:

@@ -70,7 +70,12 @@ def render_previews(self, photo_id: str, spec_names: list[str] | None = None) ->
     if photo is None:
         return []
     codec = encoding.load_codec()
-    return previews.render(photo, spec_names or list(previews.SPECS), codec.decode)
+
+    def decode(data: bytes):
+        # the stored latent is bounded like an upload: a corrupted row cannot ask for a 100 MP decode
+        return codec.decode(data, max_pixels=settings.GALLERY_MAX_PIXELS)
+
+    return previews.render(photo, spec_names or list(previews.SPECS), decode)
 
 
 @shared_task(name="gallery.sweep", ignore_result=True)

@@ -92,3 +92,21 @@ def test_impossible_budget_is_a_budget_error(kodak_crop: np.ndarray) -> None:
 def test_info_does_not_need_torch_and_rejects_garbage() -> None:
     with pytest.raises(BitstreamError):
         codec.info(b"not a bitstream at all")
+
+
+def test_decode_pixel_limit_refuses_tiny_streams_claiming_huge_images() -> None:
+    """A 35-byte valid stream of a flat 4096² latent: refused from the header under the caller's limit."""
+    import time
+    from pathlib import Path
+
+    corpus = Path(__file__).parent / "corpus"
+    bomb = (corpus / "fuzz_decode_bomb_4096px_from_ctx.bin").read_bytes()
+    assert len(bomb) < 64 and codec.info(bomb)["width"] == 4096
+    t0 = time.perf_counter()
+    with pytest.raises(BitstreamError, match="limit"):
+        codec.decode(bomb, max_pixels=4_000_000)
+    assert time.perf_counter() - t0 < 1.0  # refused before any entropy decoding or model work
+    with pytest.raises(BitstreamError, match="limit"):  # 100 MP: over the library default (50 MP)
+        codec.decode((corpus / "fuzz_decode_bomb_10000px_from_lzma.bin").read_bytes())
+    with pytest.raises(UsageError):
+        codec.decode(bomb, max_pixels=0)

@@ -74,3 +74,12 @@ def test_missing_weights_exit_4(small_png: Path, tmp_path: Path) -> None:
     r = run("encode", str(small_png), str(tmp_path / "o.sdl"), "--effort", "fast", env=env)
     assert r.returncode == 4, r.stderr
     assert "taesd_encoder.safetensors" in r.stderr
+
+
+def test_decode_max_pixels_exits_3(small_png: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.sdl"
+    assert run("encode", str(small_png), str(out), "--max-bytes", "600", "--effort", "fast").returncode == 0
+    r = run("decode", str(out), str(tmp_path / "y.png"), "--max-pixels", str(192 * 128 - 1))
+    assert r.returncode == 3, r.stderr
+    assert "limit" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert run("decode", str(out), str(tmp_path / "y.png"), "--max-pixels", str(192 * 128)).returncode == 0
