@@ -131,7 +131,8 @@ def latent_size(coded_width: int, coded_height: int, downscale: int) -> tuple[in
 # ------------------------------------------------------------------------------------ primitives
 
 
-def _varint(value: int) -> bytes:
+def varint_bytes(value: int) -> bytes:
+    """LEB128 encoding of a non-negative int (also used by `codec.patchlayer`)."""
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -143,8 +144,11 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-class _Reader:
-    """Bounds-checked reader; every read failure is a `BitstreamError` naming the field."""
+class Reader:
+    """Bounds-checked reader; every read failure is a `BitstreamError` naming the field.
+
+    Shared with the section parsers (`codec.patchlayer`): ``end`` is where this reader must stop.
+    """
 
     def __init__(self, data: bytes, end: int) -> None:
         self.data, self.pos, self.end = data, 0, end
@@ -249,7 +253,7 @@ def _metadata_bytes(h: Header) -> bytes:
             raw = str(value).encode("utf-8")
             if not 1 <= len(raw) <= MAX_TEXT:
                 raise ValueError(f"{name} must be 1..{MAX_TEXT} UTF-8 bytes, got {len(raw)}")
-        out += bytes([tag]) + _varint(len(raw)) + raw
+        out += bytes([tag]) + varint_bytes(len(raw)) + raw
     return bytes(out)
 
 
@@ -259,12 +263,12 @@ def _section_bytes(h: Header) -> bytes:
         return b""
     if h.payload_kind != PAYLOAD_LATENT:
         raise ValueError("extension sections need a latent payload")
-    out = bytearray(_varint(len(present)))
+    out = bytearray(varint_bytes(len(present)))
     for sid, body in present:
         body = bytes(body)
         if not 1 <= len(body) <= max_payload_bytes(h):
             raise ValueError(f"section {sid}: {len(body)} bytes outside [1, {max_payload_bytes(h)}]")
-        out += bytes([sid]) + _varint(len(body)) + body
+        out += bytes([sid]) + varint_bytes(len(body)) + body
     return bytes(out)
 
 
@@ -314,9 +318,9 @@ def pack(header: Header, payload: bytes) -> bytes:
 
     out = bytearray(MAGIC)
     out += bytes([FORMAT_VERSION, h.model_id, flags, coder | (h.effort << 4)])
-    out += _varint(h.width) + _varint(h.height)
+    out += varint_bytes(h.width) + varint_bytes(h.height)
     if coded:
-        out += _varint(h.coded_width) + _varint(h.coded_height)
+        out += varint_bytes(h.coded_width) + varint_bytes(h.coded_height)
     if h.payload_kind == PAYLOAD_LATENT:
         assert h.quant is not None
         out += bytes([(h.latent_channels - 1) | (DOWNSCALES.index(h.downscale) << 6), h.quant.levels - 1])
@@ -327,8 +331,8 @@ def pack(header: Header, payload: bytes) -> bytes:
         if h.quant.offsets is not None:
             out += _pack_nibbles(np.asarray(h.quant.offsets, dtype=np.int64).ravel())
     if meta:
-        out += _varint(len(meta)) + meta
-    out += _varint(len(payload)) + payload
+        out += varint_bytes(len(meta)) + meta
+    out += varint_bytes(len(payload)) + payload
     out += sections
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
@@ -337,14 +341,14 @@ def pack(header: Header, payload: bytes) -> bytes:
 # ----------------------------------------------------------------------------------------- parse
 
 
-def _parse_metadata(r: _Reader, h: Header) -> None:
+def _parse_metadata(r: Reader, h: Header) -> None:
     size = r.varint("metadata length", MAX_METADATA)
     if size < 2:
         raise BitstreamError("metadata section flagged but empty")
     end = r.pos + size
     if end > r.end:
         raise BitstreamError("truncated bitstream: metadata section runs past the end")
-    sub = _Reader(r.data, end)
+    sub = Reader(r.data, end)
     sub.pos = r.pos
     seen: set[int] = set()
     while sub.pos < end:
@@ -381,7 +385,7 @@ def _parse_metadata(r: _Reader, h: Header) -> None:
     r.pos = end
 
 
-def _parse_sections(r: _Reader, h: Header) -> None:
+def _parse_sections(r: Reader, h: Header) -> None:
     if h.payload_kind != PAYLOAD_LATENT:
         raise BitstreamError("extension sections on a non-latent payload")
     count = r.varint("section count", MAX_SECTIONS)
@@ -425,7 +429,7 @@ def _unpack_nibbles(raw: bytes, count: int) -> np.ndarray:
 
 
 def _parse_quant(
-    r: _Reader, channels: int, levels: int, domain: str, offsets: bool = False
+    r: Reader, channels: int, levels: int, domain: str, offsets: bool = False
 ) -> QuantParams:
     raw = np.frombuffer(r.take(4 * channels, "quantizer ranges"), dtype="<f2").astype(np.float64)
     lo, hi = raw[0::2], raw[1::2]
@@ -458,7 +462,7 @@ def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]
         raise BitstreamError("not a latent-codec bitstream (wrong magic)")
     if len(data) < len(MAGIC) + 4 + 2 + 1 + 4:
         raise BitstreamError(f"truncated bitstream: {len(data)} bytes")
-    r = _Reader(data, len(data) - 4)  # the last 4 bytes are the CRC
+    r = Reader(data, len(data) - 4)  # the last 4 bytes are the CRC
     r.take(len(MAGIC), "magic")
     version = r.u8("format version")
     if version != FORMAT_VERSION:
@@ -572,3 +576,4 @@ def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
         out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
                               else len(_section_bytes(h)))
     return out
+

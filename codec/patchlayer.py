@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codec.bitstream import Reader, varint_bytes
 from codec.errors import BitstreamError, UnsupportedVersionError
 
 CODECS = {1: "webp", 2: "avif", 3: "jxl"}
@@ -47,7 +48,6 @@ CODEC_IDS = {name: cid for cid, name in CODECS.items()}
 _PIL_FORMATS = {"webp": "WEBP", "avif": "AVIF", "jxl": "JXL"}
 MODE_REPLACE = 0
 MIN_BLOCK, MAX_BLOCK = 8, 128
-_MAX_VARINT_BYTES = 5
 
 
 @dataclass(frozen=True)
@@ -109,18 +109,6 @@ class PatchLayer:
 # ------------------------------------------------------------------------------------ encoding
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def default_cols(n: int, grid: Grid) -> int:
     """Atlas columns: the image's block columns (keeps runs together), at most ``n``."""
     return max(1, min(n, grid.cols))
@@ -178,10 +166,10 @@ def pack(layer: PatchLayer) -> bytes:
     if not 1 <= layer.cols <= len(idx):
         raise ValueError(f"cols {layer.cols} outside [1, {len(idx)}]")
     out = bytearray([CODEC_IDS[layer.codec] | (layer.mode << 3), layer.block])
-    out += _varint(len(idx)) + _varint(idx[0])
+    out += varint_bytes(len(idx)) + varint_bytes(idx[0])
     for a, b in itertools.pairwise(idx):
-        out += _varint(b - a - 1)
-    out += _varint(layer.cols)
+        out += varint_bytes(b - a - 1)
+    out += varint_bytes(layer.cols)
     out += layer.atlas
     return bytes(out)
 
@@ -189,34 +177,11 @@ def pack(layer: PatchLayer) -> bytes:
 # ------------------------------------------------------------------------------------ decoding
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def u8(self, what: str) -> int:
-        if self.pos >= len(self.data):
-            raise BitstreamError(f"patch layer truncated: {what}")
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def varint(self, what: str, limit: int) -> int:
-        value = 0
-        for i in range(_MAX_VARINT_BYTES):
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if byte == 0 and i > 0:
-                    raise BitstreamError(f"patch layer {what}: non-canonical varint")
-                if value > limit:
-                    raise BitstreamError(f"patch layer {what} = {value} exceeds {limit}")
-                return value
-        raise BitstreamError(f"patch layer {what}: varint too long")
-
-
 def parse(data: bytes, width: int, height: int) -> PatchLayer:
     """Parse and check a section body for an image of ``width × height``; `BitstreamError` if bad."""
-    r = _Reader(bytes(data))
-    kind = r.u8("kind")
+    data = bytes(data)
+    r = Reader(data, len(data))
+    kind = r.u8("patch layer kind")
     if kind & 0xE0:
         raise UnsupportedVersionError(f"patch layer: reserved kind bits set (0x{kind:02x})")
     codec_id, mode = kind & 0x07, (kind >> 3) & 0x03
@@ -224,20 +189,20 @@ def parse(data: bytes, width: int, height: int) -> PatchLayer:
         raise UnsupportedVersionError(f"patch layer: unknown atlas codec {codec_id}")
     if mode != MODE_REPLACE:
         raise UnsupportedVersionError(f"patch layer: unknown mode {mode}")
-    block = r.u8("block size")
+    block = r.u8("patch layer block size")
     if not MIN_BLOCK <= block <= MAX_BLOCK:
         raise BitstreamError(f"patch layer: block size {block} outside [{MIN_BLOCK}, {MAX_BLOCK}]")
     grid = Grid(int(height), int(width), block)
-    n = r.varint("block count", grid.count)
+    n = r.varint("patch layer block count", grid.count)
     if n < 1:
         raise BitstreamError("patch layer: no blocks")
-    idx = [r.varint("block index", grid.count - 1)]
+    idx = [r.varint("patch layer block index", grid.count - 1)]
     for _ in range(n - 1):
-        nxt = idx[-1] + 1 + r.varint("block index delta", grid.count)
+        nxt = idx[-1] + 1 + r.varint("patch layer block index delta", grid.count)
         if nxt >= grid.count:
             raise BitstreamError(f"patch layer: block index {nxt} outside the {grid.count} blocks")
         idx.append(nxt)
-    cols = r.varint("atlas columns", n)
+    cols = r.varint("patch layer atlas columns", n)
     if cols < 1:
         raise BitstreamError("patch layer: zero atlas columns")
     atlas = bytes(r.data[r.pos :])

@@ -30,7 +30,7 @@ def with_crc(body: bytes) -> bytes:
 
 
 def varint(v: int) -> bytes:
-    return bs._varint(v)
+    return bs.varint_bytes(v)
 
 
 def forge(*, version=1, model=1, flags=0, coder=1, width=varint(16), height=varint(16), rest=None,
