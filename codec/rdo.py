@@ -34,6 +34,7 @@ for ``max`` the result depends on ``qp``: run it once, at the final settings.
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,10 @@ ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 ZOO_FILES: dict[str, str] = {"taesd": "taesd_encoder_rdo.safetensors"}
 MAX_DEFAULT_STEPS = 100
 MAX_DEFAULT_LR = 0.02
+#: images up to this many pixels are refined in one piece; larger ones in tiles (bounded memory)
+REFINE_MAX_WHOLE = 1_200_000
+REFINE_TILE = 768  # core of a refinement tile (px)
+REFINE_MARGIN = 64  # fixed context around it (px)
 
 
 def check_effort(effort: str) -> str:
@@ -314,15 +319,64 @@ def refine_latent(
     effort = check_effort(effort)
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
         raise UsageError(f"refine_latent takes one image (1,3,H,W), got {tuple(image.shape)}")
+    import torch
+
     t0 = time.perf_counter()
-    z = latent if latent is not None else get_encoder(effort, model)(image)
+    if latent is not None:
+        z = latent
+    elif image.shape[-2] * image.shape[-1] <= REFINE_MAX_WHOLE:
+        z = get_encoder(effort, model)(image)
+    else:  # large image: the tiled encoder pass of codec.tiling (bounded memory)
+        from codec.imageio import to_uint8
+
+        z = torch.from_numpy(encode_latent(model, to_uint8(image), effort))[None].to(model.device)
     n = steps if steps is not None else (MAX_DEFAULT_STEPS if effort == "max" else 0)
     if n <= 0 or effort == "fast":
         return z.float()
+    check_qp(qp, z.shape[1])
     budget = None if time_budget_s is None else max(0.0, time_budget_s - (time.perf_counter() - t0))
-    z, _ = ste_refine(model, image.to(z.device), z, qp, steps=n, lr=lr or MAX_DEFAULT_LR, loss=loss,
-                      time_budget_s=budget, autocast=model.device.type == "cpu")
-    return z
+    return _refine_tiled(model, image.to(z.device), z.float(), qp, steps=n, lr=lr or MAX_DEFAULT_LR,
+                         loss=loss or RdoLoss(device=z.device), time_budget_s=budget)
+
+
+def _spans(length: int, core: int) -> list[tuple[int, int]]:
+    n = max(1, -(-length // core))
+    edges = [round(i * length / n) for i in range(n + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def _refine_tiled(
+    model: LatentAutoencoder, image: Tensor, z: Tensor, qp: QuantParams, *, steps: int, lr: float,
+    loss: RdoLoss, time_budget_s: float | None,
+) -> Tensor:
+    """`ste_refine` on the whole image when it is small, else on overlapping tiles (bounded memory).
+
+    Each tile refines its core latents with ``REFINE_MARGIN`` px of context whose latents stay fixed;
+    the time budget is shared evenly among the remaining tiles.
+    """
+    autocast = model.device.type == "cpu"
+    h, w = image.shape[-2:]
+    if h * w <= REFINE_MAX_WHOLE:
+        return ste_refine(model, image, z, qp, steps=steps, lr=lr, loss=loss, time_budget_s=time_budget_s,
+                          autocast=autocast)[0]
+    ds = model.downscale
+    core, m = REFINE_TILE // ds, REFINE_MARGIN // ds
+    lh, lw = z.shape[-2:]
+    tiles = [(y, x) for y in _spans(lh, core) for x in _spans(lw, core)]
+    out = z.clone()
+    t0 = time.perf_counter()
+    for i, ((y0, y1), (x0, x1)) in enumerate(tiles):
+        budget = None
+        if time_budget_s is not None:
+            budget = (time_budget_s - (time.perf_counter() - t0)) / (len(tiles) - i)
+            if budget <= 0:
+                break
+        ey0, ey1, ex0, ex1 = max(0, y0 - m), min(lh, y1 + m), max(0, x0 - m), min(lw, x1 + m)
+        sub = image[..., ey0 * ds : ey1 * ds, ex0 * ds : ex1 * ds]
+        r, _ = ste_refine(model, sub, z[..., ey0:ey1, ex0:ex1], qp, steps=steps, lr=lr, loss=loss,
+                          time_budget_s=budget, autocast=autocast)
+        out[..., y0:y1, x0:x1] = r[..., y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
+    return out
 
 
 # --------------------------------------------------------------------------- numpy entry point (api.py)

@@ -100,9 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--w-lpips", type=float, default=0.05)
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast in iterative routes")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--targets", default="", help="e.g. 0.05,0.10,0.15: budget-matched means")
+    p.add_argument("--summarize", nargs="*", default=None, help="only print tables of these JSON files")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.summarize is not None:
+        rows = [r for f in args.summarize for r in json.loads(Path(f).read_text())]
+        print_table(rows)
+        if args.targets:
+            at_budgets(rows, [float(t) for t in args.targets.split(",")])
+        return
     from codec.models.registry import get_model
 
     model = get_model("taesd", "cpu")
@@ -139,9 +147,33 @@ def main(argv: list[str] | None = None) -> None:
                       f"msssim {row['ms_ssim']:.4f} lpips {row['lpips']:.4f} enc {enc_s:.1f}s",
                       file=sys.stderr)
     print_table(rows)
+    if args.targets:
+        at_budgets(rows, [float(t) for t in args.targets.split(",")])
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+def at_budgets(rows: list[dict], targets: list[float]) -> None:
+    """Per image and route: the largest level count whose bpp fits each target (like the rate
+    control restricted to this scale); prints means over the images (n = images that fit)."""
+    print("| route | target bpp | n fit / all | mean L | bpp | PSNR | MS-SSIM | LPIPS |")
+    print("|---|---|---|---|---|---|---|---|")
+    for route in sorted({r["route"] for r in rows}):
+        images = sorted({r["image"] for r in rows if r["route"] == route})
+        for t in targets:
+            picked = []
+            for im in images:
+                fits = [r for r in rows if r["route"] == route and r["image"] == im and r["bpp"] <= t]
+                if fits:
+                    picked.append(max(fits, key=lambda r: r["levels"]))
+            if not picked:
+                print(f"| {route} | {t} | 0/{len(images)} | – | – | – | – | – |")
+                continue
+            keys = ("levels", "bpp", "psnr", "ms_ssim", "lpips")
+            m = {k: float(np.mean([r[k] for r in picked])) for k in keys}
+            print(f"| {route} | {t} | {len(picked)}/{len(images)} | {m['levels']:.1f} | {m['bpp']:.4f} | "
+                  f"{m['psnr']:.2f} | {m['ms_ssim']:.4f} | {m['lpips']:.4f} |")
 
 
 def print_table(rows: list[dict]) -> None:
