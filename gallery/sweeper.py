@@ -151,7 +151,7 @@ def requeue_stale(
     return report
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:
@@ -188,11 +188,11 @@ def orphaned_files(older_than: float | None = None) -> list[str]:
             except FileNotFoundError:
                 continue
             candidates += [(d, f"{folder}/{d}/{n}") for n in names]
-    ids = {pid for pid, _ in candidates if _is_uuid(pid)}
+    ids = {pid for pid, _ in candidates if is_uuid(pid)}
     existing = {str(pk) for pk in Photo.objects.filter(pk__in=ids).values_list("pk", flat=True)}
     out = []
     for pid, name in candidates:
-        if not _is_uuid(pid) or pid in existing:
+        if not is_uuid(pid) or pid in existing:
             continue
         try:
             if default_storage.get_modified_time(name).timestamp() <= cutoff:

@@ -34,6 +34,17 @@ class LatentAutoencoder(Protocol):
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
+def set_spec_attributes(model: object, spec: object, device: object) -> None:
+    """Copy the interface attributes from a registry ``spec`` and pick the device and dtype."""
+    from codec.device import default_dtype, resolve_device
+
+    model.spec = spec  # type: ignore[attr-defined]
+    for name in ("name", "model_id", "latent_channels", "downscale"):
+        setattr(model, name, getattr(spec, name))
+    model.device = resolve_device(device)  # type: ignore[attr-defined, arg-type]
+    model.dtype = default_dtype(model.device)  # type: ignore[attr-defined]
+
+
 def check_image_batch(x: torch.Tensor, downscale: int) -> None:
     """Raise ValueError unless ``x`` is ``(N, 3, H, W)`` with H, W multiples of ``downscale``."""
     if x.ndim != 4 or x.shape[1] != 3:

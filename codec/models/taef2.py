@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from codec.device import default_dtype, make_deterministic, resolve_device
-from codec.models.base import check_image_batch, check_latent_batch
+from codec.device import make_deterministic
+from codec.models.base import check_image_batch, check_latent_batch, set_spec_attributes
 from codec.models.taesd import load_state_file
 from codec.weights import weight_file
 
@@ -87,13 +87,7 @@ class TAEF2:
     """TAEF2 behind the LatentAutoencoder interface."""
 
     def __init__(self, spec: ModelSpec, device: object = None, model_dir: str | None = None) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.model_id = spec.model_id
-        self.latent_channels = spec.latent_channels
-        self.downscale = spec.downscale
-        self.device = resolve_device(device)  # type: ignore[arg-type]
-        self.dtype = default_dtype(self.device)
+        set_spec_attributes(self, spec, device)
         assert spec.encoder_file and spec.decoder_file
         encoder = build_encoder(spec.latent_channels)
         decoder = build_decoder(spec.latent_channels)

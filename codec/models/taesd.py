@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from codec.device import default_dtype, make_deterministic, resolve_device
+from codec.device import make_deterministic
 from codec.errors import ModelNotFoundError
-from codec.models.base import check_image_batch, check_latent_batch
+from codec.models.base import check_image_batch, check_latent_batch, set_spec_attributes
 from codec.weights import weight_file
 
 if TYPE_CHECKING:
@@ -66,13 +66,7 @@ class TinyAutoencoder:
     def __init__(self, spec: ModelSpec, device: object = None, model_dir: str | None = None) -> None:
         from diffusers import AutoencoderTiny
 
-        self.spec = spec
-        self.name = spec.name
-        self.model_id = spec.model_id
-        self.latent_channels = spec.latent_channels
-        self.downscale = spec.downscale
-        self.device = resolve_device(device)  # type: ignore[arg-type]
-        self.dtype = default_dtype(self.device)
+        set_spec_attributes(self, spec, device)
         assert spec.encoder_file and spec.decoder_file
         enc_path = weight_file(spec.encoder_file, model_dir)
         dec_path = weight_file(spec.decoder_file, model_dir)

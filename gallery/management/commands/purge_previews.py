@@ -1,12 +1,12 @@
 """Delete preview cache files; they are re-rendered from the latents on the next request."""
 
-import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 
 from gallery import previews
 from gallery.models import Photo
+from gallery.sweeper import is_uuid
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, photo_ids, **options):
         if photo_ids:
-            bad = [p for p in photo_ids if not _is_uuid(p)]
+            bad = [p for p in photo_ids if not is_uuid(p)]
             if bad:
                 raise CommandError(f"not a photo id: {', '.join(bad)}")
             photos = list(Photo.objects.filter(pk__in=photo_ids))
@@ -30,11 +30,3 @@ class Command(BaseCommand):
         files = sum(f for f, _ in results)
         total = sum(b for _, b in results)
         self.stdout.write(self.style.SUCCESS(f"Removed {files} preview file(s), {filesizeformat(total)}."))
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
