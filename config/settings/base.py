@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # 413 from Content-Length before anything reads the body (GALLERY_MAX_REQUEST_BYTES)
+    "gallery.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -177,6 +179,8 @@ GALLERY_MAX_UPLOAD_BYTES = env_int("GALLERY_MAX_UPLOAD_BYTES", 30 * 1024 * 1024)
 GALLERY_MAX_PIXELS = env_int("GALLERY_MAX_PIXELS", 40_000_000)
 GALLERY_MIN_SIDE = env_int("GALLERY_MIN_SIDE", 16)
 GALLERY_MAX_FILES_PER_REQUEST = env_int("GALLERY_MAX_FILES_PER_REQUEST", 50)
+# The whole request body (a form post of many files); 0 = no cap. The upload page sends one file per request.
+GALLERY_MAX_REQUEST_BYTES = env_int("GALLERY_MAX_REQUEST_BYTES", 256 * 1024 * 1024)
 FILE_UPLOAD_HANDLERS = [
     "gallery.uploadhandlers.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

@@ -324,6 +324,23 @@ def test_too_many_files_and_oversized_fields_are_refused(alice_client, settings)
     assert Photo.objects.count() == 0
 
 
+def test_whole_request_over_the_cap_gets_413_before_anything_is_staged(alice_client, settings, media_root):
+    settings.GALLERY_MAX_REQUEST_BYTES = 60_000
+    files = [SimpleUploadedFile(f"{i}.png", image_bytes(200, 150, "PNG")) for i in range(4)]
+    assert sum(f.size for f in files) > 60_000
+    response = alice_client.post(reverse("gallery:upload"), {"size": "standard", "files": files},
+                                 HTTP_ACCEPT="application/json")
+    assert response.status_code == 413
+    assert "limit for one request" in response.json()["errors"]["files"][0]["message"]
+    one = SimpleUploadedFile("one.png", image_bytes(200, 150, "PNG"))
+    response = alice_client.post(reverse("gallery:upload"), {"size": "standard", "files": [one]})
+    assert response.status_code == 302  # one file is under the cap
+    files = [SimpleUploadedFile(f"{i}.png", image_bytes(200, 150, "PNG")) for i in range(4)]
+    response = alice_client.post(reverse("gallery:upload"), {"size": "standard", "files": files})
+    assert response.status_code == 413 and b"too large" in response.content
+    assert Photo.objects.count() == StagedUpload.objects.count() == 1  # only the single-file post
+
+
 def test_upload_limit_settings_are_set():
     from django.conf import settings
 
@@ -331,6 +348,8 @@ def test_upload_limit_settings_are_set():
     assert 0 < settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 2 * 1024 * 1024
     assert 0 < settings.DATA_UPLOAD_MAX_NUMBER_FILES <= 100
     assert 0 < settings.GALLERY_MAX_UPLOAD_BYTES <= 100 * 1024 * 1024
+    assert settings.GALLERY_MAX_UPLOAD_BYTES <= settings.GALLERY_MAX_REQUEST_BYTES <= 1024 * 1024 * 1024
+    assert "gallery.middleware.RequestSizeLimitMiddleware" in settings.MIDDLEWARE
 
 
 @pytest.mark.parametrize(
