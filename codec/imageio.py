@@ -18,7 +18,11 @@ Policy of :func:`load_image` (documented behaviour callers can rely on):
 - Alpha: ``alpha="composite"`` (default) composites over white (``background``), which is what a
   viewer shows for a transparent photo on a white page; ``alpha="drop"`` discards the alpha channel
   and keeps the colour values stored under transparent pixels.
-- Colour management: embedded ICC profiles are ignored; values are taken as sRGB.
+- Colour management: an embedded ICC profile (RGB, RGBA or CMYK images, e.g. Adobe RGB or Display P3
+  photos, print CMYK JPEGs) is applied: the pixels are converted to sRGB (perceptual intent, LittleCMS
+  through ``PIL.ImageCms``), because everything downstream (the autoencoders, metrics, the browser
+  showing a decode) assumes sRGB. Images without a profile, or with an sRGB one, are taken as sRGB; a
+  profile that cannot be parsed or applied is ignored (the values are taken as sRGB) rather than fatal.
 - Every failure (missing file, not an image, truncated data, too large, unsupported mode) raises
   :class:`~codec.errors.InputImageError` with a one-line reason; invalid options raise ``UsageError``.
 
@@ -138,12 +142,36 @@ def _from_pil(
             img = ImageOps.exif_transpose(img)
     except Exception:
         pass  # unreadable EXIF: keep the stored orientation
+    img = _to_srgb(img)
     try:
         return _pil_to_rgb(img, alpha, background)
     except InputImageError:
         raise
     except Exception as exc:
         raise InputImageError(f"cannot convert image mode {img.mode!r} to RGB: {exc}") from None
+
+
+_ICC_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}  # source mode → converted mode
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Apply the embedded ICC profile (see the module policy); returns ``img`` when there is none."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in _ICC_MODES:
+        return img
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in (ImageCms.getProfileDescription(src) or "").lower().replace(" ", ""):
+            return img
+        out = ImageCms.profileToProfile(
+            img, src, ImageCms.createProfile("sRGB"), renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            outputMode=_ICC_MODES[img.mode],
+        )
+        return out if out is not None else img
+    except Exception:  # a broken or unsupported profile: the values are taken as sRGB
+        return img
 
 
 def _pil_to_rgb(img: Image.Image, alpha: AlphaPolicy, background: tuple[int, int, int]) -> np.ndarray:

@@ -341,3 +341,47 @@ def test_imageio_does_not_import_torch() -> None:
     )
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def _swapped_rg_profile() -> bytes:
+    """An RGB ICC profile whose red and green primaries are swapped (sRGB's tags re-pointed)."""
+    import struct
+
+    from PIL import ImageCms
+
+    b = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = struct.unpack(">I", b[128:132])[0]
+    entry = {bytes(b[132 + 12 * i : 136 + 12 * i]): 132 + 12 * i for i in range(count)}
+    r, g = entry[b"rXYZ"], entry[b"gXYZ"]
+    b[r + 4 : r + 12], b[g + 4 : g + 12] = b[g + 4 : g + 12], b[r + 4 : r + 12]
+    d = entry[b"desc"]
+    off, size = struct.unpack(">II", b[d + 4 : d + 12])
+    desc = bytes(b[off : off + size]).replace(b"sRGB", b"Swap")
+    b[off : off + size] = desc.replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
+    b[84:100] = bytes(16)  # profile id (MD5) no longer valid: zero means "not computed"
+    return bytes(b)
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "RGB"), ("JPEG", "RGB"), ("PNG", "RGBA")])
+def test_embedded_icc_profile_is_converted_to_srgb(fmt: str, mode: str) -> None:
+    a = np.zeros((16, 16, len(mode)), np.uint8)
+    a[..., 0] = 200
+    if mode == "RGBA":
+        a[..., 3] = 255
+    buf = io.BytesIO()
+    extra = {"quality": 95} if fmt == "JPEG" else {}
+    Image.fromarray(a, mode).save(buf, fmt, icc_profile=_swapped_rg_profile(), **extra)
+    r, g, b = (int(v) for v in load_image(buf.getvalue())[8, 8])
+    assert g > 150 and r < 40 and b < 40, (r, g, b)  # "red" in that colour space is green in sRGB
+
+
+@pytest.mark.parametrize("icc", [b"not a profile" * 8, b""], ids=["broken", "empty"])
+def test_broken_or_srgb_icc_profile_leaves_values_alone(icc: bytes) -> None:
+    from PIL import ImageCms
+
+    a = np.zeros((8, 8, 3), np.uint8)
+    a[..., 0] = 200
+    for profile in (icc, ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, "PNG", **({"icc_profile": profile} if profile else {}))
+        assert load_image(buf.getvalue())[4, 4].tolist() == [200, 0, 0]
