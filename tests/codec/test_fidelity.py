@@ -360,6 +360,19 @@ def test_avif_fallback_payload_decodes_and_is_strict(text_rgb) -> None:
             codec.decode(bitstream.pack(header, bad))
 
 
+def test_bench_never_takes_a_patched_file_for_the_plain_one(patched_text) -> None:
+    """Only the guard's tags may be stripped before comparing with the plain file; a patch layer changes
+    the picture, so the bench must measure the file without the guard separately."""
+    from codec.bench.fidelity_bench import _strip_tags
+
+    plain, guarded = patched_text["plain"], patched_text["guarded"]
+    assert bitstream.parse(guarded)[0].patch_layer is not None
+    assert _strip_tags(guarded) != plain
+    header, payload = bitstream.parse(guarded)
+    header.patch_layer = None
+    assert _strip_tags(bitstream.pack(header, payload)) == plain  # tags only: the same latent
+
+
 def test_bench_section_compares_with_and_without_guard(tmp_path, monkeypatch, text_rgb, guarded_text) -> None:
     from codec.bench import fidelity_bench, synthetic
     from codec.bench.fidelity_hook import BenchContext, fidelity_section
