@@ -83,8 +83,6 @@ class LossWeights:
     lpips: float = 0.05
 
 
-MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-
 
 def ms_ssim_loss(x: Tensor, y: Tensor) -> Tensor:
     """Per-sample 1 − MS-SSIM (data range 1, 11-px window), differentiable.
@@ -94,32 +92,19 @@ def ms_ssim_loss(x: Tensor, y: Tensor) -> Tensor:
     small training crops get a multi-scale loss too. Raises ValueError below 11 px.
     """
     import torch
-    import torch.nn.functional as F
     from pytorch_msssim import ms_ssim
-    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
-    side = min(x.shape[-2:])
-    scales = next((k for k in range(5, 0, -1) if side > 10 * 2 ** (k - 1)), 0)
+    from codec.metrics.msssim import scales_for, truncated_ms_ssim_map
+
+    scales = scales_for(*x.shape[-2:])
     if scales == 0:
-        raise ValueError(f"MS-SSIM needs images of at least 11 px a side, got {side}")
+        raise ValueError(f"MS-SSIM needs images of at least 11 px a side, got {min(x.shape[-2:])}")
     # Always float32, even inside a bfloat16 autocast region: SSIM's variance terms cancel badly.
     with torch.autocast(x.device.type, enabled=False):
         x, y = x.float(), y.float()
         if scales == 5:
             return 1.0 - ms_ssim(x, y, data_range=1.0, size_average=False)
-        w = torch.tensor(MSSSIM_WEIGHTS[:scales], device=x.device)
-        w = w / w.sum()
-        win = _fspecial_gauss_1d(11, 1.5).to(x.device).repeat([x.shape[1], 1, 1, 1])
-        vals = []
-        for i in range(scales):
-            ssim_c, cs = _ssim(x, y, data_range=1.0, win=win, size_average=False)
-            if i < scales - 1:
-                vals.append(torch.relu(cs))
-                pad = [s % 2 for s in x.shape[2:]]
-                x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
-        vals.append(torch.relu(ssim_c))
-        stack = torch.stack(vals, dim=0).clamp_min(1e-6)  # (scales, N, C)
-        return 1.0 - torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean(dim=1)
+        return 1.0 - truncated_ms_ssim_map(x, y, scales, data_range=1.0, eps=1e-6).mean(dim=1)
 
 
 class RdoLoss:

@@ -51,25 +51,31 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, *, device: str | None = None) -> float
         x, y = _to_tensor(a, device), _to_tensor(b, device)
         if levels == len(WEIGHTS):
             return float(_lib_ms_ssim(x, y, data_range=255, win_size=WIN_SIZE))
-        return float(_truncated_ms_ssim(x, y, levels))
+        return float(truncated_ms_ssim_map(x, y, levels, data_range=255).mean())
 
 
-def _truncated_ms_ssim(x, y, levels: int):
-    """pytorch-msssim's MS-SSIM loop with fewer scales (its public function hard-codes 5)."""
+def truncated_ms_ssim_map(x, y, levels: int, *, data_range: float, eps: float = 0.0):
+    """pytorch-msssim's MS-SSIM loop with ``levels`` ≤ 5 scales (its public function hard-codes 5).
+
+    ``x``, ``y``: (N, C, H, W) tensors; returns the (N, C) per-image, per-channel values (differentiable).
+    ``eps`` > 0 floors each scale's term before the weighted product (finite gradients in a loss).
+    """
     import torch
     import torch.nn.functional as F
     from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
     weights = torch.tensor(WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     weights = weights / weights.sum()
-    win = _fspecial_gauss_1d(WIN_SIZE, 1.5).repeat([x.shape[1], 1, 1, 1])
+    win = _fspecial_gauss_1d(WIN_SIZE, 1.5).to(x.device).repeat([x.shape[1], 1, 1, 1])
     mcs = []
     for i in range(levels):
-        ssim_per_channel, cs = _ssim(x, y, data_range=255, win=win, size_average=False)
+        ssim_per_channel, cs = _ssim(x, y, data_range=data_range, win=win, size_average=False)
         if i < levels - 1:
             mcs.append(torch.relu(cs))
             padding = [s % 2 for s in x.shape[2:]]
             x = F.avg_pool2d(x, kernel_size=2, padding=padding)
             y = F.avg_pool2d(y, kernel_size=2, padding=padding)
     stack = torch.stack([*mcs, torch.relu(ssim_per_channel)], dim=0)
-    return torch.prod(stack ** weights.view(-1, 1, 1), dim=0).mean()
+    if eps > 0:
+        stack = stack.clamp_min(eps)
+    return torch.prod(stack ** weights.view(-1, 1, 1), dim=0)
