@@ -27,6 +27,27 @@ class PermanentFailure(Exception):
     """The photo can never be encoded (bad input); it has been marked failed."""
 
 
+class SetupProblem(Exception):
+    """This worker cannot encode right now (weights, settings, memory): the photo waits, original kept.
+
+    Raised instead of a failure so that a broken deployment never costs a user's photo: the task is
+    retried later (and the sweeper re-queues it), and the attempt is not counted against the photo.
+    """
+
+
+WAITING_PREFIX = "Waiting for a working worker: "
+
+
+def is_setup_problem(exc: BaseException) -> bool:
+    """True for errors about the machine, not the photo: codec setup errors and out-of-memory."""
+    import codec
+
+    if isinstance(exc, codec.SetupError | MemoryError):
+        return True
+    # torch.OutOfMemoryError (CUDA or CPU allocator) without importing torch here
+    return type(exc).__name__ == "OutOfMemoryError"
+
+
 @dataclass
 class ComparisonFile:
     fmt: str
@@ -111,9 +132,16 @@ def encode(photo_id: str) -> str:
         )
         meta = codec.info(data)
         codec_seconds = time.monotonic() - started
-    except codec.CodecError as exc:
+    except codec.InputError as exc:
+        # only an error about the photo's own bytes may drop its original
         mark_failed(photo.pk, f"The codec could not encode this image: {exc}", keep_staged=False)
         raise PermanentFailure(str(exc)) from exc
+    except Exception as exc:
+        if is_setup_problem(exc):
+            log.error("worker cannot encode photo %s (setup problem, original kept): %s", photo.pk, exc)
+            mark_waiting(photo.pk, f"{WAITING_PREFIX}{exc}")
+            raise SetupProblem(str(exc)) from exc
+        raise  # any other error: the task retries with the staged original kept
     comparisons = make_comparisons(rgb, len(data))
     latent_name = default_storage.save(
         naming.latent_name(photo.pk), naming.content_file(data, naming.LATENT_CONTENT_TYPE)
@@ -213,6 +241,18 @@ def mark_failed(photo_id, message: str, *, keep_staged: bool) -> None:
         photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
         if photo is not None and photo.status != Photo.Status.READY:
             _fail(photo, message, keep_staged=keep_staged)
+
+
+def mark_waiting(photo_id, message: str) -> None:
+    """Back to ``pending`` with the reason shown, without counting the attempt against the photo."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        if photo is None or photo.status == Photo.Status.READY:
+            return
+        photo.status = Photo.Status.PENDING
+        photo.error = message[:2000]
+        photo.attempts = max(0, photo.attempts - 1)
+        photo.save(update_fields=["status", "error", "attempts", "updated_at"])
 
 
 def mark_retrying(photo_id, message: str) -> None:

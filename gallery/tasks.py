@@ -38,6 +38,13 @@ def encode_photo(self, photo_id: str) -> str:
         return encoding.encode(photo_id)
     except encoding.PermanentFailure:
         return "failed"
+    except encoding.SetupProblem as exc:
+        # Never a failure: the photo stays pending with its original staged. Retry with backoff;
+        # once the retries are spent the sweeper re-queues it (after the deployment is fixed).
+        if self.request.retries >= self.max_retries:
+            log.error("encode of %s still blocked by a setup problem; left pending: %s", photo_id, exc)
+            return "waiting"
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     except Exception as exc:
         attempt = self.request.retries + 1
         if self.request.retries >= self.max_retries:

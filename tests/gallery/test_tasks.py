@@ -135,3 +135,61 @@ def test_exif_orientation_applied_and_exif_dropped(user, alice_client, media_roo
             img = Image.open(io.BytesIO(fh.read()))
             assert img.size[0] < img.size[1]  # portrait, like the displayed photo
             assert not img.getexif()
+
+
+# --- setup errors never cost the original (issue 9) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting,value",
+    [
+        ("GALLERY_ENCODE_EFFORT", "fastest"),  # typo in the effort
+        ("GALLERY_CODEC_MODEL", "taesd-typo"),  # unknown model
+    ],
+)
+def test_bad_setting_keeps_the_original_and_waits(user, media_root, settings, setting, value):
+    setattr(settings, setting, value)
+    photo = pending_photo(user, staged=image_bytes(64, 48, "PNG"))
+    result = encode_photo.apply(args=[str(photo.pk)])
+    photo.refresh_from_db()
+    # in-process apply runs every retry inline; the last one gives up as "waiting", nothing dropped
+    assert result.get() == "waiting"
+    assert photo.status == Photo.Status.PENDING
+    assert photo.error.startswith("Waiting for a working worker")
+    assert photo.attempts == 0  # a setup error is not the photo's attempt
+    assert StagedUpload.objects.filter(photo=photo).exists()
+
+
+def test_missing_weights_keep_the_original(user, media_root, monkeypatch, tmp_path):
+    """An empty CODEC_MODEL_DIR and no fallback: ModelNotFoundError must not drop the upload."""
+    import codec
+    from codec.models import registry
+
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setenv("CODEC_MODEL_DIR", str(empty))
+    monkeypatch.setenv("CODEC_NO_SHARED_FALLBACK", "1")
+    monkeypatch.setattr(registry, "_cache", {})  # the loaded model comes back after the test
+    photo = pending_photo(user, staged=image_bytes(64, 48, "PNG"))
+    try:
+        codec.encode(image_bytes(64, 48, "PNG"), max_bytes=2048, effort="fast")
+    except codec.ModelNotFoundError:
+        pass
+    else:
+        pytest.skip("the weights still resolve from a fallback location on this machine")
+    result = encode_photo.apply(args=[str(photo.pk)])
+    photo.refresh_from_db()
+    assert result.get() == "waiting"
+    assert photo.status == Photo.Status.PENDING and "Waiting for a working worker" in photo.error
+    assert StagedUpload.objects.filter(photo=photo).exists()
+
+
+def test_bad_input_error_still_drops_the_original(user, media_root):
+    """The other side of the taxonomy: an InputError is final and the staged bytes may go."""
+    import codec
+
+    assert issubclass(codec.InputImageError, codec.InputError)
+    assert issubclass(codec.BitstreamError, codec.InputError)
+    assert issubclass(codec.BudgetError, codec.InputError)
+    for setup in (codec.ModelNotFoundError, codec.WeightsChecksumError, codec.UsageError):
+        assert issubclass(setup, codec.SetupError) and not issubclass(setup, codec.InputError)
