@@ -16,6 +16,31 @@ from django.db import models
 from . import naming
 
 
+class Visibility(models.TextChoices):
+    """Who may see a photo or an album (gallery/privacy.py applies it)."""
+
+    PRIVATE = "private", "Only me"
+    USERS = "users", "Signed-in users"
+    LINK = "link", "Anyone with the link"
+
+
+class Album(models.Model):
+    """A named set of one owner's photos; its visibility extends to the photos in it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="albums")
+    title = models.CharField(max_length=200)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+    share_token = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Photo(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -32,6 +57,14 @@ class Photo(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos")
     title = models.CharField(max_length=200, blank=True, help_text="Display name from the upload.")
+    # Privacy (gallery/privacy.py): private by default; a link share needs the current token.
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+    share_token = models.CharField(max_length=64, blank=True, db_index=True)
+    album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
+    # What EXIF said (kept as data; the pixels reach the codec without it).
+    taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    camera = models.CharField(max_length=200, blank=True)
+    exif = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(blank=True)
 
