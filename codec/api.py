@@ -16,12 +16,12 @@ Encoding, step by step:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from codec import ratecontrol
 from codec.errors import BudgetError, UsageError
+from codec.options import DEFAULT_DECODE_MAX_PIXELS, bpp_to_bytes, check_effort, effort_code
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 
     from codec.models.base import LatentAutoencoder
     from codec.quant import QuantParams
-
-EFFORTS = ("fast", "default", "max")
-#: decode-side pixel limit; equals `codec.imageio.DEFAULT_MAX_PIXELS` (kept literal: no Pillow import here)
-DEFAULT_DECODE_MAX_PIXELS = 50_000_000
 
 
 @dataclass
@@ -118,7 +114,7 @@ def _write_stream(session: _EncodeSession, setting: ratecontrol.Setting, *, sear
         latent_width=latent.shape[2],
         quant=qp,
         entropy_coder=coder_id,
-        effort=EFFORTS.index(session.effort),
+        effort=effort_code(session.effort),
     )
     return bitstream.pack(header, payload)
 
@@ -131,9 +127,7 @@ def _resolve_budget(
     if len(given) > 1:
         raise UsageError(f"give only one of quality, max_bytes, bpp (got {', '.join(given)})")
     if bpp is not None:
-        if not (isinstance(bpp, (int, float)) and math.isfinite(bpp) and bpp > 0):
-            raise UsageError(f"bpp must be a positive number, got {bpp!r}")
-        max_bytes = math.floor(bpp * width * height / 8)
+        max_bytes = bpp_to_bytes(bpp, width, height)
     if max_bytes is not None:
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
             raise UsageError(f"max_bytes must be a positive integer, got {max_bytes!r}")
@@ -168,8 +162,7 @@ def encode(
     from codec.imageio import load_image
     from codec.models.registry import get_model
 
-    if effort not in EFFORTS:
-        raise UsageError(f"effort must be one of {', '.join(EFFORTS)}, got {effort!r}")
+    effort = check_effort(effort)
     rgb = load_image(image, alpha=alpha)
     height, width = rgb.shape[:2]
     quality, max_bytes = _resolve_budget(quality, max_bytes, bpp, width, height)

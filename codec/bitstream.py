@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from codec.errors import BitstreamError, UnsupportedVersionError
+from codec.options import EFFORTS
 from codec.quant import DOMAINS, MAX_LEVELS, MIN_LEVELS, RANGE_LIMIT, TANH_LIMIT, QuantParams
 
 MAGIC = b"\x89LAT"
@@ -37,7 +38,6 @@ _VARINT_MAX_BYTES = 5
 PAYLOAD_LATENT = 0
 PAYLOAD_AVIF = 1
 PAYLOAD_KINDS = {PAYLOAD_LATENT: "latent", PAYLOAD_AVIF: "avif"}
-EFFORTS = ("fast", "default", "max")
 ENTROPY_CODERS = {0: "raw", 1: "ctx", 2: "lzma", 3: "webp", 4: "jxl"}
 DOWNSCALES = (8, 16, 32, 64)
 

@@ -40,11 +40,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from codec.errors import InputImageError, UsageError
+from codec.options import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_MAX_PIXELS = 50_000_000
 _ORIENTATION = 0x0112  # EXIF tag
 AlphaPolicy = Literal["composite", "drop"]
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray

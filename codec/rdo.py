@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.errors import UsageError
+from codec.options import check_effort
 
 if TYPE_CHECKING:
     import torch
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from codec.models.base import LatentAutoencoder
     from codec.quant import QuantParams
 
-EFFORTS = ("fast", "default", "max")
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 #: model name → file in codec/zoo with the fine-tuned encoder tensors (upstream sequential keys)
 ZOO_FILES: dict[str, str] = {"taesd": "taesd_encoder_rdo.safetensors"}
@@ -61,14 +61,6 @@ MAX_DEFAULT_LR = 0.02
 REFINE_MAX_WHOLE = 1_200_000
 REFINE_TILE = 768  # core of a refinement tile (px)
 REFINE_MARGIN = 64  # fixed context around it (px)
-
-
-def check_effort(effort: str) -> str:
-    """Normalise an effort name or raise UsageError."""
-    e = str(effort).strip().lower()
-    if e not in EFFORTS:
-        raise UsageError(f"unknown effort {effort!r}; use one of {', '.join(EFFORTS)}")
-    return e
 
 
 # --------------------------------------------------------------------------- loss

@@ -17,6 +17,7 @@ from PIL import Image
 
 from codec.bench.codecs import ALL_CODECS, BenchCodec, make_codec
 from codec.errors import UsageError
+from codec.options import EFFORTS, bpp_to_bytes
 
 #: Keys every row of results.json has (issue 2); rows carry a few more (max_bytes, width, note, …).
 ROW_KEYS = ("image", "codec", "target_bpp", "fits", "bytes", "bpp", "psnr", "ms_ssim", "lpips",
@@ -27,7 +28,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".ppm", ".tif", ".tiff", ".b
 GRID_CODECS = ("latent", "jpeg", "webp", "avif")
 DISPLAY = {"latent": "latent (ours)", "seed": "seed", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF",
            "jxl": "JPEG XL"}
-EFFORTS = ("fast", "default", "max")
 #: Torch CPU threads for the bench (team rule, and the 2-core targets of issue 2).
 BENCH_THREADS = 2
 
@@ -46,8 +46,8 @@ def list_images(images_dir: str | os.PathLike[str], limit: int | None = None) ->
 
 
 def max_bytes_for(bpp: float, width: int, height: int) -> int:
-    """The byte budget of a bpp target: floor(bpp · W · H / 8)."""
-    return math.floor(bpp * width * height / 8 + 1e-9)
+    """The byte budget of a bpp target (`codec.options.bpp_to_bytes`)."""
+    return bpp_to_bytes(bpp, width, height)
 
 
 def _bkey(bpp: float) -> str:
