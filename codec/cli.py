@@ -1,4 +1,4 @@
-"""Command line: ``python -m codec encode|decode|info|bench``.
+"""Command line: ``python -m codec encode|decode|info|bench|fetch-weights``.
 
 Exit codes: 0 ok, 2 usage error, 3 invalid or corrupt input (any `CodecError` caused by the
 input), 4 setup error (model weights missing or damaged). Errors are one line on stderr,
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codec import fetch as fetch_weights
 from codec.errors import CodecError, ModelNotFoundError, UsageError, WeightsChecksumError
 from codec.options import EFFORTS
 
@@ -20,6 +21,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_SETUP = 4
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so `main` owns every exit code."""
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--codecs", help="comma-separated subset (latent,seed,jpeg,webp,avif,jxl)")
     bench.add_argument("--no-speed", action="store_true", help="skip the decode-speed section")
     bench.add_argument("--no-fidelity", action="store_true", help="skip the fidelity-guard section")
+    fetch_weights.add_parser(sub)
     return parser
 
 
@@ -197,7 +200,10 @@ def _write_output(path: Path, data: bytes) -> None:
         raise _OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "bench": _cmd_bench}
+_COMMANDS = {
+    "encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "bench": _cmd_bench,
+    "fetch-weights": fetch_weights.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

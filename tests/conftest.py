@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,16 @@ def _shared_dir(env: str, rel: str) -> Path:
 def pytest_configure(config) -> None:
     # Local runs serve static files from the finders; STATIC_ROOT exists only after collectstatic.
     config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+    # No test reads the developer's weight cache or the network (subprocesses and workers inherit
+    # this); the download tests point CODEC_WEIGHTS_MIRROR at their own local server and lift it.
+    os.environ["CODEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="codec-test-cache-")
+    os.environ["CODEC_OFFLINE"] = "1"
+
+
+def pytest_unconfigure(config) -> None:
+    cache = os.environ.get("CODEC_CACHE_DIR", "")
+    if Path(cache).name.startswith("codec-test-cache-"):
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

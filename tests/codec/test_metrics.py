@@ -71,6 +71,7 @@ def test_missing_lpips_weights_name_the_file(tmp_path, monkeypatch):
     from codec.metrics.weights import ALEX_LIN, metrics_file
 
     monkeypatch.setenv("CODEC_METRICS_DIR", str(tmp_path))
+    monkeypatch.setenv("CODEC_NO_SHARED_FALLBACK", "1")  # the env dir comes first, ../shared after it
     with pytest.raises(ModelNotFoundError, match=r"lpips_alex_v0\.1_lin\.pth.*CODEC_METRICS_DIR"):
         metrics_file(ALEX_LIN)
 

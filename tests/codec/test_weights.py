@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codec import weights
+from codec import resources, weights
 from codec.errors import CodecError, ModelNotFoundError, WeightsChecksumError
 
 
@@ -68,13 +68,15 @@ def test_shared_fallback_and_checksum() -> None:
     assert weights.sha256_file(p) == weights.SHA256[p.name]
     # cached: a second check does not re-hash the file
     calls: list[Path] = []
-    orig = weights.sha256_file
-    try:
-        weights.sha256_file = lambda path: calls.append(Path(path)) or orig(path)  # type: ignore[assignment]
+    orig = resources.sha256_file
+    try:  # the one resolver's module: weights only re-exports it
+        resources.sha256_file = lambda path: calls.append(Path(path)) or orig(path)  # type: ignore[assignment]
+        assert weights.verify_sha256(p) is True
+        weights._clear_cache()
         assert weights.verify_sha256(p) is True
     finally:
-        weights.sha256_file = orig  # type: ignore[assignment]
-    assert calls == []
+        resources.sha256_file = orig  # type: ignore[assignment]
+    assert calls == [p.resolve()]  # hashed again only after the cache was cleared
 
 
 def test_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_shared: None) -> None:
