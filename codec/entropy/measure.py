@@ -10,7 +10,6 @@ Also reports the ideal order-0 entropy (per image and channel, table cost not co
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -50,14 +49,16 @@ def latents(images: list[Path], model_name: str) -> list[tuple[str, np.ndarray, 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(__file__).resolve().parents[3]
-    default_dir = os.environ.get("CODEC_KODAK_DIR") or root / "shared/data/kodak"
-    ap.add_argument("--images", type=Path, default=Path(default_dir))
+    ap.add_argument("--images", type=Path, help="folder of images (default: the Kodak set, codec.resources)")
     ap.add_argument("--levels", default="4,8,12,16")
     ap.add_argument("--model", default="taesd")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--ranges", default="default,fixed3", help="default (per-channel quantiles), fixed3")
     args = ap.parse_args(argv)
+    if args.images is None:
+        from codec.resources import kodak_dir
+
+        args.images = kodak_dir()
     paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if args.limit:
         paths = paths[: args.limit]
