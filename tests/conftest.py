@@ -15,15 +15,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _shared_dir(env: str, rel: str) -> Path:
-    value = os.environ.get(env)
-    path = Path(value) if value else ROOT.parent / "shared" / rel
-    if not path.is_dir():
-        pytest.fail(
-            f"{path} is missing: set {env} or provide ../shared/{rel} (see ../shared/README.md)",
-            pytrace=False,
-        )
-    return path
+def _shared_dir(kind: str) -> Path:
+    """A shared data folder through the project's one resolver (env var → ../shared → user cache)."""
+    from codec.errors import ModelNotFoundError
+    from codec.resources import resolve_dir
+
+    try:
+        return resolve_dir(kind)
+    except ModelNotFoundError as exc:
+        pytest.fail(f"{exc} (see ../shared/README.md)", pytrace=False)
 
 
 def pytest_configure(config) -> None:
@@ -49,7 +49,7 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def kodak_dir() -> Path:
     """The Kodak test images: CODEC_KODAK_DIR, else ../shared/data/kodak."""
-    return _shared_dir("CODEC_KODAK_DIR", "data/kodak")
+    return _shared_dir("kodak")
 
 
 @pytest.fixture(scope="session")

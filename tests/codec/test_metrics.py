@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def lpips_examples() -> dict[str, np.ndarray]:
-    folder = Path(os.environ.get("CODEC_METRICS_DIR") or ROOT.parent / "shared/models/metrics") / "testimgs"
+    from codec.resources import metrics_dir
+
+    folder = metrics_dir() / "testimgs"
     if not folder.is_dir():
         pytest.fail(f"{folder} missing (LPIPS example images, see ../shared/models/metrics/README.md)")
     return {n: np.asarray(Image.open(folder / f"ex_{n}.png").convert("RGB")) for n in ("ref", "p0", "p1")}
