@@ -106,3 +106,57 @@ def status_payload(photo: Photo, user) -> dict:
         "variants": [asdict(v) for v in variants(photo)],
         "can_delete": photo.owner_id == getattr(user, "pk", None),
     }
+
+
+def scoped(photos, user, scope: str):
+    """The home grid's filters over what the viewer may see: all, mine, or shared with me."""
+    if scope == "mine":
+        return photos.filter(owner=user)
+    if scope == "shared":
+        return photos.exclude(owner=user)
+    return photos
+
+
+@dataclass
+class Neighbours:
+    """The previous (newer) and next (older) photo in the grid's order, among what the viewer may see."""
+
+    prev_url: str = ""
+    next_url: str = ""
+
+
+def neighbours(photos, photo: Photo) -> Neighbours:
+    when = photo.created_at
+    prev_pk = photos.filter(created_at__gt=when).order_by("created_at").values_list("pk", flat=True).first()
+    next_pk = photos.filter(created_at__lt=when).order_by("-created_at").values_list("pk", flat=True).first()
+    return Neighbours(
+        prev_url=reverse("gallery:detail", args=[prev_pk]) if prev_pk else "",
+        next_url=reverse("gallery:detail", args=[next_pk]) if next_pk else "",
+    )
+
+
+def visibility_message(obj) -> str:
+    what = "album" if obj.__class__.__name__ == "Album" else "photo"
+    return {
+        "private": f"Only you can see this {what} now; any earlier link no longer works.",
+        "users": f"Every signed-in user can see this {what} now.",
+        "link": f"Anyone with the link can see this {what} now (it is not listed anywhere).",
+    }[obj.visibility]
+
+
+@dataclass
+class Download:
+    key: str
+    label: str
+    url: str
+    note: str
+
+
+def downloads(photo: Photo) -> list[Download]:
+    """The decoded-photo downloads offered on the photo page (the latent link is in the template)."""
+    return []
+
+
+def full_url(photo: Photo) -> str:
+    """URL of the full-resolution preview the viewer loads when zoomed past the display preview."""
+    return ""

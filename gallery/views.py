@@ -1,4 +1,8 @@
-"""HTTP layer only: access checks, forms, rendering. The work is in services/previews/stats."""
+"""HTTP layer only: access checks, forms, rendering. The work is in services/previews/stats.
+
+Every URL of a photo goes through :func:`gallery.privacy.get_photo`: a photo the request may not
+see answers 404, signed in or not (a share link's visitor needs no account).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import media, naming, presenters, previews, services, stats
+from . import media, naming, presenters, previews, privacy, services, stats
 from .forms import UploadForm
-from .models import Comparison, Photo
+from .models import Comparison, Photo, Visibility
+
+SCOPES = {"all": "Everything I can see", "mine": "Mine", "shared": "Shared with me"}
 
 
 def _photo(request: HttpRequest, pk) -> Photo:
-    return get_object_or_404(services.visible_photos(request.user), pk=pk)
+    return privacy.get_photo(request, pk)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -31,13 +37,16 @@ def _wants_json(request: HttpRequest) -> bool:
 @login_required
 @require_GET
 def photo_list(request: HttpRequest) -> HttpResponse:
-    photos = services.visible_photos(request.user)
-    mine = request.GET.get("mine") == "1"
-    if mine:
-        photos = photos.filter(owner=request.user)
+    scope = "mine" if request.GET.get("mine") == "1" else request.GET.get("scope", "all")
+    scope = scope if scope in SCOPES else "all"
+    photos = presenters.scoped(privacy.visible_photos(request.user), request.user, scope)
     page = Paginator(photos, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in page]
-    return render(request, "gallery/photo_list.html", {"page": page, "tiles": tiles, "mine": mine})
+    return render(
+        request,
+        "gallery/photo_list.html",
+        {"page": page, "tiles": tiles, "scope": scope, "scopes": SCOPES, "mine": scope == "mine"},
+    )
 
 
 @login_required
@@ -94,20 +103,56 @@ def _result_json(r: services.UploadResult) -> dict:
     }
 
 
-@login_required
 @require_GET
 def photo_detail(request: HttpRequest, pk) -> HttpResponse:
     photo = _photo(request, pk)
-    variants = presenters.variants(photo)
-    return render(
-        request,
-        "gallery/photo_detail.html",
-        {"photo": photo, "variants": variants, "can_delete": photo.owner_id == request.user.pk},
-    )
+    is_owner = photo.owner_id == request.user.pk
+    context = {
+        "photo": photo,
+        "variants": presenters.variants(photo),
+        "can_delete": is_owner,
+        "is_owner": is_owner,
+        "nav": presenters.neighbours(privacy.photos_for(request), photo),
+        "visibility_choices": Visibility.choices,
+        "share_url": _share_url(request, photo),
+        "albums": request.user.albums.all() if is_owner else [],
+        "downloads": presenters.downloads(photo),
+        "full_url": presenters.full_url(photo),
+    }
+    return render(request, "gallery/photo_detail.html", context)
+
+
+def _share_url(request: HttpRequest, obj) -> str:
+    if obj.visibility != Visibility.LINK or not obj.share_token:
+        return ""
+    return request.build_absolute_uri(reverse("gallery:share", args=[obj.share_token]))
+
+
+@require_http_methods(["POST"])
+def photo_sharing(request: HttpRequest, pk) -> HttpResponse:
+    """Owner only: who may see the photo; a new link revokes the old one."""
+    photo = privacy.get_own_photo(request, pk)
+    visibility = request.POST.get("visibility", "")
+    if visibility not in Visibility.values:
+        return HttpResponse("unknown visibility", status=400, content_type="text/plain")
+    privacy.set_visibility(photo, visibility, new_link=request.POST.get("new_link") == "1")
+    messages.success(request, presenters.visibility_message(photo))
+    return redirect("gallery:detail", pk=photo.pk)
+
+
+@require_GET
+def share(request: HttpRequest, token: str) -> HttpResponse:
+    """A share link: remember the token in the session, then show the photo or album."""
+    target = privacy.resolve_share(token)
+    if target is None:
+        raise Http404("This link does not exist or was revoked.")
+    privacy.grant(request, token)
+    if isinstance(target, Photo):
+        return redirect("gallery:detail", pk=target.pk)
+    return redirect("gallery:album", pk=target.pk)
 
 
 @never_cache
-@login_required
 @require_GET
 def photo_status(request: HttpRequest, pk) -> JsonResponse:
     return JsonResponse(presenters.status_payload(_photo(request, pk), request.user))
@@ -127,7 +172,6 @@ def photo_delete(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "gallery/photo_confirm_delete.html", {"photo": photo})
 
 
-@login_required
 @require_GET
 def preview(request: HttpRequest, pk, spec: str) -> HttpResponse:
     if spec not in previews.SPECS:
@@ -158,7 +202,6 @@ def _placeholder(photo: Photo, spec: previews.PreviewSpec) -> HttpResponse:
     return response
 
 
-@login_required
 @require_GET
 def comparison(request: HttpRequest, pk, fmt: str) -> HttpResponse:
     photo = _photo(request, pk)
@@ -166,7 +209,6 @@ def comparison(request: HttpRequest, pk, fmt: str) -> HttpResponse:
     return media.storage_response(comp.file.name, comp.content_type, max_age=86400)
 
 
-@login_required
 @require_GET
 def latent_download(request: HttpRequest, pk) -> HttpResponse:
     photo = _photo(request, pk)

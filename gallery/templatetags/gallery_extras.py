@@ -28,3 +28,11 @@ def percent(value, digits: int = 0) -> str:
 @register.filter
 def seconds(value) -> str:
     return "–" if value is None else f"{float(value):.1f} s"
+
+
+@register.simple_tag
+def signup_open() -> bool:
+    """Whether self-service sign-up is on (GALLERY_SIGNUP_OPEN)."""
+    from gallery.accounts import signup_open as is_open
+
+    return is_open()

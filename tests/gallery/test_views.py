@@ -20,21 +20,26 @@ pytestmark = pytest.mark.django_db
 
 
 def test_pages_need_login(client, user, media_root):
+    """Signed out, the pages behind the login redirect there; a photo's own URLs answer 404 (the
+    same answer as for a photo that does not exist: nothing is revealed)."""
     photo = ready_photo(user)
-    urls = [
+    for url in (
         reverse("gallery:list"),
         reverse("gallery:upload"),
+        reverse("gallery:delete", args=[photo.pk]),
+        reverse("gallery:albums"),
+        reverse("gallery:stats"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+    for url in (
         reverse("gallery:detail", args=[photo.pk]),
         reverse("gallery:status", args=[photo.pk]),
-        reverse("gallery:delete", args=[photo.pk]),
         reverse("gallery:preview", args=[photo.pk, "thumb"]),
         reverse("gallery:comparison", args=[photo.pk, "jpeg"]),
         reverse("gallery:latent", args=[photo.pk]),
-        reverse("gallery:stats"),
-    ]
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+    ):
+        assert client.get(url).status_code == 404, url
 
 
 def test_stats_staff_only(client, user, staff_user, media_root):
@@ -202,6 +207,11 @@ def test_missing_photo_404_page(alice_client):
 def test_delete_owner_only(client, user, other_user, media_root):
     photo = ready_photo(user)
     client.force_login(other_user)
+    # A private photo does not exist for anyone else.
+    assert client.post(reverse("gallery:delete", args=[photo.pk])).status_code == 404
+    photo.visibility = "users"
+    photo.save()
+    # Visible to signed-in users: others may look, never delete.
     assert client.post(reverse("gallery:delete", args=[photo.pk])).status_code == 403
     assert client.get(reverse("gallery:delete", args=[photo.pk])).status_code == 403
     assert "Delete</a>" not in client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()

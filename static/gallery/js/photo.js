@@ -6,7 +6,7 @@
   const caption = document.getElementById("viewer-caption");
 
   if (toggle) {
-    const images = document.querySelectorAll(".viewer-stage img[data-key]");
+    const images = document.querySelectorAll(".pane-a img[data-key]");
     const show = function (key) {
       images.forEach(function (img) { img.hidden = img.dataset.key !== key; });
       const input = toggle.querySelector('input[value="' + key + '"]');

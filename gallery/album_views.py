@@ -1,0 +1,102 @@
+"""Album pages and the owner's album actions (HTTP only; rules in privacy.py, work in albums.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import albums, presenters, privacy
+from .models import Album, Visibility
+
+
+def _own_album(request: HttpRequest, pk) -> Album:
+    album = privacy.get_album(request, pk)
+    if album.owner_id != request.user.pk:
+        raise Http404("Only the owner can change this album.")
+    return album
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def album_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        album = albums.create(request.user, request.POST.get("title", ""))
+        messages.success(request, f"Album “{album}” was created. It is private until you share it.")
+        return redirect("gallery:album", pk=album.pk)
+    visible = privacy.albums_for(request)
+    return render(
+        request,
+        "gallery/album_list.html",
+        {"own": visible.filter(owner=request.user), "shared": visible.exclude(owner=request.user)},
+    )
+
+
+@require_GET
+def album_detail(request: HttpRequest, pk) -> HttpResponse:
+    album = privacy.get_album(request, pk)
+    photos = privacy.photos_for(request).filter(album=album)
+    tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in photos]
+    is_owner = album.owner_id == request.user.pk
+    share_url = ""
+    if album.visibility == Visibility.LINK and album.share_token:
+        share_url = request.build_absolute_uri(reverse("gallery:share", args=[album.share_token]))
+    return render(
+        request,
+        "gallery/album_detail.html",
+        {
+            "album": album,
+            "tiles": tiles,
+            "is_owner": is_owner,
+            "share_url": share_url,
+            "visibility_choices": Visibility.choices,
+        },
+    )
+
+
+@require_POST
+def album_sharing(request: HttpRequest, pk) -> HttpResponse:
+    album = _own_album(request, pk)
+    visibility = request.POST.get("visibility", "")
+    if visibility not in Visibility.values:
+        return HttpResponse("unknown visibility", status=400, content_type="text/plain")
+    privacy.set_visibility(album, visibility, new_link=request.POST.get("new_link") == "1")
+    messages.success(request, presenters.visibility_message(album))
+    return redirect("gallery:album", pk=album.pk)
+
+
+@require_POST
+def album_delete(request: HttpRequest, pk) -> HttpResponse:
+    album = _own_album(request, pk)
+    title = str(album)
+    albums.delete(album)
+    messages.success(request, f"Album “{title}” was deleted; its photos are still in your gallery.")
+    return redirect("gallery:albums")
+
+
+@require_POST
+def photo_album(request: HttpRequest, pk) -> HttpResponse:
+    """Owner only: put one photo into one of the owner's albums, or take it out."""
+    photo = privacy.get_own_photo(request, pk)
+    album_id = request.POST.get("album", "")
+    album = None
+    if album_id:
+        album = Album.objects.filter(pk=album_id, owner=request.user).first() if _is_uuid(album_id) else None
+        if album is None:
+            raise Http404("No such album.")
+    albums.move(request.user, [photo], album)
+    messages.success(request, f"Moved to “{album}”." if album else "Taken out of its album.")
+    return redirect("gallery:detail", pk=photo.pk)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,33 @@
+"""Albums: a named set of one owner's photos. Visibility rules are in gallery/privacy.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from .models import Album, Photo
+
+MAX_TITLE = 200
+
+
+def create(owner, title: str) -> Album:
+    title = " ".join((title or "").split())[:MAX_TITLE] or "Untitled album"
+    return Album.objects.create(owner=owner, title=title)
+
+
+def move(owner, photos: Iterable[Photo], album: Album | None) -> int:
+    """Put the owner's ``photos`` into ``album`` (or take them out with None); returns how many.
+
+    Photos of other owners, and albums of other owners, are never touched.
+    """
+    if album is not None and album.owner_id != owner.pk:
+        raise ValueError("not your album")
+    ids = [p.pk for p in photos if p.owner_id == owner.pk]
+    with transaction.atomic():
+        return Photo.objects.filter(pk__in=ids, owner=owner).update(album=album)
+
+
+def delete(album: Album) -> None:
+    """Delete the album; its photos stay (they lose the album and with it the album's sharing)."""
+    album.delete()
