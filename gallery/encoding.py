@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from . import naming, previews
+from . import previews, storage
 from .models import Comparison, Photo, StagedUpload
 
 log = logging.getLogger(__name__)
@@ -143,13 +142,9 @@ def encode(photo_id: str) -> str:
             raise SetupProblem(str(exc)) from exc
         raise  # any other error: the task retries with the staged original kept
     comparisons = make_comparisons(rgb, len(data))
-    latent_name = default_storage.save(
-        naming.latent_name(photo.pk), naming.content_file(data, naming.LATENT_CONTENT_TYPE)
-    )
+    latent_name = storage.save(storage.latent_name(photo.pk), data, storage.LATENT_CONTENT_TYPE)
     stored = {
-        c.fmt: default_storage.save(
-            naming.comparison_name(photo.pk, c.fmt), naming.content_file(c.data, naming.CONTENT_TYPES[c.fmt])
-        )
+        c.fmt: storage.save(storage.comparison_name(photo.pk, c.fmt), c.data, storage.content_type(c.fmt))
         for c in comparisons
     }
     seconds = time.monotonic() - started

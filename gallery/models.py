@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from . import naming
+from . import storage
 
 
 class Visibility(models.TextChoices):
@@ -169,7 +169,7 @@ class Comparison(models.Model):
 
     @property
     def content_type(self) -> str:
-        return naming.CONTENT_TYPES[self.fmt]
+        return storage.content_type(self.fmt)
 
 
 class StagedUpload(models.Model):

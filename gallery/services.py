@@ -12,12 +12,11 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
-from . import previews
+from . import previews, storage
 from .models import Photo, StagedUpload
 from .validation import ImageFacts, UploadRejected, inspect_upload
 
@@ -130,14 +129,13 @@ def delete_photo(photo: Photo, user) -> None:
     photo_id = photo.pk
     with transaction.atomic():
         photo.delete()  # cascades to comparisons and the staged original
-    previews.purge(photo_id)
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:  # a leftover file is harmless; the row is gone
-            log.warning("could not delete %s", name, exc_info=True)
+    previews.purge(photo_id)  # also forgets the cache files' remembered state
+    # the latent, the comparisons and the photo's folders; a leftover is logged and swept later
+    storage.delete_photo_files(photo_id, names)
 
 
 def visible_photos(user):
-    """Photos a signed-in user may browse: everyone's (the gallery is shared); delete is owner-only."""
+    """Photos a user may browse (the privacy rules live in one place; anonymous users see none)."""
+    if not getattr(user, "is_authenticated", False):
+        return Photo.objects.none()
     return Photo.objects.select_related("owner")

@@ -30,13 +30,12 @@ from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
+from . import storage
 from .models import Photo
 
 log = logging.getLogger(__name__)
 
 ENCODE_TASK = "gallery.encode_photo"
-# Storage folders whose second path part is a photo id (see gallery/naming.py and previews.py).
-PHOTO_FOLDERS = ("comparisons", "previews")
 
 
 @dataclass
@@ -166,18 +165,16 @@ def orphaned_files(older_than: float | None = None) -> list[str]:
     photo whose row is about to be committed.
     """
     older_than = settings.GALLERY_SWEEP_ORPHAN_AFTER if older_than is None else older_than
-    try:
-        default_storage.path("")
-    except NotImplementedError:
+    if not storage.is_local():
         return []  # remote storage: listing a bucket is not the sweeper's job
     cutoff = time.time() - older_than
     candidates: list[tuple[str, str]] = []  # (photo id, name)
     try:
-        _dirs, files = default_storage.listdir("latents")
+        _dirs, files = default_storage.listdir(storage.LATENTS)
     except FileNotFoundError:
         files = []
-    candidates += [(f.split(".", 1)[0], f"latents/{f}") for f in files]
-    for folder in PHOTO_FOLDERS:
+    candidates += [(f.split(".", 1)[0], f"{storage.LATENTS}/{f}") for f in files]
+    for folder in storage.PHOTO_FOLDERS:
         try:
             dirs, _files = default_storage.listdir(folder)
         except FileNotFoundError:
@@ -205,12 +202,26 @@ def orphaned_files(older_than: float | None = None) -> list[str]:
 def collect_orphans(older_than: float | None = None, dry_run: bool = False) -> list[str]:
     names = orphaned_files(older_than)
     if not dry_run:
-        for name in names:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                log.warning("sweeper: could not delete %s", name, exc_info=True)
+        storage.delete_files(names)
+        remove_empty_folders()
     return names
+
+
+def remove_empty_folders() -> list[str]:
+    """Remove the empty per-photo folders (``comparisons/<id>/``, ``previews/<id>/``) of a local
+    storage, e.g. left by a delete whose folder removal raced a worker; returns those removed."""
+    if not storage.is_local():
+        return []
+    removed = []
+    for folder in storage.PHOTO_FOLDERS:
+        try:
+            dirs, _files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for d in dirs:
+            if is_uuid(d) and storage.remove_folder_if_empty(f"{folder}/{d}"):
+                removed.append(f"{folder}/{d}")
+    return removed
 
 
 def sweep(

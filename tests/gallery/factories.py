@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from gallery import naming
+from gallery import storage
 from gallery.models import Comparison, Photo, StagedUpload
 from tests.conftest import synthetic_rgb
 
@@ -76,12 +76,12 @@ def ready_photo(
         encode_seconds=1.5,
         attempts=1,
     )
-    photo.latent.name = default_storage.save(naming.latent_name(photo.pk), ContentFile(latent))
+    photo.latent.name = default_storage.save(storage.latent_name(photo.pk), ContentFile(latent))
     photo.save()
     for fmt in comparisons:
         pil = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[fmt]
         data = image_bytes(width, height, pil, quality=5)
-        name = default_storage.save(naming.comparison_name(photo.pk, fmt), ContentFile(data))
+        name = default_storage.save(storage.comparison_name(photo.pk, fmt), ContentFile(data))
         Comparison.objects.create(
             photo=photo, fmt=fmt, file=name, bytes=len(data), quality=5, width=width, height=height
         )

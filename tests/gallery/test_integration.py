@@ -111,12 +111,15 @@ def test_kodak_upload_to_ready(client, user, gpu_worker, kodak_image, media_root
 
 
 def test_queue_length_and_preview_dedup(user, purged_queue, media_root):
-    """Without a worker: a preview miss publishes one render task; a second miss does not."""
+    """Without a worker: a page's preview miss publishes one render task; a second miss does not,
+    and a plain lookup never publishes."""
     from .factories import ready_photo
 
     photo = ready_photo(user)
     assert previews.lookup(photo, "thumb") is None
-    assert previews.lookup(photo, "thumb") is None
+    assert stats.collect().queue.length == 0
+    assert previews.request(photo, "thumb") is None
+    assert previews.request(photo, "thumb") is None
     snap = stats.collect().queue
     assert snap.available and snap.length == 1
     assert snap.workers == []

@@ -101,6 +101,10 @@ def test_delete_photo_owner_only_and_removes_files(user, other_user, media_root)
     services.delete_photo(photo, user)
     assert not Photo.objects.exists() and not Comparison.objects.exists()
     assert not any(default_storage.exists(n) for n in names)
+    # issue 10 item 9: no empty comparisons/<uuid>/ or previews/<uuid>/ folder is left behind
+    assert not (media_root / "comparisons" / str(photo.pk)).exists()
+    assert not (media_root / "previews" / str(photo.pk)).exists()
+    assert previews.lookup(photo, "thumb") is None  # the remembered "exists" state went too
 
 
 def test_publish_without_broker_returns_false_quickly(project_root):

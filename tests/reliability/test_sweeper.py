@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from gallery import naming, services, sweeper
+from gallery import services, storage, sweeper
 from gallery.models import Photo, StagedUpload
 from tests.gallery.factories import pending_photo, ready_photo
 
@@ -99,12 +99,12 @@ def test_orphaned_files_are_collected(user, media_root):
     keep = ready_photo(user)
     gone_id = "0b5e6b7c-1111-4222-8333-444455556666"
     orphans = [
-        default_storage.save(naming.latent_name(gone_id), ContentFile(b"x")),
-        default_storage.save(naming.comparison_name(gone_id, "jpeg"), ContentFile(b"x")),
+        default_storage.save(storage.latent_name(gone_id), ContentFile(b"x")),
+        default_storage.save(storage.comparison_name(gone_id, "jpeg"), ContentFile(b"x")),
         default_storage.save(f"previews/{gone_id}/thumb-0123456789ab.webp", ContentFile(b"x")),
     ]
     young = default_storage.save(
-        naming.latent_name("0b5e6b7c-1111-4222-8333-000000000000"), ContentFile(b"y")
+        storage.latent_name("0b5e6b7c-1111-4222-8333-000000000000"), ContentFile(b"y")
     )
     unrelated = default_storage.save("latents/README.txt", ContentFile(b"z"))
     past = time.time() - 7200
@@ -117,6 +117,19 @@ def test_orphaned_files_are_collected(user, media_root):
     assert default_storage.exists(young) and default_storage.exists(unrelated)
     assert default_storage.exists(keep.latent.name)
     assert all(default_storage.exists(c.file.name) for c in keep.comparisons.all())
+
+
+def test_sweep_removes_empty_photo_folders(user, media_root):
+    keep = ready_photo(user)
+    gone_id = "0b5e6b7c-1111-4222-8333-444455556666"
+    for folder in ("comparisons", "previews"):
+        (media_root / folder / gone_id).mkdir(parents=True, exist_ok=True)
+    (media_root / "comparisons" / "not-a-photo").mkdir()
+    sweeper.sweep(pending_after=3600, encoding_after=3600, orphans_after=3600)
+    assert not (media_root / "comparisons" / gone_id).exists()
+    assert not (media_root / "previews" / gone_id).exists()
+    assert (media_root / "comparisons" / "not-a-photo").is_dir()  # only photo folders are ours
+    assert (media_root / "comparisons" / str(keep.pk)).is_dir()  # not empty: kept
 
 
 def test_management_command(user, purged_queue, capsys):
