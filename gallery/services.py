@@ -135,7 +135,7 @@ def delete_photo(photo: Photo, user) -> None:
 
 
 def visible_photos(user):
-    """Photos a user may browse (the privacy rules live in one place; anonymous users see none)."""
-    if not getattr(user, "is_authenticated", False):
-        return Photo.objects.none()
-    return Photo.objects.select_related("owner")
+    """Photos a user may browse: own ones and those shared with signed-in users (gallery/privacy.py)."""
+    from . import privacy
+
+    return privacy.visible_photos(user)
