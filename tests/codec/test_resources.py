@@ -31,16 +31,17 @@ DECODER = "taesd_decoder.safetensors"  # a real TAESD file (2.4 MB) for the end-
 
 
 def _real_file(name: str) -> bytes:
-    remote = catalog.FILES[name]
-    path = locations.shared_root() / locations.kind(remote.kind).subdir / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing (see ../shared/README.md)", pytrace=False)
-    return path.read_bytes()
+    """The bytes of a real weight file, found the normal way (env var or ../shared; never downloaded)."""
+    try:
+        return resources.resolve_file(catalog.FILES[name].kind, name, fetch=False).read_bytes()
+    except ModelNotFoundError as exc:
+        pytest.fail(f"{exc} (see ../shared/README.md)", pytrace=False)
 
 
 class _Server:
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.files = {name: _real_file(name) for name in (LIN, DECODER, "taesd_encoder.safetensors")}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,10 +51,10 @@ class _Server:
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 mode, _, name = self.path.strip("/").partition("/")
-                if name not in catalog.FILES or mode not in {"ok", "corrupt", "truncated", "oversized"}:
+                if name not in server.files or mode not in {"ok", "corrupt", "truncated", "oversized"}:
                     self.send_error(404)
                     return
-                body = _real_file(name)
+                body = server.files[name]
                 if mode == "corrupt":
                     mid = len(body) // 2
                     body = body[:mid] + bytes(b ^ 0xFF for b in body[mid : mid + 64]) + body[mid + 64 :]
