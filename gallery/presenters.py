@@ -152,11 +152,30 @@ class Download:
     note: str
 
 
+#: download format in the URL → preview spec that renders it (gallery/previews/specs.py)
+DOWNLOAD_SPECS = {"png": "png", "jpeg": "jpeg"}
+
+
 def downloads(photo: Photo) -> list[Download]:
     """The decoded-photo downloads offered on the photo page (the latent link is in the template)."""
-    return []
+    if not photo.is_ready:
+        return []
+    size = f"{photo.original_width} × {photo.original_height} px"
+    return [
+        Download("png", "PNG", reverse("gallery:download", args=[photo.pk, "png"]), f"lossless, {size}"),
+        Download("jpeg", "JPEG", reverse("gallery:download", args=[photo.pk, "jpeg"]), f"quality 92, {size}"),
+    ]
+
+
+def download_name(photo: Photo, extension: str) -> str:
+    stem = photo.title.rsplit(".", 1)[0] if "." in photo.title else photo.title
+    return f"{stem or photo.pk}-decoded.{extension}"
 
 
 def full_url(photo: Photo) -> str:
-    """URL of the full-resolution preview the viewer loads when zoomed past the display preview."""
-    return ""
+    """URL of the full-resolution rendition the viewer loads when zoomed past the display preview
+    (rendered on demand by the worker; versioned once it exists)."""
+    if not photo.is_ready or max(photo.original_width, photo.original_height) <= 1600:
+        return ""
+    url, _ready = preview_url(photo, "full")
+    return url

@@ -15,6 +15,7 @@ urlpatterns = [
     path("photos/<uuid:pk>/preview/<slug:spec>/", views.preview, name="preview"),
     path("photos/<uuid:pk>/compare/<slug:fmt>/", views.comparison, name="comparison"),
     path("photos/<uuid:pk>/latent/", views.latent_download, name="latent"),
+    path("photos/<uuid:pk>/download/<slug:fmt>/", views.decoded_download, name="download"),
     path("albums/", album_views.album_list, name="albums"),
     path("albums/<uuid:pk>/", album_views.album_detail, name="album"),
     path("albums/<uuid:pk>/sharing/", album_views.album_sharing, name="album-sharing"),

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from . import media, naming, presenters, previews, privacy, services, stats
 from .forms import UploadForm
@@ -177,7 +177,7 @@ def preview(request: HttpRequest, pk, spec: str) -> HttpResponse:
     if spec not in previews.SPECS:
         raise Http404("unknown preview size")
     photo = _photo(request, pk)
-    cache_file = previews.lookup(photo, spec)
+    cache_file = previews.request(photo, spec)  # a miss of a ready photo queues the render
     if cache_file is None:
         return _placeholder(photo, previews.SPECS[spec])
     versioned = request.GET.get("v") == cache_file.version
@@ -220,6 +220,34 @@ def latent_download(request: HttpRequest, pk) -> HttpResponse:
         naming.LATENT_CONTENT_TYPE,
         download_name=f"{stem}.{naming.LATENT_EXT}",
         max_age=86400,
+    )
+
+
+@never_cache
+@require_safe
+def decoded_download(request: HttpRequest, pk, fmt: str) -> HttpResponse:
+    """The photo decoded from its latent at full resolution, as PNG or JPEG (a cache file made by
+    the worker on the first request; until then a page that says so and refreshes itself)."""
+    spec_name = presenters.DOWNLOAD_SPECS.get(fmt)
+    if spec_name is None:
+        raise Http404("unknown download format")
+    photo = _photo(request, pk)
+    if not photo.is_ready:
+        raise Http404("the photo is not encoded yet")
+    cache_file = previews.request(photo, spec_name)
+    if cache_file is None:
+        if _wants_json(request):
+            return JsonResponse({"ready": False, "retry_after": 2}, status=202)
+        response = render(
+            request, "gallery/download_wait.html", {"photo": photo, "fmt": fmt.upper()}, status=202
+        )
+        response["Retry-After"] = "2"
+        return response
+    return media.storage_response(
+        cache_file.name,
+        cache_file.spec.content_type,
+        download_name=presenters.download_name(photo, cache_file.spec.extension),
+        max_age=3600,
     )
 
 

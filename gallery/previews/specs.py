@@ -24,6 +24,8 @@ class PreviewSpec:
     fixed_format: str | None = None
     #: part of the signature: bump it when ``render`` changes so every old file is replaced
     version: int = 1
+    #: rendered only when asked for (full-resolution renditions), never right after the encode
+    on_demand: bool = False
 
     @property
     def format(self) -> str:
@@ -73,3 +75,8 @@ def get(name: str) -> PreviewSpec:
 
 THUMB = register(PreviewSpec("thumb", 320, 82))
 DISPLAY = register(PreviewSpec("display", 1600, 90))
+# Full resolution, on demand: the viewer's zoom past the display preview (WebP's largest side is
+# 16,383 px), and the decoded-photo downloads (PNG, JPEG) of the photo page.
+FULL = register(PreviewSpec("full", 16383, 90, fixed_format="WEBP", on_demand=True))
+DOWNLOAD_PNG = register(PreviewSpec("png", 65535, 0, fixed_format="PNG", on_demand=True))
+DOWNLOAD_JPEG = register(PreviewSpec("jpeg", 65535, 92, fixed_format="JPEG", on_demand=True))

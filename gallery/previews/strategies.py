@@ -33,7 +33,7 @@ class JustInTime:
 
 class Optimistic(JustInTime):
     def on_source_ready(self, photo) -> None:
-        self.backend.schedule(photo, list(specs.SPECS))
+        self.backend.schedule(photo, sorted(n for n, spec in specs.SPECS.items() if not spec.on_demand))
 
 
 def get_strategy(kind: str | None = None, backend: Backend | None = None) -> JustInTime:

@@ -53,3 +53,31 @@
   }
   setTimeout(poll, delay);
 })();
+
+// Decoded downloads (PNG/JPEG): the worker decodes the latent on the first request. Ask with HEAD
+// until the file exists, then let the browser download it; without JavaScript the link opens a
+// page that refreshes itself until the download starts.
+(function () {
+  "use strict";
+  document.querySelectorAll("a[data-download]").forEach(function (link) {
+    if (link.dataset.download === "latent") return;
+    const state = link.parentElement.querySelector('[data-role="download-state"]');
+    link.addEventListener("click", function (e) {
+      e.preventDefault();
+      if (link.getAttribute("aria-busy") === "true") return;
+      link.setAttribute("aria-busy", "true");
+      if (state) state.textContent = "Decoding from the latent…";
+      let tries = 0;
+      (function poll() {
+        fetch(link.href, { method: "HEAD", headers: { Accept: "application/json" }, credentials: "same-origin" })
+          .then(function (r) {
+            if (r.status === 202 && tries++ < 150) { setTimeout(poll, 1500); return; }
+            link.removeAttribute("aria-busy");
+            if (state) state.textContent = r.ok ? "" : "The download failed (HTTP " + r.status + ").";
+            if (r.ok) window.location.href = link.href;
+          })
+          .catch(function () { link.removeAttribute("aria-busy"); window.location.href = link.href; });
+      })();
+    });
+  });
+})();

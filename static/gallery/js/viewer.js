@@ -146,7 +146,14 @@
     handle.hidden = mode !== "split";
     if (compareBox) compareBox.hidden = !comparing;
     setSplit(split);
+    hug();
     relayout(true);
+  }
+  function hug() {
+    // One photo (or a split of two): the stage takes the photo's shape, up to the window's height.
+    const on = mode !== "side";
+    stage.classList.toggle("hugs-photo", on);
+    stage.style.aspectRatio = on ? W + " / " + H : "";
   }
   viewer.querySelectorAll("[data-mode-button]").forEach(function (b) {
     b.addEventListener("click", function () { setMode(b.dataset.modeButton); });
@@ -290,6 +297,7 @@
     if (fitted || refit) fit(); else apply();
   }
   sizeImages();
+  hug();
   fit();
   if (window.ResizeObserver) new ResizeObserver(function () { relayout(false); }).observe(stage);
   else window.addEventListener("resize", function () { relayout(false); });
