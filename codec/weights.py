@@ -6,7 +6,7 @@ for the model backends, training scripts and tests that already use them.
 
 from __future__ import annotations
 
-from codec.resources import (
+from codec.resources import (  # noqa: F401 (re-exported names)
     KINDS,
     NO_SHARED_FALLBACK_ENV,
     SHA256,
@@ -24,24 +24,5 @@ from codec.resources import (
     verify_sha256,
     weight_file,
 )
-from codec.resources.locations import SharedKind
+from codec.resources.locations import SharedKind  # noqa: F401
 
-__all__ = [
-    "KINDS",
-    "NO_SHARED_FALLBACK_ENV",
-    "SHA256",
-    "SharedKind",
-    "_clear_cache",
-    "candidate_dirs",
-    "kodak_dir",
-    "metrics_dir",
-    "project_root",
-    "resolve_dir",
-    "resolve_file",
-    "sha256_file",
-    "shared_fallback_enabled",
-    "shared_root",
-    "train_dir",
-    "verify_sha256",
-    "weight_file",
-]
