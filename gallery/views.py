@@ -172,7 +172,7 @@ def photo_delete(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "gallery/photo_confirm_delete.html", {"photo": photo})
 
 
-@require_GET
+@require_safe
 def preview(request: HttpRequest, pk, spec: str) -> HttpResponse:
     if spec not in previews.SPECS:
         raise Http404("unknown preview size")

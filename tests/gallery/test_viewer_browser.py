@@ -42,7 +42,8 @@ pytestmark = [
 
 
 def _previews_from(photo, source: Image.Image) -> None:
-    for spec in previews.SPECS.values():
+    for name in ("thumb", "display", "full"):
+        spec = previews.SPECS[name]
         default_storage.save(previews.CacheFile(photo, spec).name, ContentFile(spec.render(source)))
 
 
@@ -146,6 +147,9 @@ def test_viewer_zoom_pan_navigation_compare(live_server, browser, photos, user, 
     box = page.locator(".pane-a img[data-key=latent]").bounding_box()
     assert box["width"] == pytest.approx(2400, abs=1) and box["height"] == pytest.approx(1600, abs=1)
     assert page.inner_text("#zoom-level").strip() == "100 %"
+    # past the 1600-px display preview the latent switches to the full-resolution rendition
+    page.wait_for_function("() => document.getElementById('viewer').dataset.full === 'loaded'")
+    assert "/preview/full/" in page.locator(".pane-a img[data-key=latent]").get_attribute("src")
     _shot(page, viewport, "02-photo-100")
 
     # Pan by dragging.

@@ -66,14 +66,24 @@
   }
 
   function loadFull() {
-    // Past the display preview's resolution, switch the latent to the full-resolution render.
+    // Past the display preview's resolution, switch the latent to the full-resolution rendition.
+    // The worker renders it on the first request: until then the URL answers a placeholder
+    // (header X-Preview: pending), so ask with HEAD until the real file is there.
     fullLoaded = true;
-    const probe = new Image();
-    probe.onload = function () {
-      if (probe.naturalWidth < 2) return;
-      stage.querySelectorAll('img[data-key="latent"]').forEach(function (img) { img.src = fullUrl; });
-    };
-    probe.src = fullUrl;
+    viewer.dataset.full = "pending";
+    let tries = 0;
+    (function check() {
+      fetch(fullUrl, { method: "HEAD", credentials: "same-origin" })
+        .then(function (r) {
+          if (r.ok && r.headers.get("X-Preview") !== "pending") {
+            stage.querySelectorAll('img[data-key="latent"]').forEach(function (img) { img.src = fullUrl; });
+            viewer.dataset.full = "loaded";
+          } else if (tries++ < 90) {
+            setTimeout(check, 2000);
+          }
+        })
+        .catch(function () { if (tries++ < 90) setTimeout(check, 4000); });
+    })();
   }
 
   function fit() {
