@@ -11,6 +11,7 @@ test_downloads.py.
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def _shot(page, viewport: str, name: str, full_page: bool = False) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{viewport}-{name}.png"), full_page=full_page)
 
 
+def _record_page_weight(page, viewport: str) -> None:
+    """Bytes the photo page loaded (document + CSS + JS + images), into test-artifacts."""
+    weight = page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType('navigation')[0];
+          const res = performance.getEntriesByType('resource');
+          const by = {};
+          for (const r of res) {
+            const kind = r.name.endsWith('.js') ? 'js' : r.name.endsWith('.css') ? 'css' : 'image';
+            by[kind] = (by[kind] || 0) + r.decodedBodySize;
+          }
+          by.html = nav.decodedBodySize;
+          return by;
+        }"""
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"page-weight-{viewport}.json").write_text(json.dumps(weight, indent=1))
+    assert weight["js"] < 40_000 and weight["css"] < 30_000  # own small code, no library
+
+
 def _state(page) -> dict:
     return page.evaluate(
         "() => { const v = document.getElementById('viewer').dataset;"
@@ -140,6 +161,7 @@ def test_viewer_zoom_pan_navigation_compare(live_server, browser, photos, user, 
     assert "Fit" in page.inner_text("#zoom-level")
     _no_overflow(page, "photo page")
     _shot(page, viewport, "01-photo-fit")
+    _record_page_weight(page, viewport)
 
     # 100 % with the keyboard: one photo pixel per CSS pixel.
     page.keyboard.press("1")
