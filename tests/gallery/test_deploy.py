@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,9 +105,49 @@ def test_production_refuses_missing_secret(project_root, tmp_path):
     assert out.returncode != 0 and "SECRET_KEY must be set" in out.stderr
 
 
+# Compose's variable syntax: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR
+_COMPOSE_VAR = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation (what `docker compose config` does before it parses)."""
+
+    def substitute(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        value, op = env.get(name), match["op"]
+        if op in {":-", "-"}:
+            missing = not value if op == ":-" else value is None
+            return match["arg"] if missing else value
+        if op in {":?", "?"} and (not value if op == ":?" else value is None):
+            raise ValueError(f"required variable {name} is missing: {match['arg']}")
+        return value or ""
+
+    return _COMPOSE_VAR.sub(substitute, text)
+
+
+def parse_compose(text: str, env: dict[str, str]) -> dict:
+    """Interpolate, resolve YAML anchors/merge keys, then parse and validate with ``compose_spec``
+    (Python bindings of the Rust compose_spec crate, a typed model of the compose specification:
+    unknown keys, wrong types, bad durations or enum values are errors)."""
+    from compose_spec import PyCompose
+
+    data = yaml.safe_load(interpolate(text, env))
+    compose = PyCompose.from_json(json.dumps(data))
+    compose.validate()
+    return compose.to_dict()
+
+
+COMPOSE_ENV = {"SECRET_KEY": SECRET, "POSTGRES_PASSWORD": "pw"}
+
+
 def _compose_config(project_root) -> dict:
-    """`docker compose config` when the client has the compose plugin, else the parsed YAML."""
-    env = {**os.environ, "SECRET_KEY": SECRET, "POSTGRES_PASSWORD": "pw"}
+    """`docker compose config` when the client has the compose plugin, else the compose_spec parser."""
+    env = {**os.environ, **COMPOSE_ENV}
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
         out = subprocess.run(
@@ -119,15 +160,33 @@ def _compose_config(project_root) -> dict:
         )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
-    with open(project_root / "docker-compose.yml") as fh:
-        return yaml.safe_load(fh)
+    return parse_compose((project_root / "docker-compose.yml").read_text(), COMPOSE_ENV)
+
+
+def test_compose_parser_is_strict(project_root):
+    """The parser used above really checks the specification (so a passing test means something)."""
+    text = (project_root / "docker-compose.yml").read_text()
+    parse_compose(text, COMPOSE_ENV)
+    broken = {
+        "misspelt key": text.replace("restart: unless-stopped", "restrat: unless-stopped", 1),
+        "bad duration": text.replace("stop_grace_period: 2m", "stop_grace_period: forever"),
+        "bad device count": text.replace("count: 1", "count: many"),
+        "capabilities not a list": text.replace("capabilities: [gpu]", "capabilities: gpu"),
+        "unknown depends_on condition": text.replace("condition: service_healthy", "condition: healthy", 1),
+    }
+    for what, variant in broken.items():
+        assert variant != text, what
+        with pytest.raises(ValueError):
+            parse_compose(variant, COMPOSE_ENV)
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        parse_compose(text, {"POSTGRES_PASSWORD": "pw"})
 
 
 def test_docker_compose_services(project_root):
     cfg = _compose_config(project_root)
     services = cfg["services"]
-    assert {"web", "worker", "redis", "postgres"} <= set(services)
-    web, worker = services["web"], services["worker"]
+    assert {"web", "worker", "maintenance", "redis", "postgres"} <= set(services)
+    web, worker, maintenance = services["web"], services["worker"], services["maintenance"]
 
     web_cmd = web["command"] if isinstance(web["command"], str) else " ".join(web["command"])
     assert "gunicorn config.wsgi" in web_cmd and "migrate" in web_cmd
@@ -135,12 +194,23 @@ def test_docker_compose_services(project_root):
     assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
     assert web["environment"]["DATABASE_URL"].startswith("postgres://")
     assert web["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
 
+    # GPU worker: the codec queue, one process, one reserved NVIDIA device, no beat
     worker_cmd = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
-    assert "-Q gpu" in worker_cmd and "-c 1" in worker_cmd
+    assert "-Q gpu" in worker_cmd and "-c 1" in worker_cmd and " -B" not in worker_cmd
     [device] = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and int(device["count"]) == 1
     assert "ports" not in worker
+    # Maintenance worker: the sweeper queue and the stack's only beat, no GPU
+    maint_cmd = " ".join(maintenance["command"])
+    assert "-Q maintenance" in maint_cmd and " -B" in maint_cmd and "deploy" not in maintenance
+    beats = [name for name, svc in services.items() if " -B" in " ".join(svc.get("command") or [])]
+    assert beats == ["maintenance"]
+
+    # Redis keeps queued work across restarts (append-only file on a volume)
+    redis_cmd = " ".join(services["redis"]["command"])
+    assert "--appendonly yes" in redis_cmd
 
     volumes = set(cfg["volumes"])
     assert {"pgdata", "redisdata", "media"} <= volumes
@@ -150,10 +220,17 @@ def test_docker_compose_services(project_root):
             v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in svc["volumes"]
         )
 
+    for name, svc in services.items():  # every named volume a service mounts is declared
+        for mount in (svc.get("volumes") or []):
+            source = mount.split(":", 1)[0] if isinstance(mount, str) else mount.get("source", "")
+            if source and not source.startswith((".", "/", "~")):
+                assert source in volumes, (name, source)
     assert "media:/data/media" in mounts(web) and "media:/data/media" in mounts(worker)
+    assert "media:/data/media" in mounts(maintenance)
+    assert "redisdata:/data" in mounts(services["redis"])
     assert "pgdata" in mounts(services["postgres"])
-    for svc in ("web", "worker"):
-        assert set(services[svc]["depends_on"]) == {"postgres", "redis"}
+    for svc in ("web", "worker", "maintenance"):
+        assert {"postgres", "redis"} <= set(services[svc]["depends_on"])
 
 
 def test_dockerfile_web_image_has_no_torch(project_root):
