@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -55,6 +53,7 @@ def album_detail(request: HttpRequest, pk) -> HttpResponse:
             "is_owner": is_owner,
             "share_url": share_url,
             "visibility_choices": Visibility.choices,
+            "my_albums": request.user.albums.all() if request.user.is_authenticated else [],
         },
     )
 
@@ -86,17 +85,9 @@ def photo_album(request: HttpRequest, pk) -> HttpResponse:
     album_id = request.POST.get("album", "")
     album = None
     if album_id:
-        album = Album.objects.filter(pk=album_id, owner=request.user).first() if _is_uuid(album_id) else None
+        album = albums.own_album(request.user, album_id)
         if album is None:
             raise Http404("No such album.")
     albums.move(request.user, [photo], album)
     messages.success(request, f"Moved to “{album}”." if album else "Taken out of its album.")
     return redirect("gallery:detail", pk=photo.pk)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -16,6 +16,13 @@ def create(owner, title: str) -> Album:
     return Album.objects.create(owner=owner, title=title)
 
 
+def own_album(owner, album_id: str) -> Album | None:
+    """One of ``owner``'s albums by id (None for anything else, including a malformed id)."""
+    from .privacy import is_uuid
+
+    return Album.objects.filter(pk=album_id, owner=owner).first() if is_uuid(album_id) else None
+
+
 def move(owner, photos: Iterable[Photo], album: Album | None) -> int:
     """Put the owner's ``photos`` into ``album`` (or take them out with None); returns how many.
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
@@ -22,6 +23,14 @@ from .models import Album, Photo, Visibility
 SESSION_KEY = "gallery_share_tokens"
 MAX_GRANTS = 50  # tokens remembered per session (oldest dropped first)
 TOKEN_BYTES = 24  # 192 bits, URL-safe base64 (32 characters)
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def new_token() -> str:

@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import accounts, album_views, health, views
+from . import accounts, album_views, bulk_views, health, views
 
 app_name = "gallery"
 
 urlpatterns = [
     path("", views.photo_list, name="list"),
     path("upload/", views.upload, name="upload"),
+    path("photos/bulk/", bulk_views.bulk, name="bulk"),
+    path("photos/zip/<str:key>/", bulk_views.zip_download, name="zip"),
     path("photos/<uuid:pk>/", views.photo_detail, name="detail"),
     path("photos/<uuid:pk>/status.json", views.photo_status, name="status"),
     path("photos/<uuid:pk>/delete/", views.photo_delete, name="delete"),

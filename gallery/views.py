@@ -45,7 +45,14 @@ def photo_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "gallery/photo_list.html",
-        {"page": page, "tiles": tiles, "scope": scope, "scopes": SCOPES, "mine": scope == "mine"},
+        {
+            "page": page,
+            "tiles": tiles,
+            "scope": scope,
+            "scopes": SCOPES,
+            "mine": scope == "mine",
+            "my_albums": request.user.albums.all(),
+        },
     )
 
 

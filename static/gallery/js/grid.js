@@ -28,3 +28,23 @@
     pending = requestAnimationFrame(layout);
   });
 })();
+
+// The selection bar: a confirmation before deleting, and the count of selected photos.
+(function () {
+  "use strict";
+  const form = document.getElementById("bulk-form");
+  if (!form) return;
+  const label = form.querySelector(".bulk-label");
+  const boxes = Array.from(document.querySelectorAll('input[name="ids"][form="bulk-form"]'));
+  function count() { return boxes.filter(function (b) { return b.checked; }).length; }
+  boxes.forEach(function (b) {
+    b.addEventListener("change", function () { label.textContent = "Selected: " + count(); });
+  });
+  const del = document.getElementById("bulk-delete");
+  if (del) {
+    del.addEventListener("click", function (e) {
+      const n = count();
+      if (n && !window.confirm("Delete " + n + " photo" + (n === 1 ? "" : "s") + " for good? Photos of other people are left alone.")) e.preventDefault();
+    });
+  }
+})();
