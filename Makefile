@@ -9,6 +9,8 @@ SHARED ?= $(abspath ../shared)
 KODAK ?= $(if $(CODEC_KODAK_DIR),$(CODEC_KODAK_DIR),$(SHARED)/data/kodak)
 BENCH_OUT ?= bench-out
 BENCH_ARGS ?=
+# e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
+RUN_ARGS ?=
 
 .PHONY: venv run test lint bench bench-quick reliability train-encoder clean
 
@@ -23,7 +25,7 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/python scripts/run_stack.py
+	$(BIN)/python scripts/run_stack.py $(RUN_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
