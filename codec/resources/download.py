@@ -119,6 +119,7 @@ def fetch(file: RemoteFile, dest_dir: Path, *, progress: TextIO | None = None) -
                 f"{digest}; the download was discarded; {manual_step(file, dest_dir)}"
             )
         target = dest_dir / file.name
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache may serve workers of other users
         os.replace(tmp, target)
         _fsync_dir(dest_dir)
         return target

@@ -111,6 +111,7 @@ def test_download_into_cache_verified_and_atomic(env: Path, server: _Server, mon
     assert path == env / "models" / "taesd" / DECODER
     assert resources.sha256_file(path) == catalog.SHA256[DECODER]
     assert _left_in(path.parent) == [DECODER]  # no temporary file left next to it
+    assert path.stat().st_mode & 0o777 == 0o644
     assert f"fetching {DECODER}" in capsys.readouterr().err  # progress on stderr
     before = len(server.requests)
     assert resources.weight_file(DECODER) == path  # now a cache hit: no second request
