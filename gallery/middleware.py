@@ -81,12 +81,11 @@ class DatabaseUnavailableMiddleware:
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        self.policy = settings.GALLERY_CSP
-        report_only = settings.GALLERY_CSP_REPORT_ONLY
-        self.header = "Content-Security-Policy" + ("-Report-Only" if report_only else "")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if self.policy and "Content-Security-Policy" not in response:
-            response[self.header] = self.policy
+        policy = settings.GALLERY_CSP  # read per response: cheap, and follows settings overrides
+        if policy and "Content-Security-Policy" not in response:
+            report_only = settings.GALLERY_CSP_REPORT_ONLY
+            response["Content-Security-Policy" + ("-Report-Only" if report_only else "")] = policy
         return response
