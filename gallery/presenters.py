@@ -108,6 +108,21 @@ def status_payload(photo: Photo, user) -> dict:
     }
 
 
+SORTS = {"uploaded": "Upload date", "taken": "Date taken"}
+
+
+def ordered(photos, sort: str, query: str = ""):
+    """The grid's sort (upload date, or date taken with undated photos last) and search (words
+    in the title or the album's title, all of them must match)."""
+    from django.db.models import F, Q
+
+    for word in query.split()[:8]:
+        photos = photos.filter(Q(title__icontains=word) | Q(album__title__icontains=word))
+    if sort == "taken":
+        return photos.order_by(F("taken_at").desc(nulls_last=True), "-created_at")
+    return photos.order_by("-created_at")
+
+
 def scoped(photos, user, scope: str):
     """The home grid's filters over what the viewer may see: all, mine, or shared with me."""
     if scope == "mine":

@@ -13,6 +13,7 @@ urlpatterns = [
     path("photos/<uuid:pk>/status.json", views.photo_status, name="status"),
     path("photos/<uuid:pk>/delete/", views.photo_delete, name="delete"),
     path("photos/<uuid:pk>/sharing/", views.photo_sharing, name="sharing"),
+    path("photos/<uuid:pk>/title/", views.photo_title, name="title"),
     path("photos/<uuid:pk>/album/", album_views.photo_album, name="photo-album"),
     path("photos/<uuid:pk>/preview/<slug:spec>/", views.preview, name="preview"),
     path("photos/<uuid:pk>/compare/<slug:fmt>/", views.comparison, name="comparison"),

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import media, naming, presenters, previews, privacy, services, stats
+from . import exif, media, naming, presenters, previews, privacy, services, stats
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
@@ -39,7 +39,11 @@ def _wants_json(request: HttpRequest) -> bool:
 def photo_list(request: HttpRequest) -> HttpResponse:
     scope = "mine" if request.GET.get("mine") == "1" else request.GET.get("scope", "all")
     scope = scope if scope in SCOPES else "all"
+    sort = request.GET.get("sort", "uploaded")
+    sort = sort if sort in presenters.SORTS else "uploaded"
+    query = request.GET.get("q", "").strip()[:100]
     photos = presenters.scoped(privacy.visible_photos(request.user), request.user, scope)
+    photos = presenters.ordered(photos, sort, query)
     page = Paginator(photos, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in page]
     return render(
@@ -52,6 +56,9 @@ def photo_list(request: HttpRequest) -> HttpResponse:
             "scopes": SCOPES,
             "mine": scope == "mine",
             "my_albums": request.user.albums.all(),
+            "sort": sort,
+            "sorts": presenters.SORTS,
+            "query": query,
         },
     )
 
@@ -75,6 +82,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         form.cleaned_data["budget_bytes"],
         oversize=oversize,
     )
+    exif.record(results, form.cleaned_data["files"], keep_gps=request.POST.get("keep_location") == "1")
     accepted = [r for r in results if r.ok]
     if _wants_json(request):
         status = 201 if accepted and len(accepted) == len(results) else (400 if not accepted else 200)
@@ -133,6 +141,16 @@ def _share_url(request: HttpRequest, obj) -> str:
     if obj.visibility != Visibility.LINK or not obj.share_token:
         return ""
     return request.build_absolute_uri(reverse("gallery:share", args=[obj.share_token]))
+
+
+@require_http_methods(["POST"])
+def photo_title(request: HttpRequest, pk) -> HttpResponse:
+    """Owner only: rename the photo."""
+    photo = privacy.get_own_photo(request, pk)
+    title = services.display_name(request.POST.get("title", ""))
+    Photo.objects.filter(pk=photo.pk).update(title=title)
+    messages.success(request, f"Renamed to “{title}”.")
+    return redirect("gallery:detail", pk=photo.pk)
 
 
 @require_http_methods(["POST"])

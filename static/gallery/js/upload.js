@@ -94,6 +94,8 @@
       const size = form.querySelector('input[name="size"]:checked');
       data.append("size", size ? size.value : "standard");
       data.append("budget_bytes", form.querySelector('[name="budget_bytes"]').value);
+      const gps = form.querySelector('[name="keep_location"]');
+      if (gps && gps.checked) data.append("keep_location", "1");
       data.append("files", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
