@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import albums, presenters, privacy
 from .models import Album, Visibility
+from .views import change_visibility
 
 
 def _own_album(request: HttpRequest, pk) -> Album:
@@ -61,12 +62,7 @@ def album_detail(request: HttpRequest, pk) -> HttpResponse:
 @require_POST
 def album_sharing(request: HttpRequest, pk) -> HttpResponse:
     album = _own_album(request, pk)
-    visibility = request.POST.get("visibility", "")
-    if visibility not in Visibility.values:
-        return HttpResponse("unknown visibility", status=400, content_type="text/plain")
-    privacy.set_visibility(album, visibility, new_link=request.POST.get("new_link") == "1")
-    messages.success(request, presenters.visibility_message(album))
-    return redirect("gallery:album", pk=album.pk)
+    return change_visibility(request, album, reverse("gallery:album", args=[album.pk]))
 
 
 @require_POST
@@ -82,12 +78,7 @@ def album_delete(request: HttpRequest, pk) -> HttpResponse:
 def photo_album(request: HttpRequest, pk) -> HttpResponse:
     """Owner only: put one photo into one of the owner's albums, or take it out."""
     photo = privacy.get_own_photo(request, pk)
-    album_id = request.POST.get("album", "")
-    album = None
-    if album_id:
-        album = albums.own_album(request.user, album_id)
-        if album is None:
-            raise Http404("No such album.")
+    album = albums.target(request.user, request.POST.get("album", ""))
     albums.move(request.user, [photo], album)
     messages.success(request, f"Moved to “{album}”." if album else "Taken out of its album.")
     return redirect("gallery:detail", pk=photo.pk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.http import Http404
 
 from .models import Album, Photo
 
@@ -21,6 +22,16 @@ def own_album(owner, album_id: str) -> Album | None:
     from .privacy import is_uuid
 
     return Album.objects.filter(pk=album_id, owner=owner).first() if is_uuid(album_id) else None
+
+
+def target(owner, album_id: str) -> Album | None:
+    """The album a "move" form names: None for "no album"; 404 unless it is one of the owner's."""
+    if not album_id:
+        return None
+    album = own_album(owner, album_id)
+    if album is None:
+        raise Http404("No such album.")
+    return album
 
 
 def move(owner, photos: Iterable[Photo], album: Album | None) -> int:

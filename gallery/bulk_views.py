@@ -35,12 +35,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     skipped = len(photos) - len(own)
     note = f" ({skipped} of the selected photos are not yours and were left alone)" if skipped else ""
     if action == "move":
-        album_id = request.POST.get("album", "")
-        album = None
-        if album_id:
-            album = albums.own_album(request.user, album_id)
-            if album is None:
-                raise Http404("No such album.")
+        album = albums.target(request.user, request.POST.get("album", ""))
         count = albums.move(request.user, own, album)
         where = f"into “{album}”" if album else "out of their albums"
         messages.success(request, f"Moved {count} photo{'s' if count != 1 else ''} {where}{note}.")

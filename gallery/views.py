@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +22,7 @@ from . import exif, media, naming, presenters, previews, privacy, services, stat
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
-SCOPES = {"all": "Everything I can see", "mine": "Mine", "shared": "Shared with me"}
+SCOPES = {"all": "All", "mine": "Mine", "shared": "Shared with me"}
 
 
 def _photo(request: HttpRequest, pk) -> Photo:
@@ -157,12 +156,17 @@ def photo_title(request: HttpRequest, pk) -> HttpResponse:
 def photo_sharing(request: HttpRequest, pk) -> HttpResponse:
     """Owner only: who may see the photo; a new link revokes the old one."""
     photo = privacy.get_own_photo(request, pk)
+    return change_visibility(request, photo, reverse("gallery:detail", args=[photo.pk]))
+
+
+def change_visibility(request: HttpRequest, obj, back: str) -> HttpResponse:
+    """The sharing form of a photo or an album (the caller checked ownership)."""
     visibility = request.POST.get("visibility", "")
     if visibility not in Visibility.values:
         return HttpResponse("unknown visibility", status=400, content_type="text/plain")
-    privacy.set_visibility(photo, visibility, new_link=request.POST.get("new_link") == "1")
-    messages.success(request, presenters.visibility_message(photo))
-    return redirect("gallery:detail", pk=photo.pk)
+    privacy.set_visibility(obj, visibility, new_link=request.POST.get("new_link") == "1")
+    messages.success(request, presenters.visibility_message(obj))
+    return redirect(back)
 
 
 @require_GET
@@ -282,11 +286,3 @@ def storage_stats(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied("The storage statistics are for staff only.")
     return render(request, "gallery/stats.html", {"stats": stats.collect()})
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")

@@ -6,8 +6,6 @@ goes through the real encode (effort fast); a browser then downloads the PNG at 
 from __future__ import annotations
 
 import io
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -18,21 +16,13 @@ from PIL import Image
 from gallery import previews
 from gallery.models import Photo
 
+from .browser import chromium, needs_chromium
+from .test_integration import wait_for
+
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "downloads"
 W, H = 200, 136  # not a multiple of 8: the decode must be cropped back to the photo's size
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
@@ -102,39 +92,29 @@ def test_png_and_jpeg_decoded_at_full_size(client, user, other_user, ready_real_
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@needs_chromium
 def test_browser_downloads_png(live_server, client, user, ready_real_photo, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     photo = ready_real_photo
     cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            for name, viewport in (("desktop", (1366, 900)), ("phone", (390, 844))):
-                context = browser.new_context(
-                    viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True
-                )
-                context.add_cookies([cookie])
-                page = context.new_page()
-                page.goto(f"{live_server.url}/photos/{photo.pk}/")
-                page.locator("#downloads").scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / f"{name}-photo-downloads.png"))
-                with page.expect_download(timeout=120_000) as info:
-                    page.click("a[data-download=png]")
-                download = info.value
-                assert download.suggested_filename == "lighthouse-decoded.png"
-                target = ARTIFACTS / f"{name}-{download.suggested_filename}"
-                download.save_as(str(target))
-                with Image.open(target) as img:
-                    assert img.format == "PNG" and img.size == (W, H)
-                width = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
-                assert width[0] <= width[1]
-                context.close()
-        finally:
-            browser.close()
+    with chromium(monkeypatch) as browser:
+        for name, viewport in (("desktop", (1366, 900)), ("phone", (390, 844))):
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True
+            )
+            context.add_cookies([cookie])
+            page = context.new_page()
+            page.goto(f"{live_server.url}/photos/{photo.pk}/")
+            page.locator("#downloads").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / f"{name}-photo-downloads.png"))
+            with page.expect_download(timeout=120_000) as info:
+                page.click("a[data-download=png]")
+            download = info.value
+            assert download.suggested_filename == "lighthouse-decoded.png"
+            target = ARTIFACTS / f"{name}-{download.suggested_filename}"
+            download.save_as(str(target))
+            with Image.open(target) as img:
+                assert img.format == "PNG" and img.size == (W, H)
+            width = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+            assert width[0] <= width[1]
+            context.close()

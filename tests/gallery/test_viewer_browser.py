@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,9 @@ from PIL import Image
 from gallery import previews, privacy
 from gallery.models import Album
 
+from .browser import chromium, needs_chromium
 from .factories import ready_photo
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viewer"
 TRANSFORMS = (
     "() => ['a', 'b'].map(p => document.querySelector('.pane-' + p + ' img:not([hidden])').style.transform)"
@@ -36,9 +35,7 @@ VIEWPORTS = {"desktop": (1366, 900), "phone": (390, 844)}
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"
-    ),
+    needs_chromium,
 ]
 
 
@@ -78,18 +75,8 @@ def _login_cookie(user, live_server) -> dict:
 
 @pytest.fixture
 def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium(monkeypatch) as browser:
+        yield browser
 
 
 def _page(browser, viewport, cookie=None):
