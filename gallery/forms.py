@@ -1,11 +1,15 @@
-"""Upload form: one or many files plus a size choice. Per-file checks live in validation.py."""
+"""Upload form: one or many files plus a size choice. Per-file checks live in validation.py.
+
+The form only parses the request; it never imports the service layer (services use the form's
+cleaned data, not the other way round). Size choices and budget bounds come from gallery/sizes.py.
+"""
 
 from __future__ import annotations
 
 from django import forms
 
 from .models import Photo
-from .services import MAX_BUDGET_BYTES, MIN_BUDGET_BYTES
+from .sizes import MAX_BUDGET_BYTES, MIN_BUDGET_BYTES
 
 
 class MultipleFileInput(forms.ClearableFileInput):

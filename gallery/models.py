@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from . import storage
+from . import sizes, storage
 
 
 class Visibility(models.TextChoices):
@@ -49,10 +49,11 @@ class Photo(models.Model):
         FAILED = "failed", "Failed"
 
     class Size(models.TextChoices):
-        TINY = "tiny", "Tiny (≈0.05 bpp)"
-        SMALL = "small", "Small (≈0.10 bpp)"
-        STANDARD = "standard", "Standard (≈0.15 bpp)"
-        BUDGET = "budget", "Explicit byte budget"
+        # names, labels and bpp come from gallery/sizes.py (the one table)
+        TINY = "tiny", sizes.label("tiny")
+        SMALL = "small", sizes.label("small")
+        STANDARD = "standard", sizes.label("standard")
+        BUDGET = sizes.BUDGET, sizes.label(sizes.BUDGET)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos")

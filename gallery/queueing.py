@@ -1,7 +1,11 @@
 """Publishing tasks from the web process, and reading the queue's state for the statistics page.
 
-Publishing never raises into a request: when the broker is down the photo stays ``pending`` with
-its original staged, and can be re-queued later (``services.enqueue_encode``).
+Publishing never raises into a request and never hangs it: the broker's socket timeouts
+(``REDIS_CONNECT_TIMEOUT``/``REDIS_SOCKET_TIMEOUT`` in ``CELERY_BROKER_TRANSPORT_OPTIONS``), one quick
+publish retry (``CELERY_TASK_PUBLISH_RETRY_POLICY``) and a breaker (``gallery.resilience.BROKER``:
+after a failure, publishes are skipped for a few seconds) bound it to about two seconds once, then
+to nothing. When the broker is down the photo stays ``pending`` with its original staged, and is
+queued later (the sweeper, or ``services.enqueue_encode``).
 """
 
 from __future__ import annotations
@@ -9,18 +13,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from kombu.exceptions import ChannelError, OperationalError
+from django.conf import settings
+from kombu.exceptions import ChannelError
+
+from .resilience import BROKER
 
 log = logging.getLogger(__name__)
 
-QUEUE = "gpu"
+QUEUE = settings.GALLERY_GPU_QUEUE
 
 
 def publish(task, *args) -> bool:
-    """``task.apply_async(args)``; False (logged) when the broker cannot be reached."""
+    """``task.apply_async(args)``; False (logged) when the broker cannot be reached or is skipped."""
+    if BROKER.is_open:
+        log.warning("not queueing %s%r: the broker failed %s", task.name, args, "moments ago")
+        return False
     try:
         task.apply_async(args=list(args))
-    except (OperationalError, ConnectionError, OSError) as exc:
+    except Exception as exc:  # kombu OperationalError, redis errors, socket timeouts …
+        BROKER.trip(exc)
         log.error("could not queue %s%r: %s", task.name, args, exc)
         return False
     return True
@@ -40,6 +51,9 @@ class QueueSnapshot:
 def snapshot(timeout: float = 0.5) -> QueueSnapshot:
     """Messages waiting on the ``gpu`` queue and what the workers are doing (best effort)."""
     from config.celery import app
+
+    if BROKER.is_open:
+        return QueueSnapshot(available=False, error=f"broker unreachable: {BROKER.last_error}")
 
     try:
         with app.connection_for_read(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,15 +15,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
-from . import previews, storage
+from . import previews, sizes, storage
 from .models import Photo, StagedUpload
 from .validation import ImageFacts, UploadRejected, inspect_upload
 
 log = logging.getLogger(__name__)
 
-SIZE_BPP = {Photo.Size.TINY: 0.05, Photo.Size.SMALL: 0.10, Photo.Size.STANDARD: 0.15}
-MIN_BUDGET_BYTES = 256
-MAX_BUDGET_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -38,18 +34,6 @@ class UploadResult:
     @property
     def ok(self) -> bool:
         return self.photo is not None
-
-
-def target_for(
-    size: str, width: int, height: int, budget_bytes: int | None = None
-) -> tuple[int, float | None]:
-    """Byte budget (and nominal bpp) for a size choice; bpp is measured on the oriented pixel count."""
-    if size == Photo.Size.BUDGET:
-        if budget_bytes is None:
-            raise ValueError("an explicit budget needs budget_bytes")
-        return int(budget_bytes), None
-    bpp = SIZE_BPP[Photo.Size(size)]
-    return max(MIN_BUDGET_BYTES, math.ceil(bpp * width * height / 8)), bpp
 
 
 def display_name(filename: str | None) -> str:
@@ -66,7 +50,7 @@ def stage_upload(
     """Create the photo and its staged original in one transaction; queue the encode on commit."""
     upload.seek(0)
     data = upload.read()
-    target_bytes, target_bpp = target_for(size, facts.width, facts.height, budget_bytes)
+    target_bytes, target_bpp = sizes.target_for(size, facts.width, facts.height, budget_bytes)
     with transaction.atomic():
         photo = Photo.objects.create(
             owner=owner,

@@ -21,6 +21,22 @@ class FormatTotal:
 
 
 @dataclass
+class SetupWaiting:
+    """Photos a worker put back to ``pending`` because it could not encode (weights, settings, memory)."""
+
+    count: int
+    reason: str  # the latest such message, without the common prefix ("" when none)
+
+
+def setup_waiting() -> SetupWaiting:
+    from .worker.pipeline import WAITING_PREFIX
+
+    waiting = Photo.objects.filter(status=Photo.Status.PENDING, error__startswith=WAITING_PREFIX)
+    latest = waiting.order_by("-updated_at").values_list("error", flat=True).first() or ""
+    return SetupWaiting(count=waiting.count(), reason=latest.removeprefix(WAITING_PREFIX))
+
+
+@dataclass
 class StorageStats:
     by_status: dict[str, int]
     total_photos: int
@@ -45,6 +61,7 @@ class StorageStats:
     growth: charts.LineChart
     failures: list[Photo]
     queue: queueing.QueueSnapshot
+    waiting: SetupWaiting  # photos held back by a worker's setup problem, and why
     stored_total: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,4 +139,5 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         queue=queueing.snapshot()
         if with_queue
         else queueing.QueueSnapshot(available=False, error="not queried"),
+        waiting=setup_waiting(),
     )

@@ -209,10 +209,25 @@ GALLERY_TORCH_THREADS = env_int("GALLERY_TORCH_THREADS", 2)
 # an image that crashes the worker every time cannot loop for ever. The staged original is kept.
 GALLERY_MAX_ATTEMPTS = env_int("GALLERY_MAX_ATTEMPTS", 10)
 
-# --- cache (preview "being generated" markers) --------------------------------------------------
+# --- Redis from a request path: short timeouts (a down or paused Redis must not hang a page) ------
+# Seconds to connect to / wait for an answer from Redis (cache and broker). The web process falls
+# back when they pass (gallery/resilience.py); kombu's BRPOP in workers is not bound by them.
+REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1.0"))
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "1.0"))
+
+# --- cache (preview "being generated" markers, remembered preview existence) -------------------
 CACHE_URL = os.environ.get("CACHE_URL", "")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            },
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -221,8 +236,22 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "gpu"
-CELERY_TASK_ROUTES = {"gallery.*": {"queue": "gpu"}}
+# Queues: "gpu" runs the codec (encodes, preview renders), "maintenance" the sweeper, so a sweep never
+# waits behind a backlog of encodes. A worker consumes GALLERY_WORKER_QUEUES when started without
+# -Q, and one started with -Q gpu adds the others (gallery/worker/tasks.py); a dedicated
+# `-Q maintenance` worker never loads the model.
+GALLERY_GPU_QUEUE = "gpu"
+GALLERY_MAINTENANCE_QUEUE = "maintenance"
+GALLERY_WORKER_QUEUES = [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE]
+CELERY_TASK_DEFAULT_QUEUE = GALLERY_GPU_QUEUE
+CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in GALLERY_WORKER_QUEUES}
+CELERY_TASK_ROUTES = {
+    "gallery.sweep": {"queue": GALLERY_MAINTENANCE_QUEUE},
+    "gallery.*": {"queue": GALLERY_GPU_QUEUE},
+}
+# A worker that cannot load its model (weights missing or damaged, unknown model/effort) exits at
+# start (status 78) instead of consuming (gallery/worker/runtime.py); 0 turns the check off.
+GALLERY_WORKER_CHECK_MODEL = env_bool("GALLERY_WORKER_CHECK_MODEL", True)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -234,6 +263,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message that was delivered but never acknowledged (worker killed) is redelivered after this.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # A publish from a request (an upload) gives up after about this long when Redis is down or
+    # paused; the photo stays pending with its original and the sweeper queues it later.
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+}
+# Publishing from a request gives up at the first failure (the default retries 3 times per call);
+# the photo waits pending with its original and the sweeper queues it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 0,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 # The sweeper (gallery/sweeper.py): re-queues photos whose encode task was lost (broker restart,
 # broker down at upload time) and deletes stored files of deleted photos. Run by beat (a worker
@@ -244,7 +285,12 @@ GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 900)
 GALLERY_SWEEP_ENCODING_AFTER = env_int("GALLERY_SWEEP_ENCODING_AFTER", 1800)
 GALLERY_SWEEP_ORPHAN_AFTER = env_int("GALLERY_SWEEP_ORPHAN_AFTER", 3600)
 CELERY_BEAT_SCHEDULE = {
-    "gallery-sweep": {"task": "gallery.sweep", "schedule": float(GALLERY_SWEEP_INTERVAL)},
+    # a sweep that waited longer than one interval is dropped: the next one does the same work
+    "gallery-sweep": {
+        "task": "gallery.sweep",
+        "schedule": float(GALLERY_SWEEP_INTERVAL),
+        "options": {"expires": float(GALLERY_SWEEP_INTERVAL)},
+    },
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

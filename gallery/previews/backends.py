@@ -35,7 +35,7 @@ class CeleryBackend:
 
     def schedule(self, photo, spec_names: Iterable[str]) -> bool:
         from .. import queueing
-        from ..tasks import render_previews
+        from ..worker.tasks import render_previews
 
         names = sorted(spec_names)
         if not names:

@@ -28,6 +28,10 @@ def _isolated_gallery(settings, tmp_path):
     """Every test gets its own media directory, a clean cache and the fast encoder effort."""
     from django.core.cache import cache
 
+    from gallery import resilience
+
+    resilience.CACHE.reset()  # a breaker tripped by an earlier test must not skip this one's calls
+    resilience.BROKER.reset()
     media = tmp_path / "media"
     media.mkdir()
     settings.MEDIA_ROOT = media
@@ -141,7 +145,7 @@ def running_worker(app):
         app,
         pool="solo",
         concurrency=1,
-        queues=["gpu"],
+        queues=["gpu", "maintenance"],
         perform_ping_check=False,
         loglevel="WARNING",
         shutdown_timeout=30,

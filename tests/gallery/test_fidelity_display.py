@@ -1,12 +1,13 @@
-"""Fidelity-guard numbers (issue 5) on the photo page, in the staff statistics and in encoding.commit."""
+"""Fidelity-guard numbers (issue 5) on the photo page, in the staff statistics and in pipeline.commit."""
 
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from gallery import encoding, stats
+from gallery import stats
 from gallery.models import Photo
+from gallery.worker import pipeline
 
 from .factories import pending_photo, ready_photo
 
@@ -52,9 +53,17 @@ def test_stats_share_below_floor_and_guard_bytes(client, staff_user, user, media
 
 def test_commit_stores_guard_fields_from_codec_info(user, media_root):
     photo = pending_photo(user)
-    meta = {"model": None, "payload_kind": "avif", "fidelity_min": 0.31, "fidelity_mean": 0.7,
-            "fidelity_floor_met": False, "fidelity_floor": 0.4, "guard": "avif", "guard_bytes": 250}
-    encoding.commit(photo.pk, "latents/x.lat", b"x" * 250, meta, [], {}, 1.0)
+    meta = {
+        "model": None,
+        "payload_kind": "avif",
+        "fidelity_min": 0.31,
+        "fidelity_mean": 0.7,
+        "fidelity_floor_met": False,
+        "fidelity_floor": 0.4,
+        "guard": "avif",
+        "guard_bytes": 250,
+    }
+    pipeline.commit(photo.pk, "latents/x.lat", b"x" * 250, meta, [], {}, 1.0)
     photo.refresh_from_db()
     assert photo.status == Photo.Status.READY and photo.codec_model == ""
     assert (photo.fidelity_guard, photo.guard_bytes, photo.fidelity_floor) == ("avif", 250, 0.4)

@@ -65,15 +65,6 @@ def counting_storage(settings, media_root):
     return CountingStorage
 
 
-@pytest.fixture
-def fresh_breakers():
-    resilience.CACHE.reset()
-    resilience.BROKER.reset()
-    yield
-    resilience.CACHE.reset()
-    resilience.BROKER.reset()
-
-
 def test_namer_depends_on_latent_and_spec(user, media_root, settings):
     photo = ready_photo(user)
     thumb = previews.cache_name(photo, previews.SPECS["thumb"])
@@ -171,7 +162,9 @@ def test_strategies_decide_when_files_are_made(user, media_root):
     previews.JustInTime(jit).on_source_ready(photo)
     previews.Optimistic(optimistic).on_source_ready(photo)
     assert jit.scheduled == []  # just in time: nothing until a page asks
-    assert optimistic.scheduled == [(str(photo.pk), sorted(previews.SPECS))]
+    eager = sorted(n for n, spec in previews.SPECS.items() if not getattr(spec, "on_demand", False))
+    assert "thumb" in eager and "display" in eager
+    assert optimistic.scheduled == [(str(photo.pk), eager)]
     miss = previews.CacheFile(photo, previews.SPECS["thumb"])
     previews.JustInTime(jit).on_missing(miss)
     previews.Optimistic(optimistic).on_missing(miss)
@@ -188,7 +181,7 @@ def test_strategy_setting(settings):
         previews.strategy()
 
 
-def test_celery_backend_queues_once_per_marker_period(user, purged_queue, media_root, fresh_breakers):
+def test_celery_backend_queues_once_per_marker_period(user, purged_queue, media_root):
     """Real broker: two misses in a row publish one render task."""
     photo = ready_photo(user)
     backend = previews.CeleryBackend()
@@ -199,7 +192,7 @@ def test_celery_backend_queues_once_per_marker_period(user, purged_queue, media_
         assert conn.default_channel.client.llen("gpu") == 2
 
 
-def test_celery_backend_with_cache_down_neither_raises_nor_hangs(user, settings, media_root, fresh_breakers):
+def test_celery_backend_with_cache_down_neither_raises_nor_hangs(user, settings, media_root):
     """CACHE_URL at a closed port (Redis down): nothing queued, nothing raised, fast; and the breaker
     skips the cache for the next calls of the page."""
     settings.CACHES = {
@@ -219,7 +212,7 @@ def test_celery_backend_with_cache_down_neither_raises_nor_hangs(user, settings,
     assert resilience.CACHE.is_open
 
 
-def test_celery_backend_with_broker_down_releases_its_marker(user, purged_queue, media_root, fresh_breakers):
+def test_celery_backend_with_broker_down_releases_its_marker(user, purged_queue, media_root):
     """Broker at a closed port: schedule answers False fast; once it is back the next miss queues."""
     photo = ready_photo(user)
     with broker_at(purged_queue, CLOSED_PORT_URL):

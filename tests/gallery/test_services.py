@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from gallery import previews, services
+from gallery import previews, services, sizes
 from gallery.models import Comparison, Photo, StagedUpload
 from gallery.validation import inspect_upload
 
@@ -23,22 +23,52 @@ def upload(data: bytes, name: str = "photo.png") -> SimpleUploadedFile:
 @pytest.mark.parametrize(
     ("size", "w", "h", "expected"),
     [
-        ("tiny", 768, 512, 2458),
-        ("small", 768, 512, 4916),
-        ("standard", 768, 512, 7373),
+        # the codec's rounding (codec.options.bpp_to_bytes): a budget rounds down
+        ("tiny", 768, 512, 2457),
+        ("small", 768, 512, 4915),
+        ("standard", 768, 512, 7372),
+        ("standard", 800, 600, 9000),  # exact: no float error pushes it to 8999
         ("tiny", 20, 20, 256),
     ],
 )
 def test_target_for_presets(size, w, h, expected):
-    nbytes, bpp = services.target_for(size, w, h)
+    nbytes, bpp = sizes.target_for(size, w, h)
     assert nbytes == expected
-    assert bpp == services.SIZE_BPP[size]
+    assert bpp == sizes.PRESET_BPP[size]
 
 
 def test_target_for_explicit_budget():
-    assert services.target_for("budget", 768, 512, 5000) == (5000, None)
+    assert sizes.target_for("budget", 768, 512, 5000) == (5000, None)
     with pytest.raises(ValueError):
-        services.target_for("budget", 768, 512)
+        sizes.target_for("budget", 768, 512)
+
+
+def test_size_table_is_the_one_the_model_and_form_use():
+    from gallery.forms import UploadForm
+
+    assert [c for c, _ in Photo.Size.choices] == [*sizes.PRESET_BPP, sizes.BUDGET]
+    assert dict(UploadForm().fields["size"].choices) == {n: sizes.label(n) for n, _ in Photo.Size.choices}
+    field = UploadForm().fields["budget_bytes"]
+    assert (field.min_value, field.max_value) == (sizes.MIN_BUDGET_BYTES, sizes.MAX_BUDGET_BYTES)
+
+
+def test_form_does_not_import_the_service_layer(project_root):
+    """One-way layers: views → services → models; the form sits beside the services, not above."""
+    import ast
+
+    tree = ast.parse((project_root / "gallery" / "forms.py").read_text())
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.rsplit(".", 1)[-1] in ("services", "views") for m in imported), imported
+
+
+@pytest.mark.django_db
+def test_visible_photos_depends_on_the_user(user, other_user, media_root):
+    from django.contrib.auth.models import AnonymousUser
+
+    ready_photo(user)
+    assert services.visible_photos(user).count() == 1
+    assert services.visible_photos(AnonymousUser()).count() == 0
 
 
 @pytest.mark.parametrize(

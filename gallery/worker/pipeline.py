@@ -1,6 +1,6 @@
-"""Worker side of a photo's life: staged original → latent + comparison files → ready.
+"""A photo's life on the worker: staged original → latent + comparison files → ready.
 
-Runs inside Celery tasks only (``gallery/tasks.py``); this is the one place that calls
+Runs inside Celery tasks only (``gallery/worker/tasks.py``); this is the one place that calls
 ``codec.encode``. Every step is idempotent: the storage names are fixed per photo (a re-run
 overwrites its own files) and a photo that is already ready is left alone.
 """
@@ -16,8 +16,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import previews, storage
-from .models import Comparison, Photo, StagedUpload
+from .. import previews, storage
+from ..models import Comparison, Photo, StagedUpload
+from .runtime import is_setup_problem, load_codec
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,6 @@ class SetupProblem(Exception):
 WAITING_PREFIX = "Waiting for a working worker: "
 
 
-def is_setup_problem(exc: BaseException) -> bool:
-    """True for errors about the machine, not the photo: codec setup errors and out-of-memory."""
-    import codec
-
-    if isinstance(exc, codec.SetupError | MemoryError):
-        return True
-    # torch.OutOfMemoryError (CUDA or CPU allocator) without importing torch here
-    return type(exc).__name__ == "OutOfMemoryError"
-
-
 @dataclass
 class ComparisonFile:
     fmt: str
@@ -57,32 +48,6 @@ class ComparisonFile:
     scale: float
     fits: bool
     note: str
-
-
-_torch_configured = False
-
-
-def load_codec():
-    """Import the codec (and torch) lazily and cap torch's threads once per process."""
-    global _torch_configured
-    import codec
-
-    if not _torch_configured:
-        import torch
-
-        torch.set_num_threads(max(1, settings.GALLERY_TORCH_THREADS))
-        _torch_configured = True
-    return codec
-
-
-def warm_up() -> None:
-    """Load the model into this worker process (the codec registry keeps it) with a tiny encode."""
-    import numpy as np
-
-    codec = load_codec()
-    started = time.monotonic()
-    codec.encode(np.full((64, 64, 3), 128, np.uint8), max_bytes=4096, effort="fast")
-    log.info("codec warmed up in %.1f s", time.monotonic() - started)
 
 
 def claim(photo_id: str) -> Photo | None:
