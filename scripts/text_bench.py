@@ -58,6 +58,8 @@ def code(rgb: np.ndarray, name: str, budget: int, effort: str) -> tuple[np.ndarr
         data = codec.encode(rgb, max_bytes=budget, effort=effort)
         return np.asarray(codec.decode(data).convert("RGB")), len(data), len(data) <= budget
     res = baselines.encode_at_budget(rgb, name, budget)
+    if not res.fits:  # even the lowest quality is over budget: shrink the image instead (same bytes)
+        res = baselines.encode_at_budget(rgb, name, budget, mode="downscale")
     return baselines.decode_baseline(res), res.nbytes, bool(res.fits)
 
 
