@@ -159,45 +159,12 @@ def test_run_stack_serves_encodes_and_stops_cleanly(project_root, tmp_path):
     if not any(os.access(os.path.join(d, "redis-server"), os.X_OK) for d in os.environ["PATH"].split(":")):
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in {
-            "REDIS_URL",
-            "CELERY_BROKER_URL",
-            "CACHE_URL",
-            "DATABASE_URL",
-            "DJANGO_SUPERUSER_USERNAME",
-            "DJANGO_SUPERUSER_PASSWORD",
-            "DJANGO_SETTINGS_MODULE",
-        }
-    }
-    env.update(
-        GALLERY_VAR_DIR=str(tmp_path / "var"),
-        GALLERY_ENCODE_EFFORT="fast",
-        GALLERY_WARM_MODEL="0",
-        LOG_LEVEL="WARNING",
-    )
-    log_path = tmp_path / "run.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "scripts/run_stack.py", "--port", str(port)],
-            cwd=project_root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, log_path = start_stack(project_root, tmp_path, stack_env(tmp_path), "--port", str(port))
     try:
-        deadline = time.monotonic() + 90
-        while "[run] ready:" not in log_path.read_text():
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.3)
-        text = log_path.read_text()
+        text = wait_for(log_path, proc, "[run] ready:", 90)
         pids = {name: int(pid) for name, pid in re.findall(r"started (.+?) \(pid (\d+)\)", text)}
         assert set(pids) == {"redis-server", "celery worker", "web server"}
+        assert "redis-server: " in text and "(PATH)" in text
         password = re.search(r"username admin, password (\S+)", text).group(1)
 
         base = f"http://127.0.0.1:{port}"
@@ -242,15 +209,4 @@ def test_run_stack_serves_encodes_and_stops_cleanly(project_root, tmp_path):
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
     finally:
-        if proc.poll() is None:  # the test failed half-way: stop the stack the normal way first
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        # The children run in their own sessions; make sure none outlives the test.
-        for pid in map(int, re.findall(r"started .+? \(pid (\d+)\)", log_path.read_text())):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        cleanup(proc, log_path)
