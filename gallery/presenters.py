@@ -89,9 +89,52 @@ def variants(photo: Photo) -> list[Variant]:
     return out
 
 
+RECENT_ENCODES = 20
+
+
+def queue_estimate(photo: Photo) -> dict | None:
+    """Where a waiting photo stands: photos queued before it (everyone's, FIFO) and an ETA from the
+    measured encode times of the last ``RECENT_ENCODES`` photos (one worker assumed; None until
+    something was measured). None once the photo is finished."""
+    if photo.is_finished:
+        return None
+    waiting = (Photo.Status.PENDING, Photo.Status.ENCODING)
+    ahead = Photo.objects.filter(status__in=waiting, created_at__lt=photo.created_at).count()
+    recent = list(
+        Photo.objects.filter(status=Photo.Status.READY, encode_seconds__isnull=False)
+        .order_by("-ready_at")
+        .values_list("encode_seconds", flat=True)[:RECENT_ENCODES]
+    )
+    per_photo = sorted(recent)[len(recent) // 2] if recent else None
+    eta = None
+    if per_photo is not None:
+        mine = per_photo
+        if photo.status == Photo.Status.ENCODING and photo.encoding_started_at:
+            from django.utils import timezone
+
+            spent = (timezone.now() - photo.encoding_started_at).total_seconds()
+            mine = max(per_photo - spent, 1.0)
+        eta = round(ahead * per_photo + mine)
+    return {"ahead": ahead, "per_photo_seconds": per_photo, "eta_seconds": eta, "measured_on": len(recent)}
+
+
+def queue_text(estimate: dict | None) -> str:
+    if not estimate:
+        return ""
+    ahead = estimate["ahead"]
+    plural = "s" if ahead != 1 else ""
+    text = "next in the queue" if ahead == 0 else f"{ahead} photo{plural} ahead in the queue"
+    if estimate["eta_seconds"] is not None:
+        eta = estimate["eta_seconds"]
+        when = f"{eta} s" if eta < 90 else f"{round(eta / 60)} min"
+        text += f"; ready in about {when} (median encode {estimate['per_photo_seconds']:.0f} s)"
+    return text[0].upper() + text[1:] + "."
+
+
 def status_payload(photo: Photo, user) -> dict:
     """JSON for the live status endpoint (polled by the photo page, the grid and the uploader)."""
     thumb_url, thumb_ready = preview_url(photo, "thumb") if photo.is_ready else ("", False)
+    estimate = queue_estimate(photo)
     return {
         "id": str(photo.pk),
         "status": photo.status,
@@ -105,6 +148,8 @@ def status_payload(photo: Photo, user) -> dict:
         "thumb": {"url": thumb_url, "ready": thumb_ready},
         "variants": [asdict(v) for v in variants(photo)],
         "can_delete": photo.owner_id == getattr(user, "pk", None),
+        "queue": estimate,
+        "queue_text": queue_text(estimate),
     }
 
 

@@ -132,6 +132,7 @@ def photo_detail(request: HttpRequest, pk) -> HttpResponse:
         "albums": request.user.albums.all() if is_owner else [],
         "downloads": presenters.downloads(photo),
         "full_url": presenters.full_url(photo),
+        "queue_text": presenters.queue_text(presenters.queue_estimate(photo)),
     }
     return render(request, "gallery/photo_detail.html", context)
 

@@ -284,3 +284,20 @@ def test_admin_lists_photos(client, staff_user, user, media_root, django_user_mo
         assert client.get(url).status_code == 200, url
     photo = Photo.objects.get()
     assert client.get(f"/admin/gallery/photo/{photo.pk}/change/").status_code == 200
+
+
+def test_status_has_queue_position_and_eta(alice_client, user, media_root):
+    from django.utils import timezone
+
+    for seconds in (10.0, 20.0, 30.0):
+        photo = ready_photo(user)
+        Photo.objects.filter(pk=photo.pk).update(encode_seconds=seconds, ready_at=timezone.now())
+    first, second = pending_photo(user), pending_photo(user)
+    data = alice_client.get(reverse("gallery:status", args=[second.pk])).json()
+    assert data["queue"]["ahead"] == 1 and data["queue"]["per_photo_seconds"] == 20.0
+    assert data["queue"]["eta_seconds"] == 40  # one ahead + itself, 20 s each (median)
+    assert "1 photo ahead in the queue; ready in about 40 s" in data["queue_text"]
+    assert alice_client.get(reverse("gallery:status", args=[first.pk])).json()["queue"]["ahead"] == 0
+    page = alice_client.get(reverse("gallery:detail", args=[second.pk])).content.decode()
+    assert "ready in about 40 s" in page
+    assert alice_client.get(reverse("gallery:status", args=[photo.pk])).json()["queue"] is None

@@ -37,6 +37,8 @@
       .then(function (s) {
         if (badge) { badge.textContent = s.status_label; badge.className = "badge badge-" + s.status; }
         if (errorText) errorText.textContent = s.error || "";
+        const queueText = section.querySelector('[data-role="queue"]');
+        if (queueText) queueText.textContent = s.queue_text || "";
         const pending = s.variants.length ? s.variants[0].pending : true;
         if (s.status !== initialStatus && s.finished) { window.location.reload(); return; }
         if (s.status === "ready" && !pending) {

@@ -54,6 +54,8 @@
   }
 
   function fail(ui, message) {
+    // Honest state: a rejected file has no progress to show (no bar stuck at 90 %).
+    ui.bar.remove();
     ui.li.classList.add("is-error");
     ui.state.setAttribute("role", "alert");
     ui.state.textContent = message;
@@ -76,7 +78,7 @@
           fail(ui, "Encoding failed: " + (s.error || "unknown error"));
         } else {
           ui.state.textContent = (s.status === "encoding" ? "Encoding the latent…" : "Uploaded; waiting for a worker…") +
-            (s.error ? " " + s.error : "");
+            (s.queue_text ? " " + s.queue_text : "") + (s.error ? " " + s.error : "");
           setTimeout(function () { poll(ui, result); }, 1500);
         }
       })
@@ -102,7 +104,7 @@
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
-          ui.bar.value = Math.round((e.loaded / e.total) * 90);
+          ui.bar.value = Math.round((e.loaded / e.total) * 100);
           ui.state.textContent = "Uploading… " + Math.round((e.loaded / e.total) * 100) + " %";
         }
       });
@@ -111,7 +113,7 @@
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
         const result = body && body.results && body.results[0];
         if (result && result.ok) {
-          ui.bar.value = 95;
+          ui.bar.value = 100; // the upload is complete; the text says what the worker does next
           ui.state.textContent = "Uploaded; waiting for a worker…";
           poll(ui, result);
         } else if (result) {
