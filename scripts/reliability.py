@@ -36,11 +36,18 @@ AREAS: dict[str, list[str]] = {
         "tests/reliability/test_faults.py",
         "tests/reliability/test_db_outage.py",
         "tests/reliability/test_sweeper.py",
+        # /readyz with Redis paused or on a closed port, read-only media; make run's process groups
+        "tests/gallery/test_health.py",
+        "tests/gallery/test_run_stack.py::test_run_stack_without_system_redis_kill_worker_leaves_no_orphans",
     ],
     "4 load": ["tests/reliability/test_load.py"],
     "5 security": [
         "tests/reliability/test_security.py",
         "tests/gallery/test_deploy.py::test_production_check_deploy_is_clean",
+        # login throttling, CSP (headers, templates, a real browser), no server paths in user messages
+        "tests/gallery/test_login_throttle_csp.py",
+        "tests/gallery/test_csp_browser.py",
+        "tests/gallery/test_redact.py",
     ],
 }
 
