@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -289,4 +290,21 @@ def test_no_horizontal_overflow_on_any_page(live_server, browser, photos, user, 
         anon.goto(base + path)
         _no_overflow(anon, name)
         _shot(anon, viewport, f"page-{name}", full_page=True)
+    assert not errors, errors
+
+
+def test_select_tiles_and_download_a_zip(live_server, browser, photos, user):
+    page, errors = _page(browser, "phone", _login_cookie(user, live_server))
+    page.goto(live_server.url + "/")
+    assert not page.locator("#bulk-form button[value=zip-latent]").is_visible()  # nothing selected yet
+    page.locator(".tile-check input").nth(0).check()
+    page.locator(".tile-check input").nth(2).check()
+    assert page.inner_text(".bulk-label") == "Selected: 2"
+    _no_overflow(page, "selection bar")
+    _shot(page, "phone", "page-gallery-selected")
+    with page.expect_download() as info:
+        page.click("#bulk-form button[value=zip-latent]")
+    target = ARTIFACTS / "selection.zip"
+    info.value.save_as(str(target))
+    assert sorted(zipfile.ZipFile(target).namelist()) == ["parrots-0.sdl", "parrots-2.sdl"]
     assert not errors, errors

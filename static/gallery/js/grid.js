@@ -37,9 +37,15 @@
   const label = form.querySelector(".bulk-label");
   const boxes = Array.from(document.querySelectorAll('input[name="ids"][form="bulk-form"]'));
   function count() { return boxes.filter(function (b) { return b.checked; }).length; }
-  boxes.forEach(function (b) {
-    b.addEventListener("change", function () { label.textContent = "Selected: " + count(); });
-  });
+  // The actions show once something is selected; until then one line says how to select.
+  form.classList.add("js-bulk");
+  function update() {
+    const n = count();
+    form.classList.toggle("has-selection", n > 0);
+    label.textContent = n ? "Selected: " + n : "Tick photos to download, move or delete several at once.";
+  }
+  boxes.forEach(function (b) { b.addEventListener("change", update); });
+  update();
   const del = document.getElementById("bulk-delete");
   if (del) {
     del.addEventListener("click", function (e) {
