@@ -158,6 +158,7 @@ def test_anonymous_upload_is_refused_and_stores_nothing(client, media_root):
 
 def test_only_the_owner_deletes(client, user, other_user, media_root):
     photo = ready_photo(user)
+    Photo.objects.filter(pk=photo.pk).update(visibility="users")  # others may look (private: 404)
     files = [photo.latent.name] + [c.file.name for c in photo.comparisons.all()]
     client.force_login(other_user)
     url = reverse("gallery:delete", args=[photo.pk])
@@ -179,6 +180,8 @@ def test_only_the_owner_deletes(client, user, other_user, media_root):
 def test_pending_photo_delete_by_stranger_keeps_the_staged_original(client, user, other_user):
     photo = pending_photo(user)
     client.force_login(other_user)
+    assert client.post(reverse("gallery:delete", args=[photo.pk])).status_code == 404  # private
+    Photo.objects.filter(pk=photo.pk).update(visibility="users")
     assert client.post(reverse("gallery:delete", args=[photo.pk])).status_code == 403
     assert StagedUpload.objects.filter(photo=photo).exists()
 
