@@ -44,7 +44,7 @@ reliability: venv
 	$(BIN)/python scripts/reliability.py
 
 train-encoder: venv
-	$(BIN)/python -m codec.training.train_encoder $(TRAIN_ARGS)
+	$(BIN)/python -m codec.tools.training.train_encoder $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

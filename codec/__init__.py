@@ -1,7 +1,8 @@
 """SD-latent image codec: image → Stable-Diffusion latent bitstream → image.
 
-Importing this package is cheap and does not import torch: the web process only
-parses headers (`info`) and the heavy functions import their dependencies lazily.
+Importing this package is cheap and does not import torch: `info` uses only the torch-free
+`codec.container`; `encode`/`decode` import the torch-side `codec.encoder` / `codec.decoder` when
+first called. Layers and the import rule: docs/ARCHITECTURE.md ("Codec layers").
 """
 
 from __future__ import annotations
@@ -46,22 +47,22 @@ __all__ = [
 
 
 def encode(image: Any, **options: Any) -> bytes:
-    """Encode an image (path, bytes, PIL image or HxWx3 uint8 array); see `codec.api.encode`."""
-    from codec.api import encode as _encode
+    """Encode an image (path, bytes, PIL image or HxWx3 uint8 array); see `codec.encoder.encode.encode`."""
+    from codec.encoder.encode import encode as _encode
 
     return _encode(image, **options)
 
 
 def decode(data: bytes, **options: Any) -> Image.Image:
-    """Decode a bitstream to an RGB PIL image; see `codec.api.decode`."""
-    from codec.api import decode as _decode
+    """Decode a bitstream to an RGB PIL image; see `codec.decoder.decode`."""
+    from codec.decoder import decode as _decode
 
     return _decode(data, **options)
 
 
 def info(data: bytes) -> dict[str, Any]:
     """Parse the header only (no torch) and return the JSON-able description."""
-    from codec.api import info as _info
+    from codec.container.describe import info as _info
 
     return _info(data)
 
@@ -71,3 +72,16 @@ def load_image(src: Any, **options: Any) -> np.ndarray:
     from codec.imageio import load_image as _load_image
 
     return _load_image(src, **options)
+
+
+#: old module paths still importable as attributes (``from codec import bitstream``): the container
+#: header module took the place of ``codec/bitstream.py`` (tests/reliability/fuzzing.py uses it)
+_MOVED = {"bitstream": "codec.container.header"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return importlib.import_module(_MOVED[name])
+    raise AttributeError(f"module 'codec' has no attribute {name!r}")

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from codec.container.images import FORMATS as IMAGE_FORMATS
+from codec.container.images import register_jxl
 from codec.errors import InputImageError, UsageError
 
 AVIF_SPEED = 4
@@ -58,25 +60,33 @@ MIN_SIDE = 8
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """One classical format: Pillow format name, quality range and save options (config as data)."""
+    """One classical format: quality range and save options (config as data); Pillow name, file
+    extension and content type come from the one format table, `codec.container.images.FORMATS`."""
 
     name: str
-    pil_format: str
     q_min: int
     q_max: int
     downscale_min_quality: int
-    extension: str
-    mime: str
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pil_format(self) -> str:
+        return IMAGE_FORMATS[self.name].pil
+
+    @property
+    def extension(self) -> str:
+        return IMAGE_FORMATS[self.name].extension
+
+    @property
+    def mime(self) -> str:
+        return IMAGE_FORMATS[self.name].content_type
 
 
 FORMATS: dict[str, FormatSpec] = {
-    "jpeg": FormatSpec("jpeg", "JPEG", 1, 95, 30, ".jpg", "image/jpeg",
-                       {"subsampling": 2, "optimize": True}),
-    "webp": FormatSpec("webp", "WEBP", 0, 100, 30, ".webp", "image/webp", {"method": WEBP_METHOD}),
-    "avif": FormatSpec("avif", "AVIF", 0, 100, 30, ".avif", "image/avif",
-                       {"speed": AVIF_SPEED, "subsampling": "4:2:0"}),
-    "jxl": FormatSpec("jxl", "JXL", 0, 99, 30, ".jxl", "image/jxl", {"effort": JXL_EFFORT}),
+    "jpeg": FormatSpec("jpeg", 1, 95, 30, {"subsampling": 2, "optimize": True}),
+    "webp": FormatSpec("webp", 0, 100, 30, {"method": WEBP_METHOD}),
+    "avif": FormatSpec("avif", 0, 100, 30, {"speed": AVIF_SPEED, "subsampling": "4:2:0"}),
+    "jxl": FormatSpec("jxl", 0, 99, 30, {"effort": JXL_EFFORT}),
 }
 #: Lowest quality `mode="downscale"` accepts before it shrinks the image, per format.
 DOWNSCALE_MIN_QUALITY = {name: spec.downscale_min_quality for name, spec in FORMATS.items()}
@@ -115,10 +125,6 @@ class BaselineResult:
         return (self.width, self.height) != (self.original_width, self.original_height)
 
 
-def _ensure_jxl() -> None:
-    import pillow_jxl  # noqa: F401  (registers the JXL plugin with Pillow)
-
-
 def _as_image(rgb: np.ndarray | Image.Image) -> Image.Image:
     if isinstance(rgb, Image.Image):
         return rgb if rgb.mode == "RGB" else rgb.convert("RGB")
@@ -132,7 +138,7 @@ def encode_once(img: Image.Image, fmt: str, quality: int) -> bytes:
     """Encode ``img`` once at ``quality`` with the format's settings (JPEG: best of baseline/progressive)."""
     spec = _spec(fmt)
     if spec.name == "jxl":
-        _ensure_jxl()
+        register_jxl()
 
     def save(**extra: Any) -> bytes:
         buf = io.BytesIO()
@@ -314,7 +320,7 @@ def decode_baseline(
             size = (data.original_width, data.original_height)
         data = data.data
     if data[4:8] == b"JXL " or data[:2] == b"\xff\x0a":
-        _ensure_jxl()
+        register_jxl()
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_DECODE_PIXELS:

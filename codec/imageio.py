@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from codec.container.images import register_jxl
 from codec.errors import InputImageError, UsageError
 from codec.options import DEFAULT_MAX_PIXELS
 
@@ -48,21 +49,6 @@ if TYPE_CHECKING:
 _ORIENTATION = 0x0112  # EXIF tag
 AlphaPolicy = Literal["composite", "drop"]
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
-
-_plugins_registered = False
-
-
-def _register_plugins() -> None:
-    """Register optional Pillow plugins (JPEG XL) once; missing plugins are not an error."""
-    global _plugins_registered
-    if _plugins_registered:
-        return
-    _plugins_registered = True
-    try:
-        import pillow_jxl  # noqa: F401  (registers the JXL plugin with Pillow)
-    except Exception:  # pragma: no cover - optional
-        pass
-
 
 def load_image(
     src: ImageSource,
@@ -113,7 +99,7 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
 def _from_stream(
     fp: IO[bytes], alpha: AlphaPolicy, max_pixels: int | None, background: tuple[int, int, int]
 ) -> np.ndarray:
-    _register_plugins()
+    register_jxl()
     try:
         img = Image.open(fp)  # lazy: parses the header only
     except Image.DecompressionBombError as exc:

@@ -24,23 +24,22 @@ with per-tile statistics, so for them tiling is an approximation (like diffusers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
-from codec.imageio import pad_to_multiple, to_uint8
+from codec.imageio import pad_to_multiple, to_tensor, to_uint8
 
 if TYPE_CHECKING:
-    import torch
-
     from codec.models.base import LatentAutoencoder
 
 
 @dataclass(frozen=True)
 class TilingConfig:
     """When and how to tile. Sizes are in image pixels and rounded to the model's downscale."""
-
     max_whole_pixels: int = 2_000_000  # ≤ this many pixels: one pass (~2 GB peak on CPU, float32)
     tile: int = 1024  # core size of a tile (pixels); a tile with margins is ≤ 1280² ≈ 1.6 MP
     margin: int = 128  # context around each core (pixels; decoder uses margin/downscale latents)
@@ -56,6 +55,23 @@ def _spans(length: int, core: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
 
 
+def tile_boxes(
+    rows: int, cols: int, core: int, margin: int
+) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """The tile loop of the codec (encode, decode, and the RDO refinement of `codec.encoder.rdo`).
+
+    Splits a ``rows × cols`` grid into near-equal cores of at most ``core`` units; returns, per tile,
+    the core ``(y0, y1, x0, x1)`` and the core grown by ``margin`` units of context on every side,
+    clipped to the grid ``(ey0, ey1, ex0, ex1)``. Raster order.
+    """
+    return [
+        ((y0, y1, x0, x1), (max(0, y0 - m), min(rows, y1 + m), max(0, x0 - m), min(cols, x1 + m)))
+        for m in (margin,)
+        for y0, y1 in _spans(rows, core)
+        for x0, x1 in _spans(cols, core)
+    ]
+
+
 def _round_to(v: int, m: int) -> int:
     return max(m, (v + m - 1) // m * m)
 
@@ -65,8 +81,6 @@ def _use_tiles(pixels: int, cfg: TilingConfig, tiled: bool | None) -> bool:
 
 
 def _inference() -> torch.autograd.grad_mode.inference_mode:
-    import torch
-
     return torch.inference_mode()
 
 
@@ -76,33 +90,32 @@ def encode_image(
     *,
     config: TilingConfig = DEFAULT_TILING,
     tiled: bool | None = None,
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8 → latent (C, ceil(H/ds), ceil(W/ds)) float32; tiles when the image is large.
 
     The image is padded to a multiple of the model's downscale by edge replication; decode with
     :func:`decode_latent` and crop the result back to (H, W). ``tiled``: None = automatic.
+    ``encode``: the image→latent network to run (default ``model.encode``; e.g. the tuned encoder).
     """
-    from codec.imageio import to_tensor
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
     ds = model.downscale
+    encode = encode or model.encode
     x = pad_to_multiple(rgb, ds)
     ph, pw = x.shape[:2]
     lh, lw = ph // ds, pw // ds
     with _inference():
         if not _use_tiles(ph * pw, config, tiled):
-            return model.encode(to_tensor(x))[0].cpu().numpy()
+            return encode(to_tensor(x))[0].cpu().numpy()
         core = _round_to(config.tile, ds) // ds
         m = _round_to(config.margin, ds) // ds if config.margin > 0 else 0
         out = np.empty((model.latent_channels, lh, lw), dtype=np.float32)
-        for y0, y1 in _spans(lh, core):
-            for x0, x1 in _spans(lw, core):
-                ey0, ey1 = max(0, y0 - m), min(lh, y1 + m)
-                ex0, ex1 = max(0, x0 - m), min(lw, x1 + m)
-                tile = x[ey0 * ds : ey1 * ds, ex0 * ds : ex1 * ds]
-                z = model.encode(to_tensor(tile))[0]
-                out[:, y0:y1, x0:x1] = z[:, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0].cpu().numpy()
+        for (y0, y1, x0, x1), (ey0, ey1, ex0, ex1) in tile_boxes(lh, lw, core, m):
+            tile = x[ey0 * ds : ey1 * ds, ex0 * ds : ex1 * ds]
+            z = encode(to_tensor(tile))[0]
+            out[:, y0:y1, x0:x1] = z[:, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0].cpu().numpy()
         return out
 
 
@@ -117,7 +130,6 @@ def decode_latent(
 
     Crop the result to the original (H, W) yourself (``rgb[:H, :W]``).
     """
-    import torch
 
     if latent.ndim != 3 or latent.shape[0] != model.latent_channels:
         raise ValueError(f"expected a latent ({model.latent_channels}, h, w), got {latent.shape}")
@@ -130,12 +142,9 @@ def decode_latent(
         core = max(1, _round_to(config.tile, ds) // ds)
         m = _round_to(config.margin, ds) // ds if config.margin > 0 else 0
         out = np.empty((lh * ds, lw * ds, 3), dtype=np.uint8)
-        for y0, y1 in _spans(lh, core):
-            for x0, x1 in _spans(lw, core):
-                ey0, ey1 = max(0, y0 - m), min(lh, y1 + m)
-                ex0, ex1 = max(0, x0 - m), min(lw, x1 + m)
-                y = model.decode(z_all[None, :, ey0:ey1, ex0:ex1])
-                oy, ox = (y0 - ey0) * ds, (x0 - ex0) * ds
-                core_px = y[:, :, oy : oy + (y1 - y0) * ds, ox : ox + (x1 - x0) * ds]
-                out[y0 * ds : y1 * ds, x0 * ds : x1 * ds] = to_uint8(core_px)
+        for (y0, y1, x0, x1), (ey0, ey1, ex0, ex1) in tile_boxes(lh, lw, core, m):
+            y = model.decode(z_all[None, :, ey0:ey1, ex0:ex1])
+            oy, ox = (y0 - ey0) * ds, (x0 - ex0) * ds
+            core_px = y[:, :, oy : oy + (y1 - y0) * ds, ox : ox + (x1 - x0) * ds]
+            out[y0 * ds : y1 * ds, x0 * ds : x1 * ds] = to_uint8(core_px)
         return out

@@ -5,8 +5,8 @@
 Samples ``--n`` photos from ``$CODEC_TRAIN_DIR`` (→ ../shared/data/train; fixed seed, the same share
 from each subfolder), encodes each with the guard OFF at ``--bpp`` (effort default), decodes (the
 decode is kept in ``--cache``, so changing the score only re-scores), and records the block scores of
-`codec.fidelity.block_scores` in ``--out``. Prints the percentiles of the per-photo worst block and of
-all blocks. `codec.fidelity.DEFAULT_MIN_FIDELITY` is the ``FLOOR_PERCENTILE`` (5th) percentile of the
+`codec.metrics.fidelity.block_scores` in ``--out``. Prints the percentiles of the per-photo worst block and of
+all blocks. `codec.metrics.fidelity.DEFAULT_MIN_FIDELITY` is the ``FLOOR_PERCENTILE`` (5th) percentile of the
 per-photo worst block at 0.10 bpp, rounded down to 0.05: the guard then acts on the photos whose worst
 block is worse than that of 95 % of ordinary photos at the gallery's "small" size.
 """
@@ -53,7 +53,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     import codec
-    from codec.fidelity import block_scores
+    from codec.metrics.fidelity import block_scores
     from codec.weights import train_dir
 
     done = json.loads(args.out.read_text()) if args.out.is_file() else {}

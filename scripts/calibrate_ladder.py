@@ -2,7 +2,7 @@
 
 For every (scale, levels) setting it encodes each photo with the stock encoder (effort fast),
 decodes, and measures bpp, MS-SSIM and LPIPS. The mean score (MS-SSIM − LPIPS) per setting is
-written to codec/ratecontrol_table.json, which `codec.ratecontrol` reads to order its ladder.
+written to codec/encoder/ratecontrol_table.json, which `codec.encoder.ratecontrol` reads to order its ladder.
 
     .venv/bin/python scripts/calibrate_ladder.py --images 12 --seed 0
 """
@@ -30,13 +30,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "codec" / "ratecontrol_table.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "codec" / "encoder" / "ratecontrol_table.json")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(2)
-    from codec import api, ratecontrol
+    import codec
+    from codec.encoder import ratecontrol
+    from codec.encoder.session import EncodeSession
     from codec.imageio import load_image
     from codec.metrics import lpips, ms_ssim
     from codec.models.registry import get_model
@@ -51,12 +53,12 @@ def main() -> None:
     t0 = time.time()
     for path in files:
         rgb = load_image(path)
-        session = api._EncodeSession(model, rgb, "fast")
+        session = EncodeSession(model, rgb, "fast")
         for scale in ratecontrol.SCALES:
             for levels in CALIBRATION_LEVELS:
                 setting = ratecontrol.Setting(scale, levels)
                 data = session.stream(setting, search=True)  # ctx coder: what the search sees
-                out = np.asarray(api.decode(data))
+                out = np.asarray(codec.decode(data))
                 bpp = 8 * len(data) / (rgb.shape[0] * rgb.shape[1])
                 rows.setdefault((scale, levels), []).append((bpp, ms_ssim(rgb, out), lpips(rgb, out)))
         print(f"{path.name}: done ({time.time() - t0:.0f} s)", flush=True)

@@ -12,6 +12,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from codec.container.images import open_strict, register_jxl
 from codec.entropy.base import check_shape
 from codec.entropy.planes import MAX_SIDE, from_tiled, tiled_size, to_tiled
 from codec.errors import BitstreamError
@@ -89,8 +90,7 @@ class JxlCoder:
     name = NAME
 
     def encode(self, symbols: np.ndarray, levels: int) -> bytes:
-        import pillow_jxl  # noqa: F401  (registers the JXL plugin)
-
+        register_jxl()
         img = Image.fromarray(to_tiled(symbols), "L")
         buf = io.BytesIO()
         img.save(buf, "JXL", lossless=True, effort=EFFORT, use_container=False, num_threads=1)
@@ -102,15 +102,8 @@ class JxlCoder:
         if max(size) > MAX_SIDE:
             raise BitstreamError(f"latent {c}x{h}x{w} cannot be a jxl payload")
         _check_header(payload, size)
-        import pillow_jxl  # noqa: F401
-
-        try:
-            with Image.open(io.BytesIO(payload), formats=["JXL"]) as img:
-                if img.size != size or img.mode != "L":
-                    raise BitstreamError(f"jxl payload decoded to {img.mode} {img.size}, expected L {size}")
-                pixels = np.asarray(img)
-        except BitstreamError:
-            raise
-        except Exception as exc:  # the plugin raises plain Exceptions/RuntimeErrors from libjxl
-            raise BitstreamError(f"corrupt jxl payload: {type(exc).__name__}: {exc}") from exc
+        with open_strict(payload, "jxl", size, "jxl payload") as img:
+            if img.mode != "L":
+                raise BitstreamError(f"jxl payload decoded to {img.mode} {img.size}, expected L {size}")
+            pixels = np.asarray(img)
         return from_tiled(pixels, (c, h, w), levels)

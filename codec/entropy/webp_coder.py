@@ -10,11 +10,11 @@ shape implies.
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image
 
+from codec.container.images import open_strict
 from codec.entropy.base import CoderUnsuitable, check_shape
 from codec.entropy.planes import MAX_SIDE, check_pixels, from_tiled, tiled_size, to_tiled
 from codec.errors import BitstreamError
@@ -60,26 +60,14 @@ class WebpCoder:
         riff_size = int.from_bytes(payload[4:8], "little")
         if riff_size + 8 != len(payload):
             raise BitstreamError(f"webp payload is {len(payload)} bytes, RIFF says {riff_size + 8}")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(io.BytesIO(payload), formats=["WEBP"])
-                with img:
-                    # Size and frame count come from the headers: check them before decoding pixels.
-                    if img.size != size:
-                        got = f"{img.size[0]}x{img.size[1]}"
-                        raise BitstreamError(f"webp payload is {got}, expected {size[0]}x{size[1]}")
-                    if getattr(img, "n_frames", 1) != 1:
-                        raise BitstreamError("webp payload is animated")
-                    if img.mode not in ("RGB", "RGBA"):
-                        raise BitstreamError(f"webp payload has mode {img.mode}")
-                    img.load()
-                    rgba = np.asarray(img.convert("RGBA"))
-        except BitstreamError:
-            raise
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:
-            raise BitstreamError(f"corrupt webp payload: {exc}") from exc
+        with open_strict(payload, "webp", size, "webp payload") as img:
+            # Size and frame count come from the headers: check them before decoding pixels.
+            if getattr(img, "n_frames", 1) != 1:
+                raise BitstreamError("webp payload is animated")
+            if img.mode not in ("RGB", "RGBA"):
+                raise BitstreamError(f"webp payload has mode {img.mode}")
+            img.load()
+            rgba = np.asarray(img.convert("RGBA"))
         if mode != "RGBA" and (rgba[..., 3] != 255).any():
             raise BitstreamError("webp payload has an unexpected alpha channel")
         if mode == "L":

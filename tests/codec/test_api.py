@@ -89,9 +89,37 @@ def test_impossible_budget_is_a_budget_error(kodak_crop: np.ndarray) -> None:
         codec.encode(kodak_crop, max_bytes=10, effort="fast", min_fidelity=0)
 
 
-def test_info_does_not_need_torch_and_rejects_garbage() -> None:
-    with pytest.raises(BitstreamError):
-        codec.info(b"not a bitstream at all")
+def test_info_does_not_need_torch_and_rejects_garbage(tmp_path) -> None:
+    """In a fresh process (this one has torch loaded already): `codec.info` of a real file works, garbage
+    is a BitstreamError, bytes-likes only — and torch is never imported on the way."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    stream = codec.encode(np.full((40, 56, 3), 90, np.uint8), max_bytes=400, effort="fast", min_fidelity=0)
+    (tmp_path / "s.bin").write_bytes(stream)
+    code = (
+        "import sys, pathlib, codec\n"
+        f"meta = codec.info(pathlib.Path({str(tmp_path / 's.bin')!r}).read_bytes())\n"
+        "assert (meta['width'], meta['height'], meta['model']) == (56, 40, 'taesd'), meta\n"
+        "for bad in (b'not a bitstream at all', b''):\n"
+        "    try:\n"
+        "        codec.info(bad)\n"
+        "    except codec.BitstreamError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        sys.exit('garbage accepted')\n"
+        "try:\n"
+        "    codec.info('a str')\n"
+        "except codec.UsageError:\n"
+        "    pass\n"
+        "else:\n"
+        "    sys.exit('a str accepted')\n"
+        "sys.exit('torch imported' if 'torch' in sys.modules else 0)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_decode_pixel_limit_refuses_tiny_streams_claiming_huge_images() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codec.bench import ROW_KEYS, run_bench
-from codec.bench.runner import max_bytes_for
 from codec.errors import UsageError
+from codec.tools.bench import ROW_KEYS, run_bench
+from codec.tools.bench.runner import max_bytes_for
 
 CODECS = ["latent", "seed", "jpeg", "webp"]
 BPP = 0.3

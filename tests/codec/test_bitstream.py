@@ -1,4 +1,4 @@
-"""codec.bitstream: round trips, compactness, and the strict parser's typed errors."""
+"""codec.container: round trips, compactness, and the strict parser's typed errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
-from codec import bitstream as bs
+from codec import container as bs
 from codec import entropy
 from codec.errors import BitstreamError, CodecError, UnsupportedVersionError
 from codec.quant import QuantParams, dequantize, params_for_latent, quantize
@@ -300,5 +300,5 @@ def test_channel_count_must_match_the_model():
 
 
 def test_import_does_not_pull_torch():
-    code = "import sys, codec.bitstream, codec.entropy; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, codec.container, codec.entropy; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

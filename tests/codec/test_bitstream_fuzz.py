@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codec import bitstream as bs
+from codec import container as bs
 from codec import entropy
 from codec.errors import BitstreamError
 from codec.quant import dequantize, params_for_latent, quantize

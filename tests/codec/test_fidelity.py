@@ -12,16 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from codec import bitstream, fidelity, patchlayer
+from codec import container
+from codec.container import patchlayer
+from codec.encoder import guard
 from codec.errors import BitstreamError, UnsupportedVersionError, UsageError
+from codec.metrics import fidelity
 from codec.quant import QuantParams
 
 
-def _header(**kw) -> bitstream.Header:
+def _header(**kw) -> container.Header:
     qp = QuantParams(8, (-1.0,) * 4, (1.0,) * 4)
     base = dict(model_id=1, width=64, height=48, quant=qp)
     base.update(kw)
-    return bitstream.Header(**base)
+    return container.Header(**base)
 
 
 def _recrc(data: bytes) -> bytes:
@@ -35,46 +38,46 @@ def _recrc(data: bytes) -> bytes:
 def test_bitstream_patch_section_and_floor_tag_round_trip() -> None:
     h = _header(fidelity_min=0.5, fidelity_mean=0.75, fidelity_floor_met=False, fidelity_floor=0.4,
                 patch_layer=b"\x01\x20layer")
-    data = bitstream.pack(h, b"payload")
-    parsed, payload = bitstream.parse(data)
+    data = container.pack(h, b"payload")
+    parsed, payload = container.parse(data)
     assert payload == b"payload"
     assert parsed.patch_layer == b"\x01\x20layer"
-    meta = bitstream.header_to_dict(parsed, len(data))
+    meta = container.header_to_dict(parsed, len(data))
     assert meta["fidelity_floor_met"] is False
     assert meta["fidelity_floor"] == pytest.approx(0.4)
     assert meta["guard"] == "patches"
     assert meta["patch_layer_bytes"] == 7
     assert meta["guard_bytes"] == 1 + 1 + 1 + 7  # count, id, length, body
-    plain = bitstream.parse(bitstream.pack(_header(), b"payload"))[0]
+    plain = container.parse(container.pack(_header(), b"payload"))[0]
     assert plain.patch_layer is None
-    assert "guard" not in bitstream.header_to_dict(plain, 10)
+    assert "guard" not in container.header_to_dict(plain, 10)
 
 
 def test_bitstream_sections_are_strict() -> None:
-    data = bitstream.pack(_header(patch_layer=b"abc"), b"payload")
+    data = container.pack(_header(patch_layer=b"abc"), b"payload")
     cut = data[:-4]
     # the sections are the last 6 bytes before the CRC: count=1, id=1, len=3, "abc"
     assert cut.endswith(b"\x01\x01\x03abc")
     with pytest.raises(BitstreamError):  # truncated section
-        bitstream.parse(_recrc(cut[:-1] + struct.pack("<I", 0)))
+        container.parse(_recrc(cut[:-1] + struct.pack("<I", 0)))
     with pytest.raises(BitstreamError):  # trailing byte after the sections
-        bitstream.parse(_recrc(cut + b"x" + b"\0\0\0\0"))
+        container.parse(_recrc(cut + b"x" + b"\0\0\0\0"))
     with pytest.raises(BitstreamError):  # empty section
-        bitstream.parse(_recrc(cut[:-5] + b"\x01\x00" + b"\0\0\0\0"))
+        container.parse(_recrc(cut[:-5] + b"\x01\x00" + b"\0\0\0\0"))
     with pytest.raises(BitstreamError):  # count 0
-        bitstream.parse(_recrc(cut[:-6] + b"\x00" + b"\0\0\0\0"))
+        container.parse(_recrc(cut[:-6] + b"\x00" + b"\0\0\0\0"))
     with pytest.raises(BitstreamError):  # section twice
-        bitstream.parse(_recrc(cut[:-6] + b"\x02\x01\x03abc\x01\x03abc" + b"\0\0\0\0"))
+        container.parse(_recrc(cut[:-6] + b"\x02\x01\x03abc\x01\x03abc" + b"\0\0\0\0"))
     with pytest.raises(UnsupportedVersionError):  # unknown critical section
-        bitstream.parse(_recrc(cut[:-5] + b"\x89\x03abc" + b"\0\0\0\0"))
-    unknown = bitstream.parse(_recrc(cut[:-5] + b"\x09\x03abc" + b"\0\0\0\0"))[0]  # skipped
+        container.parse(_recrc(cut[:-5] + b"\x89\x03abc" + b"\0\0\0\0"))
+    unknown = container.parse(_recrc(cut[:-5] + b"\x09\x03abc" + b"\0\0\0\0"))[0]  # skipped
     assert unknown.patch_layer is None
     flipped = bytearray(data)
     flipped[-6] ^= 0x40
     with pytest.raises(BitstreamError):  # CRC
-        bitstream.parse(bytes(flipped))
+        container.parse(bytes(flipped))
     with pytest.raises(ValueError):
-        bitstream.pack(_header(payload_kind=bitstream.PAYLOAD_AVIF, patch_layer=b"x"), b"avif")
+        container.pack(_header(payload_kind=container.PAYLOAD_AVIF, patch_layer=b"x"), b"avif")
 
 
 # ------------------------------------------------------------------------------- block scores
@@ -110,7 +113,7 @@ def test_block_scores_identical_and_damage_sanity() -> None:
 
 
 def test_text_garbling_scores_low_and_report_fields() -> None:
-    from codec.bench.synthetic import text_case
+    from codec.tools.bench.synthetic import text_case
 
     text = text_case(256, 128)
     blurred = np.asarray(Image.fromarray(text).resize((64, 32)).resize((256, 128), Image.Resampling.BICUBIC))
@@ -124,7 +127,7 @@ def test_text_garbling_scores_low_and_report_fields() -> None:
 def test_scores_stay_finite_on_exact_matches_next_to_huge_errors() -> None:
     # regression: integral-image window sums of an all-zero ΔE region came out a hair below zero
     # next to huge errors, sqrt gave NaN, and the encode of a line-art page failed on the NaN tag
-    from codec.bench.synthetic import line_art_case
+    from codec.tools.bench.synthetic import line_art_case
 
     a = line_art_case(384, 256)
     rng = np.random.default_rng(7)
@@ -154,11 +157,11 @@ def test_scoring_is_fast_enough() -> None:
 
 
 def test_resolve_floor() -> None:
-    assert fidelity.resolve_floor(None) == fidelity.DEFAULT_MIN_FIDELITY
-    assert fidelity.resolve_floor(0) == 0.0
+    assert guard.resolve_floor(None) == fidelity.DEFAULT_MIN_FIDELITY
+    assert guard.resolve_floor(0) == 0.0
     for bad in (1.5, -0.1, "x", True):
         with pytest.raises(UsageError):
-            fidelity.resolve_floor(bad)
+            guard.resolve_floor(bad)
 
 
 # -------------------------------------------------------------------------------- patch layer
@@ -170,7 +173,7 @@ def test_patch_layer_round_trip_edges_and_overlap() -> None:
     assert grid.origin(3) == (0, 68) and grid.origin(11) == (38, 68)
     base = np.zeros_like(rgb)
     for codec_name in ("webp", "jxl", "avif"):
-        layer = patchlayer.build(rgb, grid, [11, 0, 5], codec_name, 90)
+        layer = guard.build_layer(rgb, grid, [11, 0, 5], codec_name, 90)
         body = patchlayer.pack(layer)
         parsed = patchlayer.parse(body, 100, 70)
         assert parsed == layer and parsed.indices == (0, 5, 11)
@@ -181,14 +184,14 @@ def test_patch_layer_round_trip_edges_and_overlap() -> None:
             assert err < 8, (codec_name, idx, err)
         assert not out[0:32, 32:64].any()  # block 1 was not patched
     tiny = _photo(12, 20)
-    layer = patchlayer.build(tiny, patchlayer.Grid(12, 20, 32), [0], "webp", 95)
+    layer = guard.build_layer(tiny, patchlayer.Grid(12, 20, 32), [0], "webp", 95)
     assert patchlayer.apply(np.zeros_like(tiny), patchlayer.parse(patchlayer.pack(layer), 20, 12)).any()
 
 
 def test_patch_layer_parse_rejects_corruption() -> None:
     rgb = _photo(64, 96)
     grid = patchlayer.Grid(64, 96, 32)
-    body = patchlayer.pack(patchlayer.build(rgb, grid, [1, 4], "webp", 50))
+    body = patchlayer.pack(guard.build_layer(rgb, grid, [1, 4], "webp", 50))
     bad_bodies = [
         b"",
         body[:3],
@@ -227,7 +230,7 @@ def test_patch_layer_parser_never_crashes(data: bytes) -> None:
 @pytest.fixture(scope="module")
 def text_rgb() -> np.ndarray:
     """A photo-like picture with a 12 px text label and a strip of small text (garbled by the latent)."""
-    from codec.bench.synthetic import text_case
+    from codec.tools.bench.synthetic import text_case
     from tests.conftest import synthetic_rgb
 
     rgb = synthetic_rgb(192, 128, seed=3).copy()
@@ -281,7 +284,7 @@ def test_guard_improves_worst_block_on_text_within_budget(text_rgb, guarded_text
     assert meta["fidelity_floor"] == pytest.approx(floor)
     if after.floor_met:  # it had to act: the file without the guard was below the floor
         assert meta["guard"] in ("patches", "avif") and meta["guard_bytes"] > 0
-        assert after.min >= before.min + fidelity.MIN_GAIN
+        assert after.min >= before.min + guard.MIN_GAIN
     else:  # it could not: the best file within the budget, and the header says so
         assert meta["fidelity_floor_met"] is False
 
@@ -293,10 +296,10 @@ def test_guard_without_budget_adds_a_patch_layer(text_rgb, patched_text) -> None
     meta = codec.info(guarded)
     assert meta["guard"] == "patches" and len(guarded) > len(plain)
     assert meta["patch_layer_bytes"] < meta["guard_bytes"] <= meta["patch_layer_bytes"] + 5
-    growth = max(fidelity.MAX_UNBUDGETED_GROWTH * len(plain), fidelity.MIN_UNBUDGETED_LAYER)
+    growth = max(guard.MAX_UNBUDGETED_GROWTH * len(plain), guard.MIN_UNBUDGETED_LAYER)
     assert len(guarded) <= len(plain) + growth + 64
     after = fidelity.measure(text_rgb, np.asarray(codec.decode(guarded)), floor)
-    assert after.min > patched_text["worst_before"] + fidelity.MIN_GAIN
+    assert after.min > patched_text["worst_before"] + guard.MIN_GAIN
     assert meta["fidelity_min"] == pytest.approx(after.min, abs=1e-4)
 
 
@@ -310,11 +313,11 @@ def test_guard_default_floor_records_fidelity_and_plain_decode_matches() -> None
     assert meta["fidelity_floor"] == pytest.approx(fidelity.DEFAULT_MIN_FIDELITY)
     assert 0.0 <= meta["fidelity_min"] <= meta["fidelity_mean"] <= 1.0
     plain = codec.encode(rgb, quality=80, effort="fast", min_fidelity=0)
-    ours = fidelity.decode_latent_stream(get_model("taesd"), plain)
+    ours = guard.decode_latent_stream(get_model("taesd"), plain)
     assert np.array_equal(ours, np.asarray(codec.decode(plain)))  # the guard sees what decode shows
     with pytest.raises(UsageError):
         codec.encode(rgb, quality=80, effort="fast", min_fidelity=2.0)
-    from codec.bench.synthetic import line_art_case
+    from codec.tools.bench.synthetic import line_art_case
 
     art = line_art_case(128, 96)  # white paper: exact matches next to wrong strokes (the NaN case)
     meta = codec.info(codec.encode(art, bpp=0.3, effort="fast"))
@@ -324,13 +327,13 @@ def test_guard_default_floor_records_fidelity_and_plain_decode_matches() -> None
 def test_corrupted_patch_section_raises(patched_text) -> None:
     import codec
 
-    header, payload = bitstream.parse(patched_text["guarded"])
+    header, payload = container.parse(patched_text["guarded"])
     body = header.patch_layer
     assert body is not None
     for bad in (body[:6] + bytes(len(body) - 6), body[: len(body) // 2], b"\x01" + body[1:2] + b"\x7f"):
         header.patch_layer = bad
         with pytest.raises(BitstreamError):
-            codec.decode(bitstream.pack(header, payload))
+            codec.decode(container.pack(header, payload))
     flipped = bytearray(patched_text["guarded"])
     flipped[-8] ^= 0x10  # inside the section: the CRC catches it
     with pytest.raises(BitstreamError):
@@ -344,7 +347,7 @@ def test_avif_fallback_payload_decodes_and_is_strict(text_rgb) -> None:
     import codec
 
     session = SimpleNamespace(model=SimpleNamespace(model_id=1), rgb=text_rgb)
-    cand = fidelity._Guard(session, 0.5, 3000).avif(3000)
+    cand = guard._Guard(session, 0.5, 3000).avif(3000)
     assert cand is not None and cand.kind == "avif" and len(cand.data) <= 3000
     meta = codec.info(cand.data)
     assert meta["payload_kind"] == "avif" and meta["guard"] == "avif"
@@ -352,32 +355,32 @@ def test_avif_fallback_payload_decodes_and_is_strict(text_rgb) -> None:
     img = np.asarray(codec.decode(cand.data))
     assert img.shape == text_rgb.shape
     assert meta["fidelity_min"] == pytest.approx(fidelity.measure(text_rgb, img).min, abs=1e-4)
-    header, payload = bitstream.parse(cand.data)
+    header, payload = container.parse(cand.data)
     other = io.BytesIO()
     Image.fromarray(text_rgb[:64]).save(other, "AVIF", quality=30)
     for bad in (payload[: len(payload) // 2], b"\0" * 40, other.getvalue()):
         with pytest.raises(BitstreamError):
-            codec.decode(bitstream.pack(header, bad))
+            codec.decode(container.pack(header, bad))
 
 
 def test_bench_never_takes_a_patched_file_for_the_plain_one(patched_text) -> None:
     """Only the guard's tags may be stripped before comparing with the plain file; a patch layer changes
     the picture, so the bench must measure the file without the guard separately."""
-    from codec.bench.fidelity_bench import _strip_tags
+    from codec.tools.bench.fidelity_bench import _strip_tags
 
     plain, guarded = patched_text["plain"], patched_text["guarded"]
-    assert bitstream.parse(guarded)[0].patch_layer is not None
+    assert container.parse(guarded)[0].patch_layer is not None
     assert _strip_tags(guarded) != plain
-    header, payload = bitstream.parse(guarded)
+    header, payload = container.parse(guarded)
     header.patch_layer = None
-    assert _strip_tags(bitstream.pack(header, payload)) == plain  # tags only: the same latent
+    assert _strip_tags(container.pack(header, payload)) == plain  # tags only: the same latent
 
 
 def test_bench_section_compares_with_and_without_guard(tmp_path, monkeypatch, text_rgb, guarded_text) -> None:
-    from codec.bench import fidelity_bench, synthetic
-    from codec.bench.fidelity_hook import BenchContext, fidelity_section
     from codec.imageio import load_image
     from codec.metrics import ms_ssim
+    from codec.tools.bench import fidelity_bench, synthetic
+    from codec.tools.bench.fidelity_hook import BenchContext, fidelity_section
 
     monkeypatch.setattr(fidelity_bench, "SYNTHETIC_SIZE", (96, 64))
     monkeypatch.setattr(synthetic, "CASES", {k: synthetic.CASES[k] for k in ("text", "faces")})

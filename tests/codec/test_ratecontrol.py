@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codec import ratecontrol
+from codec.encoder import ratecontrol
+from codec.encoder.ratecontrol import Setting
 from codec.errors import BudgetError, UsageError
-from codec.ratecontrol import Setting
 
 
 def fake_size(setting: Setting) -> int:

@@ -1,4 +1,4 @@
-"""Encoder-side RDO (codec.rdo) with the real TAESD weights, the real zoo weights and a Kodak crop."""
+"""Encoder-side RDO (codec.encoder.rdo) with the real TAESD weights, the real zoo weights and a Kodak crop."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from codec import rdo
+from codec.encoder import rdo
 from codec.errors import UsageError
+from codec.metrics.losses import RdoLoss
 from codec.models.registry import get_model
 from codec.quant import QuantParams, params_for_latent, quantize_ste
 from codec.weights import kodak_dir
@@ -36,7 +37,7 @@ def crop() -> torch.Tensor:
     return torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0
 
 
-def quantized_loss(model, x: torch.Tensor, z: torch.Tensor, loss: rdo.RdoLoss, qp=None) -> float:
+def quantized_loss(model, x: torch.Tensor, z: torch.Tensor, loss: RdoLoss, qp=None) -> float:
     """Loss after the codec's own quantizer (default: per-channel range from this latent)."""
     qp = qp or params_for_latent(z[0].numpy(), LEVELS)
     with torch.no_grad():
@@ -58,7 +59,7 @@ def test_zoo_weights_load_and_are_small(model):
 
 
 def test_default_beats_stock_at_same_quantizer(model, crop):
-    loss = rdo.RdoLoss()
+    loss = RdoLoss()
     z_stock = rdo.refine_latent(model, crop, QP(LEVELS), "fast")
     z_tuned = rdo.refine_latent(model, crop, QP(LEVELS), "default")
     assert z_tuned.shape == z_stock.shape == (1, 4, 24, 24)
@@ -81,7 +82,7 @@ def test_time_budget_is_respected(model, crop):
 
 
 def test_max_two_steps_runs_and_never_worsens(model, crop):
-    loss = rdo.RdoLoss()
+    loss = RdoLoss()
     z0 = rdo.get_encoder("default", model)(crop)
     qp = params_for_latent(z0[0].numpy(), LEVELS)
     z = rdo.refine_latent(model, crop, qp, "max", steps=2, latent=z0, loss=loss)

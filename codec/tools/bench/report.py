@@ -102,9 +102,9 @@ def render(
     add(_speed(speed))
     add("## Fidelity guard (issue 5)\n")
     add(fidelity.strip() + "\n" if fidelity else
-        "Not run: the fidelity-guard comparison (with/without the guard, blocks below the floor, bytes "
-        "spent, worst-block crops, synthetic text/line-art cases) plugs in through "
-        "`codec/bench/fidelity_hook.py` and is not implemented yet.\n")
+        "Not run (`--no-fidelity`): the fidelity-guard comparison (with/without the guard, blocks below "
+        "the floor, bytes spent, worst-block crops, synthetic text/line-art cases) of "
+        "`codec/tools/bench/fidelity_bench.py`.\n")
     add("## Files\n")
     add("- `results.json`: one row per image × codec × budget (keys image, codec, target_bpp, fits, "
         "bytes, bpp, psnr, ms_ssim, lpips, encode_s, decode_s, plus max_bytes, width, height, note and "

@@ -12,7 +12,7 @@ so the same Pillow version renders the same pixels on every machine.
 * ``faces`` – face-like high-contrast patterns (skin ellipse, eyes with iris/pupil/highlight, brows,
   nose shadow, mouth with teeth) at three sizes.
 
-``python -m codec.bench.synthetic OUT_DIR`` writes them as PNG.
+``python -m codec.tools.bench.synthetic OUT_DIR`` writes them as PNG.
 """
 
 from __future__ import annotations

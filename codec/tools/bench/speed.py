@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+import codec
+from codec.imageio import resize_rgb, to_tensor
+from codec.models.registry import get_model
 
 SPEED_SIZE = (768, 512)
 SPEED_BPP = 0.10
@@ -23,8 +28,6 @@ SPEED_BPP = 0.10
 
 def pick_speed_image(images: list[Path], load: Callable[[Path], np.ndarray]) -> tuple[str, np.ndarray]:
     """The first 768×512 image; else the first image resized to 768×512 (noted in the name)."""
-    from codec.imageio import resize_rgb
-
     for path in images:
         rgb = load(path)
         if (rgb.shape[1], rgb.shape[0]) == SPEED_SIZE:
@@ -52,9 +55,6 @@ def measure_speed(
     log: Callable[[str], None],
     repeats: int = 5,
 ) -> dict[str, Any]:
-    import torch
-
-    import codec
 
     name, rgb = pick_speed_image(images, load)
     max_bytes = int(SPEED_BPP * SPEED_SIZE[0] * SPEED_SIZE[1] / 8)
@@ -77,11 +77,6 @@ def measure_speed(
 def _cuda_speed(
     rgb: np.ndarray, data: bytes, max_bytes: int, effort: str, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    import torch
-
-    import codec
-    from codec.imageio import to_tensor
-    from codec.models.registry import get_model
 
     model = get_model("taesd", device="cuda")
     res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(model.device), "dtype": str(model.dtype)}

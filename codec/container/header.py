@@ -1,4 +1,4 @@
-"""Versioned bitstream container: header, quantizer parameters, metadata TLVs, payload, CRC32.
+"""The container's header: quantizer parameters, metadata TLVs, payload, extension sections, CRC32.
 
 Pure Python + numpy (no torch): the web process parses headers with it. The byte layout, limits and
 version policy are in ``codec/FORMAT.md``; keep the two in sync.
@@ -14,11 +14,12 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from codec.container.wire import Reader, pack_nibbles, read_tlvs, tlv_bytes, unpack_nibbles, varint_bytes
 from codec.errors import BitstreamError, UnsupportedVersionError
+from codec.models.specs import MODELS_BY_ID
 from codec.options import EFFORTS
 from codec.quant import DOMAINS, MAX_LEVELS, MIN_LEVELS, RANGE_LIMIT, TANH_LIMIT, QuantParams
 
@@ -32,7 +33,6 @@ MAX_CHANNELS = 64
 MAX_LATENT_SYMBOLS = MAX_PIXELS // 64 * MAX_CHANNELS
 MAX_METADATA = 4096
 MAX_TEXT = 64
-_VARINT_MAX_BYTES = 5
 
 # ---- enumerations ------------------------------------------------------------------------------
 PAYLOAD_LATENT = 0
@@ -50,7 +50,6 @@ _FLAG_OFFSETS = 0x40  # quantizer reconstruction offsets follow the ranges
 _FLAG_RESERVED = 0x80
 
 # ---- metadata tags (id: name, kind) ------------------------------------------------------------
-_CRITICAL = 0x80
 TAG_FIDELITY_MIN = 1
 TAG_FIDELITY_MEAN = 2
 TAG_FIDELITY_FLOOR_MET = 3
@@ -97,7 +96,7 @@ class Header:
     fidelity_floor_met: bool | None = None
     encoder_variant: str | None = None
     fidelity_floor: float | None = None
-    #: fidelity guard: blocks re-coded with a classical codec (`codec.patchlayer` body), latent only
+    #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only
     patch_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
 
@@ -126,55 +125,6 @@ def _is_int(v: object) -> bool:
 def latent_size(coded_width: int, coded_height: int, downscale: int) -> tuple[int, int]:
     """(latent_height, latent_width) of an image of the coded size."""
     return -(-int(coded_height) // downscale), -(-int(coded_width) // downscale)
-
-
-# ------------------------------------------------------------------------------------ primitives
-
-
-def varint_bytes(value: int) -> bytes:
-    """LEB128 encoding of a non-negative int (also used by `codec.patchlayer`)."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-class Reader:
-    """Bounds-checked reader; every read failure is a `BitstreamError` naming the field.
-
-    Shared with the section parsers (`codec.patchlayer`): ``end`` is where this reader must stop.
-    """
-
-    def __init__(self, data: bytes, end: int) -> None:
-        self.data, self.pos, self.end = data, 0, end
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.end:
-            raise BitstreamError(f"truncated bitstream: {what} needs {n} bytes at offset {self.pos}")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def u8(self, what: str) -> int:
-        return self.take(1, what)[0]
-
-    def varint(self, what: str, limit: int) -> int:
-        value = 0
-        for i in range(_VARINT_MAX_BYTES):
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if byte == 0 and i > 0:
-                    raise BitstreamError(f"{what}: non-canonical varint")
-                if value > limit:
-                    raise BitstreamError(f"{what} = {value} exceeds the limit {limit}")
-                return value
-        raise BitstreamError(f"{what}: varint longer than {_VARINT_MAX_BYTES} bytes")
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -212,8 +162,6 @@ def _check_geometry(h: Header) -> tuple[int, int]:
 
 def _check_model(h: Header) -> None:
     """The model id must be known to this build; channels/downscale must match its spec."""
-    from codec.models.registry import MODELS_BY_ID
-
     spec = MODELS_BY_ID.get(int(h.model_id))
     if spec is None:
         raise UnsupportedVersionError(f"model id {h.model_id} is unknown to this build")
@@ -253,11 +201,12 @@ def _metadata_bytes(h: Header) -> bytes:
             raw = str(value).encode("utf-8")
             if not 1 <= len(raw) <= MAX_TEXT:
                 raise ValueError(f"{name} must be 1..{MAX_TEXT} UTF-8 bytes, got {len(raw)}")
-        out += bytes([tag]) + varint_bytes(len(raw)) + raw
+        out += tlv_bytes(tag, raw)
     return bytes(out)
 
 
-def _section_bytes(h: Header) -> bytes:
+def section_bytes(h: Header) -> bytes:
+    """The extension sections of ``h`` as written after the payload (b"" when there are none)."""
     present = [(sid, getattr(h, name)) for sid, name in _SECTIONS.items() if getattr(h, name) is not None]
     if not present:
         return b""
@@ -268,7 +217,7 @@ def _section_bytes(h: Header) -> bytes:
         body = bytes(body)
         if not 1 <= len(body) <= max_payload_bytes(h):
             raise ValueError(f"section {sid}: {len(body)} bytes outside [1, {max_payload_bytes(h)}]")
-        out += bytes([sid]) + varint_bytes(len(body)) + body
+        out += tlv_bytes(sid, body)
     return bytes(out)
 
 
@@ -298,7 +247,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     meta = _metadata_bytes(h)
     if meta:
         flags |= _FLAG_METADATA
-    sections = _section_bytes(h)
+    sections = section_bytes(h)
     if sections:
         flags |= _FLAG_SECTIONS
     coder = 0
@@ -329,7 +278,7 @@ def pack(header: Header, payload: bytes) -> bytes:
         ranges[:, 1] = h.quant.hi
         out += ranges.tobytes()
         if h.quant.offsets is not None:
-            out += _pack_nibbles(np.asarray(h.quant.offsets, dtype=np.int64).ravel())
+            out += pack_nibbles(np.asarray(h.quant.offsets, dtype=np.int64).ravel())
     if meta:
         out += varint_bytes(len(meta)) + meta
     out += varint_bytes(len(payload)) + payload
@@ -348,22 +297,9 @@ def _parse_metadata(r: Reader, h: Header) -> None:
     end = r.pos + size
     if end > r.end:
         raise BitstreamError("truncated bitstream: metadata section runs past the end")
-    sub = Reader(r.data, end)
-    sub.pos = r.pos
-    seen: set[int] = set()
-    while sub.pos < end:
-        tag_byte = sub.u8("metadata tag")
-        tag, critical = tag_byte & 0x7F, bool(tag_byte & _CRITICAL)
-        length = sub.varint("metadata value length", MAX_METADATA)
-        value = sub.take(length, f"metadata tag {tag} value")
-        if tag in seen:
-            raise BitstreamError(f"metadata tag {tag} appears twice")
-        seen.add(tag)
-        if tag not in _TAGS:
-            if critical:
-                raise UnsupportedVersionError(f"unknown critical metadata tag {tag}")
-            continue
+    for tag, value in read_tlvs(Reader(r.data, end, r.pos), "metadata tag", _TAGS, length_limit=MAX_METADATA):
         name, kind = _TAGS[tag]
+        length = len(value)
         if kind == "f32":
             if length != 4:
                 raise BitstreamError(f"{name}: expected 4 bytes, got {length}")
@@ -391,41 +327,11 @@ def _parse_sections(r: Reader, h: Header) -> None:
     count = r.varint("section count", MAX_SECTIONS)
     if count < 1:
         raise BitstreamError("sections flagged but none present")
-    seen: set[int] = set()
-    for _ in range(count):
-        sid_byte = r.u8("section id")
-        sid, critical = sid_byte & 0x7F, bool(sid_byte & _CRITICAL)
-        length = r.varint("section length", max_payload_bytes(h))
-        if length < 1:
-            raise BitstreamError(f"section {sid} is empty")
-        body = r.take(length, f"section {sid}")
-        if sid in seen:
-            raise BitstreamError(f"section {sid} appears twice")
-        seen.add(sid)
-        if sid not in _SECTIONS:
-            if critical:
-                raise UnsupportedVersionError(f"unknown critical section {sid}")
-            continue
+    for sid, body in read_tlvs(r, "section", _SECTIONS, length_limit=max_payload_bytes(h), min_length=1,
+                               count=count):
         setattr(h, _SECTIONS[sid], body)
     if r.pos != r.end:
         raise BitstreamError(f"{r.end - r.pos} trailing bytes after the sections")
-
-
-def _pack_nibbles(values: np.ndarray) -> bytes:
-    """Signed 4-bit values (two's complement), two per byte, low nibble first, zero-padded."""
-    v = (values & 0x0F).astype(np.uint8)
-    if v.size % 2:
-        v = np.concatenate([v, np.zeros(1, np.uint8)])
-    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8).tobytes()
-
-
-def _unpack_nibbles(raw: bytes, count: int) -> np.ndarray:
-    b = np.frombuffer(raw, dtype=np.uint8)
-    v = np.stack([b & 0x0F, b >> 4], axis=1).ravel().astype(np.int64)
-    if count % 2 and v[-1]:
-        raise BitstreamError("reconstruction offsets: non-zero padding nibble")
-    v = v[:count]
-    return np.where(v >= 8, v - 16, v)
 
 
 def _parse_quant(
@@ -441,7 +347,7 @@ def _parse_quant(
     table = None
     if offsets:
         count = channels * levels
-        values = _unpack_nibbles(r.take((count + 1) // 2, "reconstruction offsets"), count)
+        values = unpack_nibbles(r.take((count + 1) // 2, "reconstruction offsets"), count)
         if not values.any():
             raise BitstreamError("reconstruction offsets flagged but all zero")
         table = tuple(map(tuple, values.reshape(channels, levels).tolist()))
@@ -532,48 +438,3 @@ def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]
     if zlib.crc32(data[:-4]) != stored_crc:
         raise BitstreamError("CRC mismatch: the bitstream is corrupt")
     return h, payload
-
-
-# ------------------------------------------------------------------------------------------ info
-
-
-def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
-    """The JSON object `python -m codec info` prints."""
-    from codec.models.registry import MODELS_BY_ID
-
-    h = header
-    spec = MODELS_BY_ID.get(int(h.model_id))
-    out: dict[str, Any] = {
-        "format_version": h.format_version,
-        "payload_kind": PAYLOAD_KINDS.get(h.payload_kind, str(h.payload_kind)),
-        "model": spec.name if (spec is not None and h.payload_kind == PAYLOAD_LATENT) else None,
-        "model_id": h.model_id,
-        "width": h.width,
-        "height": h.height,
-        "coded_width": h.coded_width,
-        "coded_height": h.coded_height,
-        "latent_channels": h.latent_channels if h.payload_kind == PAYLOAD_LATENT else None,
-        "latent_height": h.latent_height,
-        "latent_width": h.latent_width,
-        "levels": h.quant.levels if h.quant is not None else None,
-        "quant_domain": h.quant.domain if h.quant is not None else None,
-        "quant_lo": list(h.quant.lo) if h.quant is not None else None,
-        "quant_hi": list(h.quant.hi) if h.quant is not None else None,
-        "quant_offsets": h.quant is not None and h.quant.offsets is not None,
-        "entropy_coder": ENTROPY_CODERS.get(h.entropy_coder) if h.payload_kind == PAYLOAD_LATENT else None,
-        "effort": EFFORTS[h.effort] if 0 <= h.effort < len(EFFORTS) else h.effort,
-        "bytes": int(total_bytes),
-        "bpp": 8.0 * total_bytes / (h.width * h.height),
-    }
-    for name, _kind in _TAGS.values():
-        value = getattr(h, name)
-        if value is not None:
-            out[name] = value
-    if h.patch_layer is not None:
-        out["patch_layer_bytes"] = len(h.patch_layer)
-    if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)
-        out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("patches" if h.patch_layer else "none")
-        out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
-                              else len(_section_bytes(h)))
-    return out
-

@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import PIL
+import torch
+from PIL import features
+
+import codec
+from codec.baselines import FORMATS, decode_baseline, encode_at_budget
+from codec.errors import BudgetError, UsageError
+from codec.seed_codec import decode_seed, encode_seed
 
 CODEC_DIR = Path(__file__).resolve().parents[1]
 #: Order of the codecs in tables, plots and the default run.
@@ -23,7 +31,6 @@ ALL_CODECS = ("latent", "seed", "jpeg", "webp", "avif", "jxl")
 @dataclass
 class Encoded:
     """One encode: the file, whether it met the budget, and what the codec wants to note."""
-
     data: bytes
     fits: bool
     encode_s: float
@@ -70,14 +77,11 @@ def _codec_files(include: list[str] | None = None, exclude: tuple[str, ...] = ()
 
 
 def _torch_version() -> str:
-    import torch
-
     return torch.__version__
 
 
 class LatentCodec:
     """Ours: `codec.encode(img, max_bytes=..., effort=...)` / `codec.decode(data)`."""
-
     name = "latent"
     extension = ".lat"
     budgeted = True
@@ -91,9 +95,6 @@ class LatentCodec:
         return _hash_files(files, self.effort, str(self.device), _torch_version())
 
     def encode(self, rgb: np.ndarray, max_bytes: int) -> Encoded:
-        import codec
-        from codec.errors import BudgetError
-
         t0 = time.perf_counter()
         try:
             data = codec.encode(rgb, max_bytes=max_bytes, effort=self.effort, device=self.device)
@@ -115,8 +116,6 @@ class LatentCodec:
         return Encoded(data, fits and len(data) <= max_bytes, elapsed, note, extra)
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        import codec
-
         img = codec.decode(data, device=self.device)
         if img.size != tuple(size):
             raise RuntimeError(f"latent decode returned {img.size}, expected {size}")
@@ -125,7 +124,6 @@ class LatentCodec:
 
 class SeedCodec:
     """The published palette trick (`codec.seed_codec`); natural size, no rate control."""
-
     name = "seed"
     extension = ".seed"
     budgeted = False
@@ -140,34 +138,24 @@ class SeedCodec:
         return _hash_files(files, str(self.device), _torch_version())
 
     def encode(self, rgb: np.ndarray, max_bytes: int) -> Encoded:
-        from codec.seed_codec import encode_seed
-
         t0 = time.perf_counter()
         data = encode_seed(rgb, device=self.device)
         elapsed = time.perf_counter() - t0
         return Encoded(data, len(data) <= max_bytes, elapsed, "natural size (no rate control)")
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        from codec.seed_codec import decode_seed
-
         return decode_seed(data, device=self.device)
 
 
 class BaselineCodec:
     """JPEG / WebP / AVIF / JPEG XL via `codec.baselines` (quality search, full resolution)."""
-
     budgeted = True
 
     def __init__(self, fmt: str, mode: str = "quality") -> None:
-        from codec.baselines import FORMATS
-
         self.name, self.mode = fmt, mode
         self.extension = FORMATS[fmt].extension
 
     def fingerprint(self) -> str:
-        import PIL
-        from PIL import features
-
         libs = f"{PIL.__version__} avif={features.version('avif')} jpg={features.version('jpg')} " \
                f"webp={features.version('webp')}"
         try:
@@ -179,23 +167,17 @@ class BaselineCodec:
         return _hash_files(_codec_files(include=["baselines.py", "metrics"]), libs, self.mode)
 
     def encode(self, rgb: np.ndarray, max_bytes: int) -> Encoded:
-        from codec.baselines import encode_at_budget
-
         r = encode_at_budget(rgb, self.name, max_bytes, mode=self.mode)
         extra = {"quality": r.quality, "coded_width": r.width, "coded_height": r.height,
                  "search_trials": r.trials, "final_encode_s": r.final_encode_s}
         return Encoded(r.data, r.fits, r.encode_s, r.note, extra)
 
     def decode(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        from codec.baselines import decode_baseline
-
         return decode_baseline(data, size=size)
 
 
 def make_codec(name: str, *, effort: str = "default", device: str | None = None) -> BenchCodec:
     """The adapter for a codec name in `ALL_CODECS`."""
-    from codec.errors import UsageError
-
     if name == "latent":
         return LatentCodec(effort, device)
     if name == "seed":

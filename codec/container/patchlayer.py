@@ -1,10 +1,10 @@
 """The fidelity guard's patch layer: a few blocks of the image coded with a classical codec.
 
-When the fidelity guard (`codec.fidelity`) finds blocks where the latent decoder invented a different
+When the fidelity guard (`codec.encoder.guard`) finds blocks where the latent decoder invented a different
 picture (garbled text, a wrong face), it can store those blocks once more, as pixels, in a small
 extra section of the bitstream. The decoder decodes the latent as usual and pastes the blocks over it.
 
-Geometry (shared with the block scores of `codec.fidelity`): the image is covered by
+Geometry (shared with the block scores of `codec.metrics.fidelity`): the image is covered by
 ``ceil(H/B) × ceil(W/B)`` windows of ``B × B`` pixels (``B`` = the layer's block size, at most the
 image side). Window ``(by, bx)`` starts at ``y0 = min(by·B, H − B)``, ``x0 = min(bx·B, W − B)``: the
 last row/column is shifted inwards, so every window is full size and lies inside the image (edge
@@ -33,19 +33,17 @@ anything wrong is a `BitstreamError`. No torch here: the web process may parse t
 
 from __future__ import annotations
 
-import io
 import itertools
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from codec.bitstream import Reader, varint_bytes
+from codec.container.images import decode_image
+from codec.container.wire import Reader, varint_bytes
 from codec.errors import BitstreamError, UnsupportedVersionError
 
 CODECS = {1: "webp", 2: "avif", 3: "jxl"}
 CODEC_IDS = {name: cid for cid, name in CODECS.items()}
-_PIL_FORMATS = {"webp": "WEBP", "avif": "AVIF", "jxl": "JXL"}
 MODE_REPLACE = 0
 MIN_BLOCK, MAX_BLOCK = 8, 128
 
@@ -106,7 +104,7 @@ class PatchLayer:
         return self.cols * grid.bw, rows * grid.bh
 
 
-# ------------------------------------------------------------------------------------ encoding
+# ------------------------------------------------------------------------------------ layout
 
 
 def default_cols(n: int, grid: Grid) -> int:
@@ -131,25 +129,6 @@ def make_atlas(rgb: np.ndarray, grid: Grid, indices: list[int] | tuple[int, ...]
         for c in range(n % cols, cols):
             atlas[r * grid.bh : (r + 1) * grid.bh, c * grid.bw : (c + 1) * grid.bw] = last
     return atlas
-
-
-def encode_atlas(atlas: np.ndarray, codec: str, quality: int) -> bytes:
-    """Code the atlas with the classical codec (settings of `codec.baselines`)."""
-    from PIL import Image
-
-    from codec.baselines import encode_once
-
-    return encode_once(Image.fromarray(atlas, "RGB"), codec, int(quality))
-
-
-def build(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, quality: int) -> PatchLayer:
-    """A replace-mode layer holding the blocks ``indices`` of the original ``rgb``."""
-    idx = tuple(sorted(set(int(i) for i in indices)))
-    if not idx:
-        raise ValueError("a patch layer needs at least one block")
-    cols = default_cols(len(idx), grid)
-    data = encode_atlas(make_atlas(rgb, grid, idx, cols), codec, quality)
-    return PatchLayer(codec=codec, block=grid.block, indices=idx, cols=cols, atlas=data, quality=int(quality))
 
 
 def pack(layer: PatchLayer) -> bytes:
@@ -212,40 +191,6 @@ def parse(data: bytes, width: int, height: int) -> PatchLayer:
                        mode=mode)
     decode_image(atlas, layer.codec, layer.atlas_size(grid), header_only=True)  # fail before any decode
     return layer
-
-
-def decode_image(data: bytes, codec: str, size: tuple[int, int], *, header_only: bool = False) -> np.ndarray:
-    """Decode a WebP/AVIF/JPEG XL image that must be exactly ``size`` = (width, height) → uint8 RGB.
-
-    The format is forced (no other Pillow plugin sees the bytes) and the size in the image's own
-    header is checked before any pixel is decoded; every failure is a `BitstreamError`.
-    ``header_only``: stop after that check (returns an empty array).
-    """
-    from PIL import Image
-
-    from codec.errors import CodecError
-
-    if codec == "jxl":
-        import pillow_jxl  # noqa: F401  (registers the JXL plugin)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[codec]]) as img:
-                if img.size != tuple(size):
-                    raise BitstreamError(
-                        f"{codec} image is {img.size[0]}x{img.size[1]}, expected {size[0]}x{size[1]}"
-                    )
-                if header_only:
-                    return np.zeros((0, 0, 3), dtype=np.uint8)
-                img.load()
-                rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except CodecError:
-        raise
-    except Exception as exc:  # Pillow raises many kinds on corrupt data
-        raise BitstreamError(f"cannot decode the {codec} image: {exc}") from exc
-    if rgb.shape != (size[1], size[0], 3):
-        raise BitstreamError(f"{codec} image decoded to {rgb.shape}")
-    return rgb
 
 
 def apply(base: np.ndarray, layer: PatchLayer) -> np.ndarray:

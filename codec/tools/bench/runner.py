@@ -13,11 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
-from codec.bench.codecs import ALL_CODECS, BenchCodec, make_codec
+from codec.device import THREADS_ENV, apply_thread_limit
 from codec.errors import UsageError
+from codec.imageio import load_image
+from codec.metrics import lpips, ms_ssim, psnr
 from codec.options import EFFORTS, bpp_to_bytes
+from codec.tools.bench import report
+from codec.tools.bench.codecs import ALL_CODECS, BenchCodec, make_codec
+from codec.tools.bench.fidelity_hook import BenchContext, fidelity_section
+from codec.tools.bench.machine import describe, load_average
+from codec.tools.bench.plots import crop_grid, pick_crop, rd_plot
+from codec.tools.bench.speed import measure_speed
 
 #: Keys every row of results.json has (issue 2); rows carry a few more (max_bytes, width, note, …).
 ROW_KEYS = ("image", "codec", "target_bpp", "fits", "bytes", "bpp", "psnr", "ms_ssim", "lpips",
@@ -63,14 +72,11 @@ def _clean(value: Any) -> Any:
 
 def image_metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
     """PSNR, MS-SSIM and LPIPS of ``b`` against the original ``a`` (CPU)."""
-    from codec.metrics import lpips, ms_ssim, psnr
-
     return {"psnr": _clean(psnr(a, b)), "ms_ssim": ms_ssim(a, b), "lpips": lpips(a, b)}
 
 
 class _Store:
     """Files in the output folder: per-row cache, coded streams, grid crops."""
-
     def __init__(self, out_dir: Path) -> None:
         self.out = out_dir
 
@@ -156,7 +162,7 @@ def run_bench(
     Incremental: a row whose cache entry matches the current code/library fingerprint of its codec
     is reused (``resume=False`` re-measures everything), so an interrupted run continues where it
     stopped. ``speed=False`` / ``fidelity=False`` skip the decode-speed part and the fidelity-guard
-    comparison (issue 5, `codec.bench.fidelity_hook`). torch uses at most `BENCH_THREADS` CPU
+    comparison (issue 5, `codec.tools.bench.fidelity_hook`). torch uses at most `BENCH_THREADS` CPU
     threads. Returns the rows.
     """
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -177,12 +183,8 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     store = _Store(out)
     _limit_threads()
-    from codec.bench.machine import load_average
 
     load_at_start = load_average()
-
-    from codec.bench.plots import pick_crop
-    from codec.imageio import load_image
 
     adapters = {n: make_codec(n, effort=effort, device=device) for n in names}
     fingerprints = {n: a.fingerprint() for n, a in adapters.items()}
@@ -251,9 +253,6 @@ def _write_results(out: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _limit_threads() -> None:
-    import torch
-
-    from codec.device import THREADS_ENV, apply_thread_limit
 
     if os.environ.get(THREADS_ENV):
         apply_thread_limit()
@@ -269,11 +268,6 @@ def _save_crop(path: Path, rec: np.ndarray, box: tuple[int, int, int]) -> None:
 
 def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort, device, speed,
             fidelity, grid_images, row_seconds, say, load_at_start) -> list[dict[str, Any]]:
-    from codec.bench import report
-    from codec.bench.fidelity_hook import BenchContext, fidelity_section
-    from codec.bench.machine import describe
-    from codec.bench.plots import rd_plot
-    from codec.imageio import load_image
 
     _write_results(out, rows)
     rd_plot(rows, names, out / "rd.png", len(paths))
@@ -303,9 +297,6 @@ def _finish(out, store, rows, paths, bpps, names, adapters, fingerprints, effort
 
 def _speed(out: Path, paths: list[Path], fingerprint: str, effort: str, say) -> dict[str, Any]:
     """Decode-speed part, cached like the rows (same latent fingerprint and effort)."""
-    from codec.bench.speed import measure_speed
-    from codec.imageio import load_image
-
     cache = out / "cache" / "speed.json"
     try:
         cached = json.loads(cache.read_text())
@@ -328,9 +319,6 @@ def _speed(out: Path, paths: list[Path], fingerprint: str, effort: str, say) -> 
 
 def _crop_grids(out, store, rows, paths, bpps, names, adapters, fingerprints, say) -> list[str]:
     """One PNG per budget: original | latent | JPEG | WebP | AVIF on the same crops."""
-    from codec.bench.plots import crop_grid, pick_crop
-    from codec.imageio import load_image
-
     cols = [c for c in GRID_CODECS if c in names]
     if not cols or not paths:
         return []

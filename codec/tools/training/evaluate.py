@@ -1,6 +1,6 @@
 """Kodak evaluation of the RDO routes at identical quantizer settings.
 
-    python -m codec.training.evaluate --limit 8 --levels 6,8,12,16 --routes stock,tuned --out FILE.json
+    python -m codec.tools.training.evaluate --limit 8 --levels 6,8,12,16 --routes stock,tuned --out FILE.json
 
 Routes: ``stock`` (stock encoder), ``tuned`` (``codec/zoo`` weights, or ``tuned=PATH``),
 ``ste=N`` (N straight-through Adam steps from the stock latent), ``tste=N`` (from the tuned latent).
@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from codec import rdo
+from codec.encoder import rdo
 from codec.metrics import lpips, ms_ssim, psnr
+from codec.metrics.losses import LossWeights, RdoLoss
 from codec.quant import QuantParams, dequantize, params_for_latent, quantize
 from codec.weights import kodak_dir
 
@@ -76,7 +77,7 @@ def encode_route(route: str, model, x: torch.Tensor, levels: int, args) -> torch
     if name in ("ste", "tste"):
         z0 = model.encode(x) if name == "ste" else rdo.get_encoder("default", model)(x)
         qp = quant_params(z0, levels, args)
-        loss = rdo.RdoLoss(rdo.LossWeights(1.0, args.w_msssim, args.w_lpips))
+        loss = RdoLoss(LossWeights(1.0, args.w_msssim, args.w_lpips))
         z, hist = rdo.ste_refine(model, x, z0, qp, steps=int(arg), lr=args.lr, loss=loss,
                                  autocast=not args.fp32)
         print(f"    {route} L={levels}: loss {hist[0]:.5f} → {min(hist):.5f}", file=sys.stderr)

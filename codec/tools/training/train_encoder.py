@@ -1,19 +1,19 @@
 """Fine-tune the later blocks of the TAESD encoder against the frozen stock decoder (amortised RDO).
 
-    python -m codec.training.train_encoder [--steps N] [--time-limit S] [--device cuda] ...
+    python -m codec.tools.training.train_encoder [--steps N] [--time-limit S] [--device cuda] ...
     make train-encoder TRAIN_ARGS="--steps 20000 --device cuda"
 
 What it does (defaults reproduce ``codec/zoo/taesd_encoder_rdo.safetensors``, see its README):
 
-1. builds / loads the crop pack from the training photos (`codec.training.data`; never Kodak) and the
+1. builds / loads the crop pack from the training photos (`codec.tools.training.data`; never Kodak) and the
    cached output of the frozen encoder prefix (layers ``0 .. first_trainable-1``);
 2. trains the tail (layers ``first_trainable .. end``) with Adam: latents of a random aligned
    ``window``-px sub-crop are quantized at a random level count in ``[levels_min, levels_max]`` per
    sample (straight-through rounding by default) over the fixed range ``[lo, hi]``, decoded by the
-   frozen stock decoder, and scored by `codec.rdo.RdoLoss` (MSE + a·(1−MS-SSIM) + b·LPIPS), plus
+   frozen stock decoder, and scored by `codec.metrics.losses.RdoLoss` (MSE + a·(1−MS-SSIM) + b·LPIPS), plus
    optionally ``w_rate`` × a soft-histogram (order-0) entropy estimate in bits per pixel;
 3. writes only the tensors it changed (float16 safetensors, upstream sequential key names, with the
-   arguments and timings as metadata) — loaded on top of the stock encoder by `codec.rdo`.
+   arguments and timings as metadata) — loaded on top of the stock encoder by `codec.encoder.rdo`.
 
 A held-out set of pack crops (never trained on) is scored at L=8 and L=12 before, during and after
 training, so the log shows the gain over the stock encoder without touching Kodak.
@@ -34,11 +34,13 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from codec import rdo
-from codec.training.data import CropSampler, PackSpec, build_crops, build_features
-from codec.training.qsim import quantize_sim, sample_range
+from codec.encoder import rdo
+from codec.metrics.losses import LossWeights, RdoLoss
+from codec.models.specs import MODELS, ZOO_DIR
+from codec.tools.training.data import CropSampler, PackSpec, build_crops, build_features
+from codec.tools.training.qsim import quantize_sim, sample_range
 
-DEFAULT_OUT = Path(rdo.ZOO_DIR) / rdo.ZOO_FILES["taesd"]
+DEFAULT_OUT = ZOO_DIR / str(MODELS["taesd"].tuned_encoder)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,7 +87,7 @@ def soft_entropy_bpp(
     a step); the per-sample, per-channel histogram of those assignments gives an entropy in bits per
     symbol, times C symbols per down² pixels.
     """
-    from codec.training.qsim import compand
+    from codec.tools.training.qsim import compand
 
     n, c = z.shape[:2]
     u = compand(z, domain)
@@ -124,7 +126,7 @@ class Trainer:
         self.ac_dtype = torch.bfloat16 if self.device.type == "cpu" else torch.float16
         if self.device.type == "cpu":
             self.decoder = self.decoder.to(memory_format=torch.channels_last)
-        self.loss = rdo.RdoLoss(rdo.LossWeights(args.w_mse, args.w_msssim, args.w_lpips), device=self.device)
+        self.loss = RdoLoss(LossWeights(args.w_mse, args.w_msssim, args.w_lpips), device=self.device)
 
     def decode(self, zq: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.ac_dtype, enabled=self.autocast):

@@ -1,4 +1,4 @@
-"""Measure every entropy coder on real latents: ``python -m codec.entropy.measure``.
+"""Measure every entropy coder on real latents: ``python -m codec.tools.entropy.measure``.
 
 Encodes each image with a registry model (default taesd), quantizes the latent at the given level
 counts — with the default per-channel range (`codec.quant.params_for_latent`) and, for comparison

@@ -1,4 +1,4 @@
-"""The "Fidelity guard" part of ``make bench`` (issue 5), called through `codec.bench.fidelity_hook`.
+"""The "Fidelity guard" part of ``make bench`` (issue 5), called through `codec.tools.bench.fidelity_hook`.
 
 For every Kodak image × budget it compares the latent file the bench already wrote (encoded with the
 guard on, the default) with the same encode without the guard (``min_fidelity=0``):
@@ -7,7 +7,7 @@ guard on, the default) with the same encode without the guard (``min_fidelity=0`
 * bytes (total, and spent by the guard: patch layer or a whole-file AVIF fallback), MS-SSIM, LPIPS;
 * a crop grid of the worst blocks (original | without | with guard) in ``<out>/fidelity/``.
 
-Then the same comparison on the synthetic hard cases of `codec.bench.synthetic` (text at several sizes,
+Then the same comparison on the synthetic hard cases of `codec.tools.bench.synthetic` (text at several sizes,
 text on a photo, line art, faces), written to ``<out>/fidelity/synthetic/`` as PNG so they can be
 inspected. The file without the guard is always encoded afresh (``min_fidelity=0``); when it holds
 the same latent as the guarded one it is not decoded again. Every measurement is cached in
@@ -25,9 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from codec.bench.fidelity_hook import BenchContext
+import codec
+from codec.container.header import pack, parse
+from codec.errors import BudgetError
+from codec.metrics import fidelity
+from codec.metrics.fidelity import BLOCK, measure
+from codec.tools.bench.codecs import LatentCodec
+from codec.tools.bench.fidelity_hook import BenchContext
+from codec.tools.bench.plots import crop_grid
+from codec.tools.bench.runner import max_bytes_for
+from codec.tools.bench.synthetic import write_cases
 
 CONTEXT = 32  # pixels of context around the worst block in the crop grid
 ZOOM = 2
@@ -39,7 +48,6 @@ CACHE_VERSION = 4  # 4: patched files were taken for the plain one
 @dataclass
 class Pair:
     """One image at one budget, without and with the guard."""
-
     image: str
     bpp: float
     without: dict[str, Any]
@@ -58,17 +66,12 @@ def _key(bpp: float) -> str:
 def _strip_tags(data: bytes) -> bytes:
     """``data`` without the guard's fidelity tags. A patch layer is kept: a patched file shows another
     picture than the plain one, so it must never compare equal to it (`_pair` measures both then)."""
-    from codec import bitstream
-
-    header, payload = bitstream.parse(data)
+    header, payload = parse(data)
     header.fidelity_min = header.fidelity_mean = header.fidelity_floor_met = header.fidelity_floor = None
-    return bitstream.pack(header, payload)
+    return pack(header, payload)
 
 
 def _measure_file(ctx: BenchContext, rgb: np.ndarray, data: bytes, floor: float) -> tuple[dict, np.ndarray]:
-    import codec
-    from codec.fidelity import measure
-
     dec = np.asarray(codec.decode(data, device=ctx.device).convert("RGB"))
     rep = measure(rgb, dec, floor)
     meta = codec.info(data)
@@ -117,9 +120,6 @@ def _pair(
     encode_fp: str,
 ) -> Pair | None:
     """Measure one image at one budget. ``guarded`` None: encode it here (synthetic cases)."""
-    import codec
-    from codec.errors import BudgetError
-
     bpp = max_bytes * 8 / (rgb.shape[0] * rgb.shape[1])
     fp = hashlib.sha256(
         f"{CACHE_VERSION} {floor} {encode_fp} {max_bytes}".encode() + (guarded or b"")
@@ -152,8 +152,6 @@ def _pair(
 
 def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
     """The block with `CONTEXT` pixels around it, zoomed `ZOOM`×, the block outlined."""
-    from PIL import ImageDraw
-
     x, y, w, h = block
     h_img, w_img = rgb.shape[:2]
     side = max(w, h) + 2 * CONTEXT
@@ -167,8 +165,6 @@ def _crop(rgb: np.ndarray, block: list[int]) -> np.ndarray:
 
 
 def _grid(pairs: list[Pair], path: Path, title: str) -> str | None:
-    from codec.bench.plots import crop_grid
-
     rows = []
     for p in pairs:
         block = p.without["worst_block"]
@@ -264,17 +260,13 @@ def _details(pairs: list[Pair]) -> list[str]:
 
 def bench_section(ctx: BenchContext) -> str:
     """Markdown for report.md (see the module docstring)."""
-    from codec.bench.codecs import LatentCodec
-    from codec.bench.runner import max_bytes_for
-    from codec.bench.synthetic import write_cases
-    from codec.fidelity import BLOCK, DEFAULT_MIN_FIDELITY
-
-    floor = DEFAULT_MIN_FIDELITY
+    floor = fidelity.DEFAULT_MIN_FIDELITY
     out = ctx.out_dir / "fidelity"
     cache = _Cache(out / "cache")
     encode_fp = LatentCodec(ctx.effort, ctx.device).fingerprint()
     parts = [
-        f"Floor {floor:.2f} on the worst {BLOCK}×{BLOCK} block (`codec.fidelity.DEFAULT_MIN_FIDELITY`, "
+        f"Floor {floor:.2f} on the worst {BLOCK}×{BLOCK} block "
+        "(`codec.metrics.fidelity.DEFAULT_MIN_FIDELITY`, "
         'calibrated on training photos). "With guard" is the bench\'s latent file; "without" the same '
         "encode with `min_fidelity=0`."
     ]
@@ -320,7 +312,7 @@ def bench_section(ctx: BenchContext) -> str:
     # ---------------------------------------------------------------- synthetic hard cases
     syn_rows: list[str] = [
         "",
-        "### Synthetic hard cases (`codec.bench.synthetic`)",
+        "### Synthetic hard cases (`codec.tools.bench.synthetic`)",
         "",
         "| case | bpp | worst block without → with | blocks below without → with | "
         "bytes without → with | guard (bytes) | MS-SSIM without → with |",

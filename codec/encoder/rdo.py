@@ -16,7 +16,7 @@ side picks the latents that get quantized.
   a few ms on a GPU): meant for a GPU, merely slow on a CPU. The best iterate (by loss at the
   quantized point) is returned.
 
-API (used by ``codec.api``)::
+API (used by `codec.encoder.session`)::
 
     get_encoder(effort: str, model: LatentAutoencoder) -> Callable[[Tensor], Tensor]
         # image (N,3,H,W) float in [0,1], H,W multiples of 8 → latent (N,C,H/8,W/8) float32
@@ -27,109 +27,38 @@ API (used by ``codec.api``)::
 
 ``refine_latent`` is what the encoder calls; ``get_encoder`` is exposed so rate control can encode
 once and quantize at several settings. For ``fast``/``default`` the quantizer settings do not change
-the result (one network serves all of them), so api.py may encode once and search ``qp`` freely;
+the result (one network serves all of them), so the session may encode once and search ``qp`` freely;
 for ``max`` the result depends on ``qp``: run it once, at the final settings.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from torch import Tensor
 
 from codec.errors import UsageError
+from codec.imageio import to_uint8
+from codec.metrics.losses import RdoLoss
+from codec.models.base import LatentAutoencoder
+from codec.models.specs import tuned_encoder_path
 from codec.options import check_effort
+from codec.quant import QuantParams, quantize_ste
+from codec.tiling import encode_image, tile_boxes
 
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor
-
-    from codec.models.base import LatentAutoencoder
-    from codec.quant import QuantParams
-
-ZOO_DIR = Path(__file__).resolve().parent / "zoo"
-#: model name → file in codec/zoo with the fine-tuned encoder tensors (upstream sequential keys)
-ZOO_FILES: dict[str, str] = {"taesd": "taesd_encoder_rdo.safetensors"}
 MAX_DEFAULT_STEPS = 100
 MAX_DEFAULT_LR = 0.02
 #: images up to this many pixels are refined in one piece; larger ones in tiles (bounded memory)
 REFINE_MAX_WHOLE = 1_200_000
 REFINE_TILE = 768  # core of a refinement tile (px)
 REFINE_MARGIN = 64  # fixed context around it (px)
-
-
-# --------------------------------------------------------------------------- loss
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the distortion terms: mse·MSE + msssim·(1−MS-SSIM) + lpips·LPIPS (images in [0,1])."""
-
-    mse: float = 1.0
-    msssim: float = 0.1
-    lpips: float = 0.05
-
-
-
-def ms_ssim_loss(x: Tensor, y: Tensor) -> Tensor:
-    """Per-sample 1 − MS-SSIM (data range 1, 11-px window), differentiable.
-
-    Five scales (pytorch-msssim) when the shorter side is > 160 px; below that the largest number
-    of scales that fits with the first weights renormalised (as `codec.metrics.msssim` does), so
-    small training crops get a multi-scale loss too. Raises ValueError below 11 px.
-    """
-    import torch
-    from pytorch_msssim import ms_ssim
-
-    from codec.metrics.msssim import scales_for, truncated_ms_ssim_map
-
-    scales = scales_for(*x.shape[-2:])
-    if scales == 0:
-        raise ValueError(f"MS-SSIM needs images of at least 11 px a side, got {min(x.shape[-2:])}")
-    # Always float32, even inside a bfloat16 autocast region: SSIM's variance terms cancel badly.
-    with torch.autocast(x.device.type, enabled=False):
-        x, y = x.float(), y.float()
-        if scales == 5:
-            return 1.0 - ms_ssim(x, y, data_range=1.0, size_average=False)
-        return 1.0 - truncated_ms_ssim_map(x, y, scales, data_range=1.0, eps=1e-6).mean(dim=1)
-
-
-class RdoLoss:
-    """Distortion loss for RDO and for training the tuned encoder (per-sample, shape (N,))."""
-
-    def __init__(self, weights: LossWeights = LossWeights(), device: Any = "cpu") -> None:
-        self.weights = weights
-        self.lpips_net = None
-        if weights.lpips:
-            from codec.metrics import get_lpips_model
-
-            self.lpips_net = get_lpips_model(device)
-
-    def terms(self, recon: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """Each term per sample; ``recon`` is clamped to [0, 1] here (as the codec's output is)."""
-        recon = recon.float().clamp(0.0, 1.0)
-        target = target.float()
-        out = {"mse": (recon - target).pow(2).mean(dim=(1, 2, 3))}
-        if self.weights.msssim:
-            out["msssim"] = ms_ssim_loss(recon, target)
-        if self.lpips_net is not None:
-            out["lpips"] = self.lpips_net(recon, target).float()
-        return out
-
-    def __call__(self, recon: Tensor, target: Tensor) -> Tensor:
-        t = self.terms(recon, target)
-        w = self.weights
-        total = w.mse * t["mse"]
-        if "msssim" in t:
-            total = total + w.msssim * t["msssim"]
-        if "lpips" in t:
-            total = total + w.lpips * t["lpips"]
-        return total
 
 
 # --------------------------------------------------------------------------- quantizer bridge
@@ -152,20 +81,14 @@ class SequentialEncoder:
         self.layers, self.device, self.dtype = layers, device, dtype
 
     def __call__(self, x: Tensor) -> Tensor:
-        import torch
-
         with torch.no_grad():
             x = x.to(device=self.device, dtype=self.dtype)
             return self.layers(x).float()
 
 
 def zoo_path(model_name: str) -> Path | None:
-    """The zoo weight file for ``model_name`` if one is shipped, else None."""
-    name = ZOO_FILES.get(model_name)
-    if name is None:
-        return None
-    p = ZOO_DIR / name
-    return p if p.is_file() else None
+    """The zoo weight file for ``model_name`` if one is shipped, else None (`codec.models.specs`)."""
+    return tuned_encoder_path(model_name)
 
 
 def stock_encoder_layers(model: LatentAutoencoder) -> torch.nn.Module:
@@ -179,8 +102,6 @@ def stock_encoder_layers(model: LatentAutoencoder) -> torch.nn.Module:
 
 def load_tuned_layers(model: LatentAutoencoder, path: str | Path) -> torch.nn.Module:
     """A copy of the stock encoder stack with the tensors in ``path`` (sequential keys) loaded on top."""
-    from safetensors import safe_open
-
     layers = copy.deepcopy(stock_encoder_layers(model))
     with safe_open(str(path), framework="pt", device="cpu") as f:
         meta = f.metadata() or {}
@@ -240,10 +161,6 @@ def ste_refine(
     so the returned latent is the best *quantized* result seen (never worse than ``z0``).
     ``autocast``: bfloat16 autocast for decoder/LPIPS on CPU (≈ 3× faster on AVX512-BF16 CPUs).
     """
-    import torch
-
-    from codec.quant import quantize_ste
-
     loss = loss or RdoLoss(device=image.device)
     check_qp(qp, z0.shape[1])
     target = image.float()
@@ -296,16 +213,12 @@ def refine_latent(
     effort = check_effort(effort)
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
         raise UsageError(f"refine_latent takes one image (1,3,H,W), got {tuple(image.shape)}")
-    import torch
-
     t0 = time.perf_counter()
     if latent is not None:
         z = latent
     elif image.shape[-2] * image.shape[-1] <= REFINE_MAX_WHOLE:
         z = get_encoder(effort, model)(image)
     else:  # large image: the tiled encoder pass of codec.tiling (bounded memory)
-        from codec.imageio import to_uint8
-
         z = torch.from_numpy(encode_latent(model, to_uint8(image), effort))[None].to(model.device)
     n = steps if steps is not None else (MAX_DEFAULT_STEPS if effort == "max" else 0)
     if n <= 0 or effort == "fast":
@@ -314,12 +227,6 @@ def refine_latent(
     budget = None if time_budget_s is None else max(0.0, time_budget_s - (time.perf_counter() - t0))
     return _refine_tiled(model, image.to(z.device), z.float(), qp, steps=n, lr=lr or MAX_DEFAULT_LR,
                          loss=loss or RdoLoss(device=z.device), time_budget_s=budget)
-
-
-def _spans(length: int, core: int) -> list[tuple[int, int]]:
-    n = max(1, -(-length // core))
-    edges = [round(i * length / n) for i in range(n + 1)]
-    return list(itertools.pairwise(edges))
 
 
 def _refine_tiled(
@@ -337,18 +244,16 @@ def _refine_tiled(
         return ste_refine(model, image, z, qp, steps=steps, lr=lr, loss=loss, time_budget_s=time_budget_s,
                           autocast=autocast)[0]
     ds = model.downscale
-    core, m = REFINE_TILE // ds, REFINE_MARGIN // ds
     lh, lw = z.shape[-2:]
-    tiles = [(y, x) for y in _spans(lh, core) for x in _spans(lw, core)]
+    tiles = tile_boxes(lh, lw, REFINE_TILE // ds, REFINE_MARGIN // ds)
     out = z.clone()
     t0 = time.perf_counter()
-    for i, ((y0, y1), (x0, x1)) in enumerate(tiles):
+    for i, ((y0, y1, x0, x1), (ey0, ey1, ex0, ex1)) in enumerate(tiles):
         budget = None
         if time_budget_s is not None:
             budget = (time_budget_s - (time.perf_counter() - t0)) / (len(tiles) - i)
             if budget <= 0:
                 break
-        ey0, ey1, ex0, ex1 = max(0, y0 - m), min(lh, y1 + m), max(0, x0 - m), min(lw, x1 + m)
         sub = image[..., ey0 * ds : ey1 * ds, ex0 * ds : ex1 * ds]
         r, _ = ste_refine(model, sub, z[..., ey0:ey1, ex0:ex1], qp, steps=steps, lr=lr, loss=loss,
                           time_budget_s=budget, autocast=autocast)
@@ -356,29 +261,14 @@ def _refine_tiled(
     return out
 
 
-# --------------------------------------------------------------------------- numpy entry point (api.py)
+# --------------------------------------------------------------------------- numpy entry point (session)
 
 
-class _EncoderView:
-    """Looks like the model to `codec.tiling` but encodes with ``encode`` (e.g. the tuned encoder)."""
-
-    def __init__(self, model: LatentAutoencoder, encode: Callable[[Tensor], Tensor]) -> None:
-        self.name, self.model_id = model.name, model.model_id
-        self.latent_channels, self.downscale = model.latent_channels, model.downscale
-        self.device, self.dtype = model.device, model.dtype
-        self.encode, self.decode = encode, model.decode
-
-
-def encode_latent(model: LatentAutoencoder, rgb: Any, effort: str) -> Any:
+def encode_latent(model: LatentAutoencoder, rgb: np.ndarray, effort: str) -> np.ndarray:
     """(H, W, 3) uint8 → latent (C, ceil(H/8), ceil(W/8)) float32 ndarray for ``effort``.
 
-    One encoder pass (tiled for large images, padded by edge replication like `codec.tiling`):
+    One encoder pass (tiled for large images, padded by edge replication: `codec.tiling`):
     the stock encoder for ``fast``, the tuned one for ``default`` and ``max``. The iterative part of
-    ``max`` needs the final quantizer settings, so api.py runs it afterwards with `refine_latent`.
+    ``max`` needs the final quantizer settings, so the encoder runs it afterwards with `refine_latent`.
     """
-    from codec.tiling import encode_image
-
-    enc = get_encoder(effort, model)
-    if enc is model.encode:
-        return encode_image(model, rgb)
-    return encode_image(_EncoderView(model, enc), rgb)  # type: ignore[arg-type]
+    return encode_image(model, rgb, encode=get_encoder(effort, model))

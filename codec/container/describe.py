@@ -1,0 +1,75 @@
+"""The JSON description of a bitstream (`codec.info`, `python -m codec info`): parse the header only.
+
+Pure Python + numpy: no torch, no model. Keys are listed in docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codec.container.header import (
+    _TAGS,
+    EFFORTS,
+    ENTROPY_CODERS,
+    PAYLOAD_AVIF,
+    PAYLOAD_KINDS,
+    PAYLOAD_LATENT,
+    Header,
+    parse,
+    section_bytes,
+)
+from codec.errors import UsageError
+from codec.models.specs import MODELS_BY_ID
+
+
+def as_bytes(data: Any) -> bytes:
+    """``data`` as bytes; anything that is not bytes-like is a UsageError."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise UsageError(f"expected bytes, got {type(data).__name__}")
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """The header of ``data`` as a JSON-able dict (what `codec.info` returns)."""
+    raw = as_bytes(data)
+    header, _payload = parse(raw)
+    return header_to_dict(header, len(raw))
+
+
+def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
+    """The JSON object `python -m codec info` prints."""
+    h = header
+    spec = MODELS_BY_ID.get(int(h.model_id))
+    out: dict[str, Any] = {
+        "format_version": h.format_version,
+        "payload_kind": PAYLOAD_KINDS.get(h.payload_kind, str(h.payload_kind)),
+        "model": spec.name if (spec is not None and h.payload_kind == PAYLOAD_LATENT) else None,
+        "model_id": h.model_id,
+        "width": h.width,
+        "height": h.height,
+        "coded_width": h.coded_width,
+        "coded_height": h.coded_height,
+        "latent_channels": h.latent_channels if h.payload_kind == PAYLOAD_LATENT else None,
+        "latent_height": h.latent_height,
+        "latent_width": h.latent_width,
+        "levels": h.quant.levels if h.quant is not None else None,
+        "quant_domain": h.quant.domain if h.quant is not None else None,
+        "quant_lo": list(h.quant.lo) if h.quant is not None else None,
+        "quant_hi": list(h.quant.hi) if h.quant is not None else None,
+        "quant_offsets": h.quant is not None and h.quant.offsets is not None,
+        "entropy_coder": ENTROPY_CODERS.get(h.entropy_coder) if h.payload_kind == PAYLOAD_LATENT else None,
+        "effort": EFFORTS[h.effort] if 0 <= h.effort < len(EFFORTS) else h.effort,
+        "bytes": int(total_bytes),
+        "bpp": 8.0 * total_bytes / (h.width * h.height),
+    }
+    for name, _kind in _TAGS.values():
+        value = getattr(h, name)
+        if value is not None:
+            out[name] = value
+    if h.patch_layer is not None:
+        out["patch_layer_bytes"] = len(h.patch_layer)
+    if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)
+        out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("patches" if h.patch_layer else "none")
+        out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
+                              else len(section_bytes(h)))
+    return out

@@ -1,0 +1,1 @@
+"""Measuring scripts for the entropy coders (``python -m codec.tools.entropy.measure``)."""
