@@ -80,3 +80,16 @@ def test_bad_arguments(tmp_path):
         run_bench(tmp_path, [0.1], None, "fast", tmp_path / "o", codecs=["png"])
     with pytest.raises(UsageError, match="no images"):
         run_bench(tmp_path, [0.1], None, "fast", tmp_path / "o", codecs=["jpeg"])
+
+
+def test_latent_fingerprint_covers_the_library_not_the_tools():
+    """The cache key of the latent rows hashes the whole library (encoder, decoder, container, zoo
+    weights) and none of the tools: moving the bench must not shrink it to the bench's own folder."""
+    from codec.tools.bench import codecs
+
+    files = codecs._codec_files(exclude=codecs.LATENT_EXCLUDE)
+    rel = {p.relative_to(codecs.CODEC_DIR).as_posix() for p in files}
+    zoo = "zoo/taesd_encoder_rdo.safetensors"
+    for needed in ("encoder/rdo.py", "decoder.py", "container/header.py", zoo):
+        assert needed in rel, needed
+    assert not any(r.startswith("tools/") for r in rel)

@@ -23,7 +23,9 @@ from codec.baselines import FORMATS, decode_baseline, encode_at_budget
 from codec.errors import BudgetError, UsageError
 from codec.seed_codec import decode_seed, encode_seed
 
-CODEC_DIR = Path(__file__).resolve().parents[1]
+CODEC_DIR = Path(__file__).resolve().parents[2]  # codec/ (this file: codec/tools/bench/codecs.py)
+#: what the latent rows do not depend on (everything else under codec/ is in their cache key)
+LATENT_EXCLUDE = ("tools", "baselines.py", "seed_codec.py", "cli.py", "__main__.py")
 #: Order of the codecs in tables, plots and the default run.
 ALL_CODECS = ("latent", "seed", "jpeg", "webp", "avif", "jxl")
 
@@ -91,7 +93,7 @@ class LatentCodec:
 
     def fingerprint(self) -> str:
         # Any change to the codec (code or weights kept in the repo) invalidates cached rows.
-        files = _codec_files(exclude=("bench", "baselines.py", "seed_codec.py", "cli.py", "__main__.py"))
+        files = _codec_files(exclude=LATENT_EXCLUDE)
         return _hash_files(files, self.effort, str(self.device), _torch_version())
 
     def encode(self, rgb: np.ndarray, max_bytes: int) -> Encoded:
