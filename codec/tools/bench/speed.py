@@ -21,6 +21,7 @@ import torch
 import codec
 from codec.imageio import resize_rgb, to_tensor
 from codec.models.registry import get_model
+from codec.options import bpp_to_bytes
 
 SPEED_SIZE = (768, 512)
 SPEED_BPP = 0.10
@@ -57,7 +58,7 @@ def measure_speed(
 ) -> dict[str, Any]:
 
     name, rgb = pick_speed_image(images, load)
-    max_bytes = int(SPEED_BPP * SPEED_SIZE[0] * SPEED_SIZE[1] / 8)
+    max_bytes = bpp_to_bytes(SPEED_BPP, *SPEED_SIZE)
     out: dict[str, Any] = {"image": name, "bpp": SPEED_BPP, "effort": effort,
                            "cpu_threads": torch.get_num_threads()}
     t0 = time.perf_counter()
