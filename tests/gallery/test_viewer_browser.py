@@ -219,6 +219,16 @@ def test_viewer_zoom_pan_navigation_compare(live_server, browser, photos, user, 
     big = page.locator("#viewer-stage").bounding_box()
     assert big["width"] >= w - 20 and big["height"] >= h * 0.6
     _shot(page, viewport, "06-lightbox")
+    # the next photo opens in the lightbox too, in the same comparison mode
+    page.click("[data-mode-button=split]")
+    page.click(".stage-go-next")
+    page.wait_for_url(f"{base}/photos/{photos[0].pk}/#lightbox&mode=split&vs=jpeg")
+    page.wait_for_function("() => document.getElementById('viewer').classList.contains('is-lightbox')")
+    assert _state(page)["mode"] == "split"
+    assert page.locator(".stage-go-next").is_hidden()  # the oldest photo has no next one
+    page.click(".stage-go-prev")
+    page.wait_for_url(f"{base}/photos/{middle.pk}/#lightbox&mode=split&vs=jpeg")
+    page.click("[data-mode-button=single]")
     page.click("#fullscreen-button")
     page.wait_for_function("() => !document.getElementById('viewer').classList.contains('is-lightbox')")
 

@@ -200,9 +200,35 @@
   });
 
   function go(rel) {
-    const link = document.querySelector('a[rel="' + rel + '"].button, #' + rel + "-photo");
-    if (link) window.location.href = link.href;
+    // The next photo opens in the same view: lightbox, comparison mode and compared version.
+    const link = document.getElementById(rel + "-photo");
+    if (!link) return;
+    const state = [];
+    if (viewer.classList.contains("is-lightbox")) state.push("lightbox");
+    if (mode !== "single") state.push("mode=" + mode);
+    if (mode !== "single" && compareSelect) state.push("vs=" + compareSelect.value);
+    window.location.href = link.href.split("#")[0] + (state.length ? "#" + state.join("&") : "");
   }
+  function restoreState() {
+    const parts = window.location.hash.replace(/^#/, "").split("&");
+    parts.forEach(function (p) {
+      const kv = p.split("=");
+      if (kv[0] === "vs" && compareSelect && compareSelect.querySelector('option[value="' + kv[1] + '"]')) compareSelect.value = kv[1];
+    });
+    parts.forEach(function (p) {
+      const kv = p.split("=");
+      if (kv[0] === "mode" && (kv[1] === "side" || kv[1] === "split")) setMode(kv[1]);
+      if (kv[0] === "lightbox") {
+        viewer.classList.add("is-lightbox");
+        document.documentElement.classList.add("has-lightbox");
+        fullButton.textContent = "Exit full screen";
+      }
+    });
+  }
+  viewer.querySelectorAll("[data-go]").forEach(function (b) {
+    if (!document.getElementById(b.dataset.go + "-photo")) { b.hidden = true; return; }
+    b.addEventListener("click", function () { go(b.dataset.go); });
+  });
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target;
@@ -234,6 +260,7 @@
   let gesture = null;
   stage.addEventListener("pointerdown", function (e) {
     if (e.button !== undefined && e.button > 0) return;
+    if (e.target.closest("button")) return; // the lightbox's previous/next buttons
     stage.setPointerCapture(e.pointerId);
     pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     if (e.target === handle) {
@@ -285,12 +312,14 @@
   const fullButton = document.getElementById("fullscreen-button");
   function openLightbox() {
     viewer.classList.add("is-lightbox");
+    fullButton.textContent = "Exit full screen";
     document.documentElement.classList.add("has-lightbox");
     if (viewer.requestFullscreen) viewer.requestFullscreen().catch(function () {});
     relayout(true);
   }
   function closeLightbox() {
     viewer.classList.remove("is-lightbox");
+    fullButton.textContent = "Full screen";
     document.documentElement.classList.remove("has-lightbox");
     if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(function () {});
     relayout(true);
@@ -308,6 +337,7 @@
   }
   sizeImages();
   hug();
+  restoreState();
   fit();
   if (window.ResizeObserver) new ResizeObserver(function () { relayout(false); }).observe(stage);
   else window.addEventListener("resize", function () { relayout(false); });
