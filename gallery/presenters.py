@@ -170,6 +170,8 @@ def ordered(photos, sort: str, query: str = ""):
 
 def scoped(photos, user, scope: str):
     """The home grid's filters over what the viewer may see: all, mine, or shared with me."""
+    if user is None:  # a signed-out visitor with share links: nothing is "mine"
+        return photos.none() if scope == "mine" else photos
     if scope == "mine":
         return photos.filter(owner=user)
     if scope == "shared":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -33,15 +34,19 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-@login_required
 @require_GET
 def photo_list(request: HttpRequest) -> HttpResponse:
+    """What this viewer may see: own photos, those shared with signed-in users, and those of the
+    share links opened in this session (a signed-out visitor without any goes to the sign-in)."""
+    signed_in = request.user.is_authenticated
+    if not signed_in and not privacy.granted_tokens(request):
+        return redirect_to_login(request.get_full_path())
     scope = "mine" if request.GET.get("mine") == "1" else request.GET.get("scope", "all")
     scope = scope if scope in SCOPES else "all"
     sort = request.GET.get("sort", "uploaded")
     sort = sort if sort in presenters.SORTS else "uploaded"
     query = request.GET.get("q", "").strip()[:100]
-    photos = presenters.scoped(privacy.visible_photos(request.user), request.user, scope)
+    photos = presenters.scoped(privacy.photos_for(request), request.user if signed_in else None, scope)
     photos = presenters.ordered(photos, sort, query)
     page = Paginator(photos, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in page]
@@ -54,7 +59,7 @@ def photo_list(request: HttpRequest) -> HttpResponse:
             "scope": scope,
             "scopes": SCOPES,
             "mine": scope == "mine",
-            "my_albums": request.user.albums.all(),
+            "my_albums": request.user.albums.all() if signed_in else [],
             "sort": sort,
             "sorts": presenters.SORTS,
             "query": query,

@@ -268,3 +268,16 @@ def test_signup_open_and_closed(client, settings, django_user_model):
 def test_share_tokens_are_unguessable():
     tokens = {privacy.new_token() for _ in range(100)}
     assert len(tokens) == 100 and all(len(t) >= 32 for t in tokens)
+
+
+def test_home_page_of_a_signed_out_visitor_lists_the_opened_links(client, user, media_root):
+    assert client.get(reverse("gallery:list"))["Location"].startswith("/accounts/login/")
+    shared = ready_photo(user, title="shared.png")
+    ready_photo(user, title="private.png")
+    privacy.set_visibility(shared, "link")
+    client.get(reverse("gallery:share", args=[shared.share_token]))
+    body = client.get(reverse("gallery:list")).content.decode()
+    assert "shared.png" in body and "private.png" not in body and 'id="bulk-form"' not in body
+    assert "shared.png" not in client.get(reverse("gallery:list") + "?scope=mine").content.decode()
+    privacy.set_visibility(shared, "private")  # revoked: the link's photo leaves the home page
+    assert "shared.png" not in client.get(reverse("gallery:list")).content.decode()
