@@ -242,6 +242,26 @@ def test_viewer_zoom_pan_navigation_compare(live_server, browser, photos, user, 
     page.wait_for_url(f"{base}/photos/{photos[2].pk}/")
     assert page.locator("#prev-photo").count() == 0  # the newest has no previous
 
+    if viewport == "phone":  # pinch out with two fingers (real touch events through CDP) zooms in
+        s = page.locator("#viewer-stage").bounding_box()
+        cx, cy = s["x"] + s["width"] / 2, s["y"] + s["height"] / 2
+        before = _state(page)["scale"]
+        cdp = page.context.new_cdp_session(page)
+
+        def touch(kind: str, spread: float) -> None:
+            points = [{"x": cx - spread, "y": cy, "id": 0}, {"x": cx + spread, "y": cy, "id": 1}]
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": kind, "touchPoints": [] if kind == "touchEnd" else points},
+            )
+
+        touch("touchStart", 40)
+        for spread in (60, 80, 100, 120):
+            touch("touchMove", spread)
+        touch("touchEnd", 120)
+        assert _state(page)["scale"] == pytest.approx(before * 3, rel=0.1)
+        page.keyboard.press("0")
+
     if viewport == "phone":  # swipe left = next photo
         page.wait_for_function("() => document.getElementById('viewer').dataset.scale")
         s = page.locator("#viewer-stage").bounding_box()
