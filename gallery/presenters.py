@@ -39,10 +39,39 @@ def preview_url(photo: Photo, spec_name: str) -> tuple[str, bool]:
     return f"{base}?v={cache_file.version}", True
 
 
+def _coded_size(photo: Photo) -> tuple[int, int]:
+    """The size the latent really encodes (``codec.info``'s coded_width/height; the rate control
+    may pick a smaller one), else the photo's own size."""
+    info = photo.codec_info or {}
+    w, h = info.get("coded_width"), info.get("coded_height")
+    if (
+        isinstance(w, int)
+        and isinstance(h, int)
+        and 0 < w <= photo.original_width
+        and 0 < h <= photo.original_height
+    ):
+        return w, h
+    return photo.original_width, photo.original_height
+
+
 def variants(photo: Photo) -> list[Variant]:
     if not photo.is_ready:
         return []
     url, ready = preview_url(photo, "display")
+    width, height = _coded_size(photo)
+    downscaled = (width, height) != (photo.original_width, photo.original_height)
+    note = (
+        "stored as AVIF by the fidelity guard (the latent could not keep the floor)"
+        if photo.fidelity_guard == "avif"
+        else f"decoded from the {photo.codec_model or 'latent'} bitstream"
+        + (" + a patch layer from the fidelity guard" if photo.fidelity_guard == "patches" else "")
+    )
+    if downscaled:
+        scale = width / photo.original_width
+        note = (
+            f"The latent codes a {width}×{height} version ({scale:.0%}): at this budget a smaller latent "
+            f"with more levels looked better; decoded and shown enlarged. {note[0].upper()}{note[1:]}"
+        )
     out = [
         Variant(
             key="latent",
@@ -51,14 +80,10 @@ def variants(photo: Photo) -> list[Variant]:
             bytes=photo.latent_bytes,
             bpp=photo.latent_bpp,
             ratio=photo.ratio,
-            width=photo.original_width,
-            height=photo.original_height,
-            note=(
-                "stored as AVIF by the fidelity guard (the latent could not keep the floor)"
-                if photo.fidelity_guard == "avif"
-                else f"decoded from the {photo.codec_model or 'latent'} bitstream"
-                + (" + a patch layer from the fidelity guard" if photo.fidelity_guard == "patches" else "")
-            ),
+            width=width,
+            height=height,
+            downscaled=downscaled,
+            note=note,
             pending=not ready,
         )
     ]

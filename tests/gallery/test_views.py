@@ -301,3 +301,13 @@ def test_status_has_queue_position_and_eta(alice_client, user, media_root):
     page = alice_client.get(reverse("gallery:detail", args=[second.pk])).content.decode()
     assert "ready in about 40 s" in page
     assert alice_client.get(reverse("gallery:status", args=[photo.pk])).json()["queue"] is None
+
+
+def test_photo_page_says_when_the_latent_codes_a_smaller_version(alice_client, user, media_root):
+    photo = ready_photo(user, width=64, height=48)
+    Photo.objects.filter(pk=photo.pk).update(codec_info={"coded_width": 32, "coded_height": 24})
+    body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+    assert "The latent codes a 32×24 version (50%)" in body and "downscaled to 32×24 to fit" in body
+    Photo.objects.filter(pk=photo.pk).update(codec_info={"coded_width": 64, "coded_height": 48})
+    body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+    assert "The latent codes a" not in body
