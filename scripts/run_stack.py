@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+EX_CONFIG = 78  # a worker that cannot load its model exits with this (gallery/worker/runtime.py)
 
 
 def log(msg: str) -> None:
@@ -307,12 +308,16 @@ def main(argv: list[str] | None = None) -> int:
             log(admin)
             if wait_worker(base, stack):
                 log("worker connected (answers /readyz)")
-            else:
+            elif not stack.dead_child():
                 log("warning: no worker answered /readyz yet; uploads wait until one does")
             log("Ctrl-C stops everything")
             while (dead := stack.dead_child()) is None:
                 time.sleep(0.5)
             log(f"error: {dead[0]} exited with code {dead[1]}; stopping the rest")
+            if dead[0] == "celery worker" and dead[1] == EX_CONFIG:
+                log("the worker refused to start because its model cannot load (the reason is above). "
+                    "Run `python -m codec fetch-weights`, or set CODEC_MODEL_DIR to a folder with the "
+                    "weights, then `make run` again.")
             code = 1
     except KeyboardInterrupt:
         log("interrupted")

@@ -149,6 +149,21 @@ def test_run_stack_without_system_redis_kill_worker_leaves_no_orphans(project_ro
         cleanup(proc, log_path)
 
 
+def test_run_stack_without_weights_stops_with_the_reason(project_root, tmp_path, redis_url):
+    """A fresh machine without the weights (offline): the worker refuses to start (status 78) and
+    `make run` stops everything with the reason and what to do, instead of serving a dead queue."""
+    env = stack_env(tmp_path, REDIS_URL=redis_url, CODEC_MODEL_DIR=str(tmp_path / "no-weights"),
+                    CODEC_NO_SHARED_FALLBACK="1", CODEC_CACHE_DIR=str(tmp_path / "cache"), CODEC_OFFLINE="1")
+    proc, log_path = start_stack(project_root, tmp_path, env, "--port", str(free_port()))
+    try:
+        assert proc.wait(150) == 1, log_path.read_text()[-3000:]
+        text = log_path.read_text()
+        assert "celery worker exited with code 78" in text and "python -m codec fetch-weights" in text, text
+        assert "taesd" in text and "[run] all stopped" in text
+    finally:
+        cleanup(proc, log_path)
+
+
 def test_debug_is_refused_with_gunicorn(project_root):
     out = subprocess.run([sys.executable, "scripts/run_stack.py", "--web", "gunicorn", "--debug"],
                          cwd=project_root, capture_output=True, text=True, timeout=60)
