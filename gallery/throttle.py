@@ -8,12 +8,18 @@ is a 429 with a plain message instead of another "wrong password".
 
 Staff unlock an account early in the admin ("Access attempts") or with
 ``manage.py axes_reset_username USERNAME``.
+
+Behind a reverse proxy every request comes from the proxy's address; with
+``GALLERY_TRUSTED_PROXIES=N`` the client address is taken from ``X-Forwarded-For`` as the N-th
+entry from the right (the one the outermost trusted proxy saw), so entries a client adds itself
+are ignored.
 """
 
 from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -30,6 +36,16 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address for throttling (``AXES_CLIENT_IP_CALLABLE``)."""
+    remote = request.META.get("REMOTE_ADDR")
+    hops = getattr(settings, "GALLERY_TRUSTED_PROXIES", 0)
+    if hops <= 0:
+        return remote
+    chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    return chain[-hops] if len(chain) >= hops else remote
 
 
 def lockout_message(request: HttpRequest | None = None) -> str:

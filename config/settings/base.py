@@ -330,6 +330,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "gallery.throttle.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful login
 AXES_VERBOSE = False
+# Reverse proxies in front of the web process (compose: 1, the TLS proxy): the client address is
+# then read from X-Forwarded-For, N entries from the right. 0: REMOTE_ADDR.
+GALLERY_TRUSTED_PROXIES = env_int("GALLERY_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "gallery.throttle.client_ip"
 
 # Content-Security-Policy on every response (gallery.middleware.ContentSecurityPolicyMiddleware):
 # scripts and styles only from our own static files (no inline code), images also as data:/blob:

@@ -109,3 +109,34 @@ def test_templates_have_no_inline_script_or_style():
                 line = text.count("\n", 0, match.start()) + 1
                 found.append(f"{path.relative_to(ROOT)}:{line}: {what}")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_clients_are_told_apart_and_cannot_spoof(client, user, password, settings):
+    settings.GALLERY_TRUSTED_PROXIES = 1
+    limit = django_settings.AXES_FAILURE_LIMIT
+    for i in range(limit):  # the attacker prepends a new fake address every time: ignored
+        post_login(client, user.username, f"wrong-{i}", HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.7")
+    attacker = post_login(client, user.username, password, HTTP_X_FORWARDED_FOR="10.1.1.1, 203.0.113.7")
+    assert attacker.status_code == 429
+    # The same user from another client address behind the same proxy (same REMOTE_ADDR) still signs in.
+    other = post_login(client, user.username, password, HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert other.status_code == 302
+
+
+def test_csp_allows_the_s3_endpoint_for_images(project_root, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, django; django.setup(); from django.conf import settings as s;"
+            "print(json.dumps(s.GALLERY_CSP))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "GALLERY_VAR_DIR": str(tmp_path),
+           "AWS_STORAGE_BUCKET_NAME": "photos", "AWS_S3_ENDPOINT_URL": "https://minio.example:9000/"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=project_root, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    directives = dict(d.strip().split(" ", 1) for d in json.loads(out.stdout).split(";"))
+    assert directives["img-src"] == "'self' data: blob: https://minio.example:9000"
+    assert directives["script-src"] == "'self'"
