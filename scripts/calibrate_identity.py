@@ -14,7 +14,10 @@ independent ground truth; the landmark shift and the detector are independent of
 Floors reported for each metric:
 * ``safe`` — the largest value below which no calibration face failed (precision 1 for "kept");
 * ``youden`` — the value maximising TPR − FPR (kept below, failed above);
-* ``recommended`` — the lower of the two, rounded down to 0.01 (the encoder's protection target).
+* ``precision90`` — the largest value below which ≥ 90 % of the calibration faces were kept;
+* ``recommended`` — the lower of ``youden`` and ``precision90`` (dropped when below the kept faces'
+  10th percentile), rounded down to 0.01 (the encoder's
+  protection target). ``safe`` is reported but not used: one noisy failure makes it useless.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def face_rows(paths: list[str]) -> list[dict]:
     for path in paths:
         for img in json.loads(Path(path).read_text())["images"]:
             groups = [("full", img.get("rows", []))]
-            groups += [("crop256", c.get("rows", [])) for c in img.get("crops", [])]
+            groups += [("crop256", [{**r, "face": c["face"]} for r in c.get("rows", []) if "face" in r])
+                       for c in img.get("crops", []) if c.get("box_from") != "mapped"]
             for kind, group in groups:
                 for r in group:
                     if "face" in r:
@@ -54,8 +58,19 @@ def floors(values: np.ndarray, kept: np.ndarray) -> dict:
         fpr = float((values[~kept] < t).mean())
         if tpr - fpr > best_j:
             best, best_j = float(t), tpr - fpr
-    rec = np.floor(min(failed_min, best) * 100) / 100
-    return {"safe": failed_min, "youden": best, "youden_j": best_j, "recommended": float(rec)}
+    # Largest value below which at least 90 % of the calibration faces were kept.
+    p90 = None
+    for t in grid:
+        below = values < t
+        if below.any() and kept[below].mean() >= 0.9:
+            p90 = float(t)
+    # A precision-90 floor below the kept faces' 10th percentile is degenerate (it would reject 90 % of
+    # the faces that were kept): the metric does not separate at that precision, so use Youden's.
+    if p90 is not None and p90 < np.percentile(values[kept], 10):
+        p90 = None
+    rec = np.floor(min(best, p90 if p90 is not None else best) * 100) / 100
+    return {"safe": failed_min, "youden": best, "youden_j": best_j, "precision90": p90,
+            "recommended": float(rec)}
 
 
 def summary(values: np.ndarray) -> dict:
@@ -89,7 +104,9 @@ def main() -> None:
     kept = np.array([r["kept"] for r in calib])
     out: dict = {"label": "kept = still detected AND rank-1 identified among the set's faces",
                  "calibration_rows": len(calib), "calibration_kept": int(kept.sum()) if calib else 0,
-                 "faces": len({(r["image"], r["face"]) for r in calib})}
+                 "faces": len({(r["image"], r["face"]) for r in calib}),
+                 "calibration_failed_not_detected": sum(not r["detected"] for r in calib),
+                 "calibration_failed_rank1": sum(not r["rank1"] for r in calib)}
     for m in METRICS:
         v = np.array([r[m] for r in calib], float)
         out[m] = {"kept": summary(v[kept]) if calib else {}, "failed": summary(v[~kept]) if calib else {},

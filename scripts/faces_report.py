@@ -23,7 +23,8 @@ def face_rows(path: Path) -> list[dict]:
         return rows
     for img in json.loads(path.read_text())["images"]:
         groups = [("full", img.get("rows", []))]
-        groups += [("crop256", c.get("rows", [])) for c in img.get("crops", [])]
+        groups += [("crop256", [{**r, "face": c["face"]} for r in c.get("rows", []) if "face" in r])
+                       for c in img.get("crops", []) if c.get("box_from") != "mapped"]
         for kind, group in groups:
             rows += [{**r, "split": img["split"], "image": img["name"], "kind": kind}
                      for r in group if "face" in r]
