@@ -34,18 +34,15 @@ import codec  # noqa: E402
 from codec import baselines  # noqa: E402
 from codec.metrics import identity as idm  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from faces_set import load  # noqa: E402
+
 CROP_SIDE = 256
 #: Originals closer than this to the face's own original are not used as distractors.
 SAME_PERSON_EXCLUDE = 0.5
 CODECS = ("latent", "avif", "webp")
 
 
-def load(path: str) -> np.ndarray:
-    if path == "skimage:astronaut":
-        from skimage import data
-
-        return data.astronaut()
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def face_crop(rgb: np.ndarray, box: idm.FaceBox, side: int = CROP_SIDE) -> tuple[np.ndarray, idm.FaceBox]:

@@ -32,14 +32,24 @@ def shared(env: str, sub: str) -> Path:
 
 
 def test_images() -> list[dict]:
-    import matplotlib.cbook as cbook
-
-    items = [{"name": k, "path": str(shared("CODEC_KODAK_DIR", "kodak") / f"{k}.png"), "split": "test"}
-             for k in KODAK_PORTRAITS]
+    items = [{"name": k, "path": f"kodak:{k}.png", "split": "test"} for k in KODAK_PORTRAITS]
     items.append({"name": "astronaut", "path": "skimage:astronaut", "split": "test"})
-    hopper = str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    items.append({"name": "grace_hopper", "path": hopper, "split": "test"})
+    items.append({"name": "grace_hopper", "path": "mpl:grace_hopper.jpg", "split": "test"})
     return items
+
+
+def resolve(path: str) -> str:
+    """``kodak:NAME`` / ``train:SUB/NAME`` (shared data, env var first), ``mpl:NAME`` (matplotlib sample)."""
+    kind, _, rest = path.partition(":")
+    if kind == "kodak":
+        return str(shared("CODEC_KODAK_DIR", "kodak") / rest)
+    if kind == "train":
+        return str(shared("CODEC_TRAIN_DIR", "train") / rest)
+    if kind == "mpl":
+        import matplotlib.cbook as cbook
+
+        return str(cbook.get_sample_data(rest, asfileobj=False))
+    return path
 
 
 def load(path: str) -> np.ndarray:
@@ -47,7 +57,7 @@ def load(path: str) -> np.ndarray:
         from skimage import data
 
         return data.astronaut()
-    return np.asarray(Image.open(path).convert("RGB"))
+    return np.asarray(Image.open(resolve(path)).convert("RGB"))
 
 
 def main() -> None:
@@ -71,7 +81,8 @@ def main() -> None:
         scanned += 1
         faces = [f for f in detect_faces(rgb, upsample=1) if f.size >= args.min_face]
         if faces:
-            found.append({"name": f"{path.parent.name}/{path.name}", "path": str(path),
+            rel = f"{path.parent.name}/{path.name}"
+            found.append({"name": rel, "path": f"train:{rel}",
                           "faces": len(faces), "largest_face": max(f.size for f in faces)})
     for i, item in enumerate(found):
         item["split"] = "calibration" if i % 2 == 0 else "heldout"
