@@ -29,10 +29,14 @@ def album_list(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Album “{album}” was created. It is private until you share it.")
         return redirect("gallery:album", pk=album.pk)
     visible = privacy.albums_for(request)
+    photos = privacy.photos_for(request)
     return render(
         request,
         "gallery/album_list.html",
-        {"own": visible.filter(owner=request.user), "shared": visible.exclude(owner=request.user)},
+        {
+            "own": presenters.album_cards(visible.filter(owner=request.user), photos),
+            "shared": presenters.album_cards(visible.exclude(owner=request.user), photos),
+        },
     )
 
 

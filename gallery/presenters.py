@@ -193,6 +193,23 @@ def ordered(photos, sort: str, query: str = ""):
     return photos.order_by("-created_at")
 
 
+@dataclass
+class AlbumCard:
+    album: object
+    count: int
+    cover_url: str  # the newest ready photo's thumbnail, "" when there is none
+
+
+def album_cards(albums, photos) -> list[AlbumCard]:
+    """Albums with how many photos the viewer sees in each and a cover thumbnail."""
+    cards = []
+    for album in albums:
+        inside = photos.filter(album=album)
+        cover = inside.filter(status=Photo.Status.READY).order_by("-created_at").first()
+        cards.append(AlbumCard(album, inside.count(), preview_url(cover, "thumb")[0] if cover else ""))
+    return cards
+
+
 def scoped(photos, user, scope: str):
     """The home grid's filters over what the viewer may see: all, mine, or shared with me."""
     if user is None:  # a signed-out visitor with share links: nothing is "mine"

@@ -234,6 +234,8 @@ def test_album_pages(client, user, media_root):
     assert "Trip 2026" in client.get(reverse("gallery:albums")).content.decode()
     photo = ready_photo(user)
     client.post(reverse("gallery:photo-album", args=[photo.pk]), {"album": str(album.pk)})
+    cards = client.get(reverse("gallery:albums")).content.decode()
+    assert "1 photo · Only me" in cards and reverse("gallery:preview", args=[photo.pk, "thumb"]) in cards
     client.post(reverse("gallery:album-delete", args=[album.pk]))
     assert not Album.objects.exists()
     photo.refresh_from_db()
