@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import previews, services
-from .models import Comparison, Photo, StagedUpload
+from .models import Comparison, OutboxMessage, Photo, StagedUpload
 
 
 class ComparisonInline(admin.TabularInline):
@@ -131,6 +131,17 @@ class StagedUploadAdmin(admin.ModelAdmin):
     list_display = ("photo", "size", "created_at")
     fields = ("photo", "size", "sha256", "created_at")
     readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Task messages waiting to be published (the broker was unreachable); the relay sends them."""
+
+    list_display = ("task", "args", "created_at", "attempts", "last_error")
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -38,6 +38,13 @@ def as_worker():
         _role["worker"] = old
 
 
+def _by_role(number: int, msg: str, hint: str) -> checks.CheckMessage:
+    """A problem that stops a worker (Error ``gallery.E0nn``) but only degrades the web (Warning ``W0nn``)."""
+    if _role["worker"]:
+        return checks.Error(msg, hint=hint, id=f"gallery.E{number:03d}")
+    return checks.Warning(msg, hint=hint, id=f"gallery.W{number:03d}")
+
+
 def _int_setting(name: str, *, minimum: int, maximum: int | None = None, hint: str = "") -> list:
     value = getattr(settings, name)
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
@@ -178,13 +185,12 @@ def check_media_writable(app_configs=None, **kwargs) -> list:
         with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
             pass
     except OSError as exc:
-        level = checks.Error if _role["worker"] else checks.Warning
         return [
-            level(
+            _by_role(
+                10,
                 f"Media storage is not writable: {exc.strerror or exc} ({root}).",
-                hint="Give the web and worker processes write access to MEDIA_ROOT, or point MEDIA_ROOT "
+                "Give the web and worker processes write access to MEDIA_ROOT, or point MEDIA_ROOT "
                 "(or AWS_STORAGE_BUCKET_NAME) somewhere writable. Latents could not be stored.",
-                id="gallery.E010" if _role["worker"] else "gallery.W010",
             )
         ]
     return []
@@ -201,13 +207,12 @@ def check_codec_weights(app_configs=None, **kwargs) -> list:
         problems = weight_problems(settings.GALLERY_CODEC_MODEL, fetch=False)
     except codec.CodecError:  # an unknown model is reported once, by check_codec_options
         return []
-    level = checks.Error if _role["worker"] else checks.Warning
     return [
-        level(
+        _by_role(
+            11,
             f"The codec cannot load its model here: {p}",
-            hint="Workers refuse to start until this is fixed; uploads wait (originals kept). "
+            "Workers refuse to start until this is fixed; uploads wait (originals kept). "
             "`python -m codec fetch-weights` places the files.",
-            id="gallery.E011" if _role["worker"] else "gallery.W011",
         )
         for p in problems
     ]

@@ -188,3 +188,26 @@ class StagedUpload(models.Model):
 
     def __str__(self) -> str:
         return f"staged original of {self.photo_id} ({self.size} bytes)"
+
+
+class OutboxMessage(models.Model):
+    """A task message to publish, written in the same transaction as the change that needs it.
+
+    The database is the source of truth: an upload commits its photo, staged original and this row
+    together and answers at once. The row is published right after the commit (fast path) and, when
+    the broker was unreachable, by the relay (``gallery/outbox.py``: beat task ``gallery.relay_outbox``
+    and the sweeper) as soon as the broker is back. A published row is deleted.
+    """
+
+    task = models.CharField(max_length=100)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="A relay is publishing it since.")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)!r}"

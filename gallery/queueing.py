@@ -25,14 +25,30 @@ QUEUE = settings.GALLERY_GPU_QUEUE
 
 def publish(task, *args) -> bool:
     """``task.apply_async(args)``; False (logged) when the broker cannot be reached or is skipped."""
+    return _send(task.name, args, lambda: task.apply_async(args=list(args)))
+
+
+def publish_by_name(name: str, *args) -> bool:
+    """Like ``publish`` for a task known by name (outbox rows); routed like the task itself."""
+    from config.celery import app
+
+    return _send(name, args, lambda: app.send_task(name, args=list(args)))
+
+
+def last_error() -> str:
+    """Why the last publish failed (for the outbox row and the statistics page)."""
+    return BROKER.last_error
+
+
+def _send(name: str, args, send) -> bool:
     if BROKER.is_open:
-        log.warning("not queueing %s%r: the broker failed %s", task.name, args, "moments ago")
+        log.warning("not queueing %s%r: the broker failed moments ago (%s)", name, args, BROKER.last_error)
         return False
     try:
-        task.apply_async(args=list(args))
+        send()
     except Exception as exc:  # kombu OperationalError, redis errors, socket timeouts …
         BROKER.trip(exc)
-        log.error("could not queue %s%r: %s", task.name, args, exc)
+        log.error("could not queue %s%r: %s", name, args, exc)
         return False
     return True
 

@@ -8,7 +8,7 @@ from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from . import charts, previews, queueing
-from .models import Comparison, Photo, StagedUpload
+from .models import Comparison, OutboxMessage, Photo, StagedUpload
 
 
 @dataclass
@@ -62,6 +62,7 @@ class StorageStats:
     failures: list[Photo]
     queue: queueing.QueueSnapshot
     waiting: SetupWaiting  # photos held back by a worker's setup problem, and why
+    outbox_pending: int  # task messages not yet published (the broker was unreachable)
     stored_total: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,4 +141,5 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         if with_queue
         else queueing.QueueSnapshot(available=False, error="not queried"),
         waiting=setup_waiting(),
+        outbox_pending=OutboxMessage.objects.count(),
     )

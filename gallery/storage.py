@@ -80,6 +80,17 @@ def preview_name(photo_id: uuid.UUID | str, spec_name: str, digest: str, fmt: st
     return f"{preview_folder(photo_id)}/{spec_name}-{digest}.{extension(fmt)}"
 
 
+def photo_dirs() -> Iterable[tuple[str, str]]:
+    """(folder, name) of every sub-folder of the per-photo folders (the name should be a photo id)."""
+    for folder in PHOTO_FOLDERS:
+        try:
+            dirs, _files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for d in dirs:
+            yield f"{folder}/{d}", d
+
+
 def photo_folders(photo_id: uuid.UUID | str) -> list[str]:
     """Every folder that holds files of one photo only."""
     return [f"{folder}/{photo_id}" for folder in PHOTO_FOLDERS]

@@ -174,17 +174,12 @@ def orphaned_files(older_than: float | None = None) -> list[str]:
     except FileNotFoundError:
         files = []
     candidates += [(f.split(".", 1)[0], f"{storage.LATENTS}/{f}") for f in files]
-    for folder in storage.PHOTO_FOLDERS:
+    for path, pid in storage.photo_dirs():
         try:
-            dirs, _files = default_storage.listdir(folder)
+            _sub, names = default_storage.listdir(path)
         except FileNotFoundError:
             continue
-        for d in dirs:
-            try:
-                _sub, names = default_storage.listdir(f"{folder}/{d}")
-            except FileNotFoundError:
-                continue
-            candidates += [(d, f"{folder}/{d}/{n}") for n in names]
+        candidates += [(pid, f"{path}/{n}") for n in names]
     ids = {pid for pid, _ in candidates if is_uuid(pid)}
     existing = {str(pk) for pk in Photo.objects.filter(pk__in=ids).values_list("pk", flat=True)}
     out = []
@@ -212,16 +207,8 @@ def remove_empty_folders() -> list[str]:
     storage, e.g. left by a delete whose folder removal raced a worker; returns those removed."""
     if not storage.is_local():
         return []
-    removed = []
-    for folder in storage.PHOTO_FOLDERS:
-        try:
-            dirs, _files = default_storage.listdir(folder)
-        except FileNotFoundError:
-            continue
-        for d in dirs:
-            if is_uuid(d) and storage.remove_folder_if_empty(f"{folder}/{d}"):
-                removed.append(f"{folder}/{d}")
-    return removed
+    dirs = [path for path, pid in storage.photo_dirs() if is_uuid(pid)]
+    return [path for path in dirs if storage.remove_folder_if_empty(path)]
 
 
 def sweep(
@@ -231,6 +218,10 @@ def sweep(
     orphans_after: float | None = None,
     dry_run: bool = False,
 ) -> SweepReport:
+    if not dry_run:  # outbox messages first: their photos are then queued, not stale
+        from . import outbox
+
+        outbox.relay()
     report = requeue_stale(pending_after=pending_after, encoding_after=encoding_after, dry_run=dry_run)
     report.orphans_deleted = collect_orphans(orphans_after, dry_run=dry_run)
     if report.requeued or report.requeue_failed or report.orphans_deleted:

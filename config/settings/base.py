@@ -247,6 +247,7 @@ CELERY_TASK_DEFAULT_QUEUE = GALLERY_GPU_QUEUE
 CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in GALLERY_WORKER_QUEUES}
 CELERY_TASK_ROUTES = {
     "gallery.sweep": {"queue": GALLERY_MAINTENANCE_QUEUE},
+    "gallery.relay_outbox": {"queue": GALLERY_MAINTENANCE_QUEUE},
     "gallery.*": {"queue": GALLERY_GPU_QUEUE},
 }
 # A worker that cannot load its model (weights missing or damaged, unknown model/effort) exits at
@@ -284,7 +285,14 @@ GALLERY_SWEEP_INTERVAL = env_int("GALLERY_SWEEP_INTERVAL", 300)
 GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 900)
 GALLERY_SWEEP_ENCODING_AFTER = env_int("GALLERY_SWEEP_ENCODING_AFTER", 1800)
 GALLERY_SWEEP_ORPHAN_AFTER = env_int("GALLERY_SWEEP_ORPHAN_AFTER", 3600)
+# The outbox relay (gallery/outbox.py) publishes task messages an upload could not (broker down).
+GALLERY_OUTBOX_RELAY_INTERVAL = env_int("GALLERY_OUTBOX_RELAY_INTERVAL", 10)
 CELERY_BEAT_SCHEDULE = {
+    "gallery-relay-outbox": {
+        "task": "gallery.relay_outbox",
+        "schedule": float(GALLERY_OUTBOX_RELAY_INTERVAL),
+        "options": {"expires": float(GALLERY_OUTBOX_RELAY_INTERVAL)},
+    },
     # a sweep that waited longer than one interval is dropped: the next one does the same work
     "gallery-sweep": {
         "task": "gallery.sweep",

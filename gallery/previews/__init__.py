@@ -83,8 +83,9 @@ def render(photo, spec_names: Iterable[str], decode: Callable[[bytes], object]) 
 
     The latent is decoded at most once, and only when some file is missing.
     """
-    missing = [CacheFile(photo, get_spec(n)) for n in spec_names]
-    missing = [cf for cf in missing if not cf.exists()]
+    # smallest first: grid tiles appear before the large renditions
+    wanted = sorted((CacheFile(photo, get_spec(n)) for n in spec_names), key=lambda cf: cf.spec.max_side)
+    missing = [cf for cf in wanted if not cf.exists()]
     if not missing:
         return []
     with default_storage.open(photo.latent.name, "rb") as fh:

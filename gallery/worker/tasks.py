@@ -102,6 +102,14 @@ def sweep() -> str:
     return sweeper.sweep().summary()
 
 
+@shared_task(name="gallery.relay_outbox", ignore_result=True)
+def relay_outbox() -> int:
+    """Beat task (queue ``maintenance``): publish outbox messages the request path could not."""
+    from .. import outbox
+
+    return len(outbox.relay().published)
+
+
 def _consumed_queues(app) -> list[str]:
     return list(app.amqp.queues.consume_from) if app.amqp.queues else []
 

@@ -82,7 +82,7 @@ def test_kodak_upload_to_ready(client, user, gpu_worker, kodak_image, media_root
     img = Image.open(io.BytesIO(b"".join(response.streaming_content)))
     assert img.size == (768, 512)
     seconds_to_preview = time.monotonic() - started
-    assert previews.lookup(photo, "thumb") is not None
+    wait_for(lambda: previews.lookup(photo, "thumb"), 60, "the thumbnail")
 
     # The photo page shows the toggle with the JPEG's byte count.
     body = client.get(reverse("gallery:detail", args=[photo_id])).content.decode()

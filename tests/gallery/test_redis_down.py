@@ -134,6 +134,10 @@ def exercise_site(client, user, on_commit) -> dict[str, tuple[int, float]]:
         from gallery import resilience
 
         assert resilience.BROKER.is_open  # the publish was tried and failed (not skipped by a page)
+        from gallery.models import OutboxMessage
+
+        # the encode message waits in the database for the relay
+        assert OutboxMessage.objects.filter(args=[str(staged.pk)]).exists()
     return results
 
 

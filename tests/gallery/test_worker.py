@@ -10,7 +10,11 @@ import time
 
 import pytest
 
-from .conftest import TEST_REDIS_URL
+from .conftest import TEST_REDIS_URL, broker_at
+
+# The worker subprocesses below use their own Redis database: workers of other test runs on this
+# machine consume the shared test database's queues and would take these tests' messages.
+OWN_DB_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/13"
 
 
 def test_task_names_and_queues_are_stable():
@@ -52,7 +56,7 @@ def test_celery_autodiscovers_the_worker_module(project_root):
 def _llen(queue: str) -> int:
     import redis
 
-    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client = redis.Redis.from_url(OWN_DB_URL)
     try:
         return int(client.llen(queue))
     finally:
@@ -64,7 +68,7 @@ def _worker(project_root, tmp_path, *args: str, **env) -> subprocess.Popen:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "GALLERY_VAR_DIR": str(tmp_path / "var"),
-        "REDIS_URL": TEST_REDIS_URL,
+        "REDIS_URL": OWN_DB_URL,
         "GALLERY_WARM_MODEL": "0",
         "LOG_LEVEL": "INFO",
         **env,
@@ -82,7 +86,10 @@ def test_worker_without_weights_refuses_to_consume(project_root, tmp_path, purge
     from gallery.worker.runtime import EX_CONFIG
     from gallery.worker.tasks import encode_photo
 
-    encode_photo.apply_async(args=["00000000-0000-0000-0000-000000000000"])
+    with broker_at(purged_queue, OWN_DB_URL):
+        with purged_queue.connection_for_write() as conn:
+            conn.default_channel.queue_purge("gpu")
+        encode_photo.apply_async(args=["00000000-0000-0000-0000-000000000000"])
     assert _llen("gpu") == 1
     empty = tmp_path / "no-weights"
     empty.mkdir()
@@ -115,9 +122,10 @@ def test_gpu_worker_also_runs_maintenance(project_root, tmp_path, purged_queue):
     so the sweeper never waits behind the encode backlog."""
     from gallery.worker.tasks import sweep
 
-    with purged_queue.connection_for_write() as conn:
-        conn.default_channel.queue_purge("maintenance")
-    sweep.apply_async()
+    with broker_at(purged_queue, OWN_DB_URL):
+        with purged_queue.connection_for_write() as conn:
+            conn.default_channel.queue_purge("maintenance")
+        sweep.apply_async()
     assert _llen("maintenance") == 1
     proc = _worker(project_root, tmp_path, "-Q", "gpu", GALLERY_WORKER_CHECK_MODEL="0")
     try:
