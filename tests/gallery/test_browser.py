@@ -65,6 +65,12 @@ def test_upload_toggle_and_statistics(
     page.screenshot(path=str(ARTIFACTS / "02-upload-ready.png"))
     assert "is-ready" in item.get_attribute("class"), item.inner_text()
     assert item.locator("progress").evaluate("p => p.value") == 100
+    # the row shows the thumbnail as soon as the worker has rendered it
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.upload-item img.upload-thumb');"
+        " return i && i.complete && i.naturalWidth > 0; }",
+        timeout=120_000,
+    )
 
     item.locator("a").click()
     page.wait_for_selector("#variant-toggle")

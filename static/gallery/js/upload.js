@@ -74,6 +74,16 @@
           a.href = s.url;
           a.textContent = "Ready: " + s.latent_bytes.toLocaleString("en") + " bytes — open the photo";
           ui.state.appendChild(a);
+          // The thumbnail shows up as soon as the worker has rendered it.
+          if (s.thumb && s.thumb.ready) {
+            const img = document.createElement("img");
+            img.className = "upload-thumb";
+            img.alt = "";
+            img.src = s.thumb.url;
+            a.prepend(img);
+          } else if ((ui.thumbTries = (ui.thumbTries || 0) + 1) < 60) {
+            setTimeout(function () { poll(ui, result); }, 2000);
+          }
         } else if (s.status === "failed") {
           fail(ui, "Encoding failed: " + (s.error || "unknown error"));
         } else {
