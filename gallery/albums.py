@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -12,9 +13,14 @@ from .models import Album, Photo
 MAX_TITLE = 200
 
 
+def clean_title(title: str, default: str) -> str:
+    """A display title typed by a user: no control characters, single spaces, at most 200 chars."""
+    text = "".join(ch for ch in (title or "") if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
+    return " ".join(text.split())[:MAX_TITLE] or default
+
+
 def create(owner, title: str) -> Album:
-    title = " ".join((title or "").split())[:MAX_TITLE] or "Untitled album"
-    return Album.objects.create(owner=owner, title=title)
+    return Album.objects.create(owner=owner, title=clean_title(title, "Untitled album"))
 
 
 def own_album(owner, album_id: str) -> Album | None:

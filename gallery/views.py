@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import exif, media, naming, presenters, previews, privacy, services, stats
+from . import albums, exif, media, naming, presenters, previews, privacy, services, stats
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
@@ -152,7 +152,7 @@ def _share_url(request: HttpRequest, obj) -> str:
 def photo_title(request: HttpRequest, pk) -> HttpResponse:
     """Owner only: rename the photo."""
     photo = privacy.get_own_photo(request, pk)
-    title = services.display_name(request.POST.get("title", ""))
+    title = albums.clean_title(request.POST.get("title", ""), photo.title)
     Photo.objects.filter(pk=photo.pk).update(title=title)
     messages.success(request, f"Renamed to “{title}”.")
     return redirect("gallery:detail", pk=photo.pk)

@@ -107,11 +107,11 @@ def test_sort_by_date_taken_and_search(client, user, media_root):
 def test_rename_is_owner_only(client, user, other_user, media_root):
     photo = ready_photo(user, title="IMG_0001.JPG")
     client.force_login(user)
-    client.post(reverse("gallery:title", args=[photo.pk]), {"title": "  Sunset\x07 over the bay "})
+    client.post(reverse("gallery:title", args=[photo.pk]), {"title": "  Sunset\x07 over the bay 2024/05 "})
     photo.refresh_from_db()
-    assert photo.title == "Sunset over the bay"
+    assert photo.title == "Sunset over the bay 2024/05"
     bob = Client()
     bob.force_login(other_user)
     assert bob.post(reverse("gallery:title", args=[photo.pk]), {"title": "mine now"}).status_code == 404
     photo.refresh_from_db()
-    assert photo.title == "Sunset over the bay"
+    assert photo.title == "Sunset over the bay 2024/05"
