@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -61,14 +61,8 @@ def zip_download(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404("None of these photos can be downloaded.")
     files, waiting = downloads.members(photos, kind)
     if waiting:
-        response = render(
-            request,
-            "gallery/zip_wait.html",
-            {"total": len(photos), "done": len(files), "kind": downloads.KINDS[kind]},
-            status=202,
-        )
-        response["Retry-After"] = "3"
-        return response
+        context = {"total": len(photos), "done": len(files), "kind": downloads.KINDS[kind]}
+        return downloads.waiting_page(request, "gallery/zip_wait.html", context, 3)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     return FileResponse(
         downloads.build_zip(files),

@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from . import presenters, previews
 
 KINDS = {"png": "PNG", "jpeg": "JPEG", "latent": "latent"}
+MAX_WAIT_SECONDS = 300  # a waiting page stops refreshing after this (a stopped worker never ends it)
 MAX_PHOTOS = 100
 SESSION_KEY = "gallery_zip_selections"
 KEEP_SELECTIONS = 10
@@ -35,6 +36,25 @@ def remember(session, ids: list[str], kind: str) -> str:
 def recall(session, key: str) -> dict | None:
     value = session.get(SESSION_KEY, {}).get(key)
     return value if isinstance(value, dict) and value.get("kind") in KINDS else None
+
+
+def waiting_page(request, template: str, context: dict, seconds: int):
+    """202 and a page that reloads itself every ``seconds`` (counting its reloads in ``?try=``);
+    503 with a "try again later" once ``MAX_WAIT_SECONDS`` have passed."""
+    from django.shortcuts import render
+
+    try:
+        tries = max(0, int(request.GET.get("try", "0")))
+    except ValueError:
+        tries = 0
+    if tries * seconds >= MAX_WAIT_SECONDS:
+        response = render(request, template, {**context, "gave_up": True}, status=503)
+        response["Retry-After"] = "60"
+        return response
+    refresh = f"{seconds};url={request.path}?try={tries + 1}"
+    response = render(request, template, {**context, "refresh": refresh}, status=202)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 @dataclass

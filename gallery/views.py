@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import albums, exif, media, naming, presenters, previews, privacy, services, stats
+from . import albums, downloads, exif, media, naming, presenters, previews, privacy, services, stats
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
@@ -273,11 +273,8 @@ def decoded_download(request: HttpRequest, pk, fmt: str) -> HttpResponse:
     if cache_file is None:
         if _wants_json(request):
             return JsonResponse({"ready": False, "retry_after": 2}, status=202)
-        response = render(
-            request, "gallery/download_wait.html", {"photo": photo, "fmt": fmt.upper()}, status=202
-        )
-        response["Retry-After"] = "2"
-        return response
+        context = {"photo": photo, "fmt": fmt.upper()}
+        return downloads.waiting_page(request, "gallery/download_wait.html", context, 2)
     return media.storage_response(
         cache_file.name,
         cache_file.spec.content_type,

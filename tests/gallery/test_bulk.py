@@ -53,7 +53,12 @@ def test_zip_of_decoded_pngs_waits_for_the_worker(client, user, media_root, purg
     client.force_login(user)
     location = _post(client, "zip-png", photos)["Location"]
     waiting = client.get(location)
-    assert waiting.status_code == 202 and 'http-equiv="refresh"' in waiting.content.decode()
+    assert waiting.status_code == 202 and waiting["Retry-After"] == "3"
+    assert f'content="3;url={location}?try=1"' in waiting.content.decode()
+    # a worker that never answers: the page stops refreshing after five minutes and says so
+    gave_up = client.get(location + "?try=100")
+    assert gave_up.status_code == 503 and "Not decoded yet" in gave_up.content.decode()
+    assert 'http-equiv="refresh"' not in gave_up.content.decode()
     for photo in photos:  # what the worker writes (test_downloads.py covers the real decode)
         out = io.BytesIO()
         Image.new("RGB", (photo.original_width, photo.original_height), "red").save(out, "PNG")
