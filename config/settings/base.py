@@ -237,14 +237,17 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Queues: "gpu" runs the codec (encodes, preview renders), "maintenance" the sweeper, so a sweep never
-# waits behind a backlog of encodes. A worker consumes GALLERY_WORKER_QUEUES when started without
-# -Q, and one started with -Q gpu adds the others (gallery/worker/tasks.py); a dedicated
-# `-Q maintenance` worker never loads the model.
+# waits behind a backlog of encodes. A worker started without -Q consumes both; one started with
+# -Q gpu adds GALLERY_WORKER_QUEUES (gallery/worker/tasks.py); a dedicated `-Q maintenance` worker
+# never loads the model.
 GALLERY_GPU_QUEUE = "gpu"
 GALLERY_MAINTENANCE_QUEUE = "maintenance"
-GALLERY_WORKER_QUEUES = [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE]
+# (GALLERY_WORKER_QUEUES=gpu keeps -Q gpu workers off maintenance when a dedicated worker runs it)
+GALLERY_WORKER_QUEUES = env_list("GALLERY_WORKER_QUEUES", [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE])
+CELERY_TASK_QUEUES = {
+    name: {"routing_key": name} for name in [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE]
+}
 CELERY_TASK_DEFAULT_QUEUE = GALLERY_GPU_QUEUE
-CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in GALLERY_WORKER_QUEUES}
 CELERY_TASK_ROUTES = {
     "gallery.sweep": {"queue": GALLERY_MAINTENANCE_QUEUE},
     "gallery.relay_outbox": {"queue": GALLERY_MAINTENANCE_QUEUE},
