@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick reliability train-encoder clean
+.PHONY: venv run test lint bench bench-quick bench-rd reliability train-encoder clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: venv
 
 bench-quick: venv
 	$(BIN)/python -m codec bench --images $(KODAK) --bpp 0.05,0.10,0.15 --limit 4 --effort default --out $(BENCH_OUT)-quick $(BENCH_ARGS)
+
+# RD curves + BD-rate vs AVIF/WebP/JPEG XL on Kodak (24) and 24 held-out training windows, 7 rates,
+# latent efforts fast and default (many hours on 2 cores; rows are cached in bench-out/rd-cache)
+bench-rd: venv
+	$(BIN)/python -m codec.tools.bench.rd --kodak $(KODAK) --heldout 24 --efforts fast,default --out docs/bench/rd $(BENCH_ARGS)
 
 reliability: venv
 	$(BIN)/python scripts/reliability.py

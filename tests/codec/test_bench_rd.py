@@ -1,0 +1,60 @@
+"""The RD bench (codec.tools.bench.rd): BD table from rows, labelled crop grids, the held-out set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec.tools.bench import rd
+from codec.tools.bench.heldout import _calibration_names, heldout_windows, pack_windows
+
+BPPS = (0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6)
+
+
+def _rows(codec: str, image: str, factor: float, downscaled: bool = False) -> list[dict]:
+    out = []
+    for b in BPPS:
+        q = np.log2(b / 0.03)
+        out.append({"codec": codec, "image": image, "target_bpp": b, "bpp": b * factor, "fits": True,
+                    "bytes": int(b * factor * 1000), "psnr": 20 + 3 * q, "ms_ssim": 1 - 0.3 * 2 ** (-q),
+                    "lpips": 0.5 * 2 ** (-q / 2), "encode_s": 1.0, "decode_s": 0.1,
+                    "downscaled": downscaled, "coded_width": 32 if downscaled else 64, "coded_height": 32})
+    return out
+
+
+def test_bd_table_recovers_a_known_rate_factor() -> None:
+    rows = _rows("latent-fast", "a.png", 1.0) + _rows("avif", "a.png", 2.0) + _rows("webp", "a.png", 0.5)
+    rows += _rows("latent-fast", "b.png", 1.0) + _rows("avif", "b.png", 2.0)
+    bd = rd.bd_table(rows, ["latent-fast"], ["avif", "webp"])
+    for key in ("psnr", "ms_ssim", "lpips"):
+        assert bd["latent-fast"]["avif"][key]["median"] == pytest.approx(-50.0, abs=0.1)
+        assert bd["latent-fast"]["avif"][key]["n"] == 2
+        assert bd["latent-fast"]["webp"][key]["median"] == pytest.approx(100.0, abs=0.1)
+        assert bd["latent-fast"]["webp"][key]["n"] == 1  # only where both ran
+
+
+def test_crop_grid_per_image_labels_downscaled_files(tmp_path) -> None:
+    cache = rd.Cache(tmp_path / "cache")
+    rows = []
+    for img in ("a.png", "b.png"):
+        rows += _rows("latent-fast", img, 1.0) + _rows("avif-ds", img, 1.0, downscaled=True)
+    crop = np.zeros((16, 16, 3), np.uint8)
+    for r in rows:
+        cache.save("s", r["image"][:-4], r["codec"], r["target_bpp"], "fp", r, crop)
+    made = rd.crop_grids(rows, cache, "s", ["latent-fast", "avif-ds"], tmp_path / "crops")
+    assert [m[0] for m in made] == ["a.png", "b.png"]  # every image gets its grid
+    assert all((tmp_path / "crops" / f).is_file() for _, f in made)
+    assert Image.open(tmp_path / "crops" / made[0][1]).width > 32
+
+
+def test_heldout_windows_overlap_no_training_crop_and_no_calibration_photo() -> None:
+    wins = heldout_windows(4)
+    assert len(wins) == 4
+    pack = pack_windows()
+    skip = _calibration_names(pack[0].path.parents[1])
+    for w in wins:
+        assert w.path.name not in skip
+        for o in pack:
+            if o.path == w.path:
+                assert abs(o.y - w.y) >= 256 or abs(o.x - w.x) >= 256
