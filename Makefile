@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd reliability train-encoder clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-gallery reliability train-encoder clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-quick: venv
 # latent efforts fast and default (many hours on 2 cores; rows are cached in bench-out/rd-cache)
 bench-rd: venv
 	$(BIN)/python -m codec.tools.bench.rd --kodak $(KODAK) --heldout 24 --efforts fast,default --out docs/bench/rd $(BENCH_ARGS)
+
+# Photos through the real worker pipeline with a per-stage profile, photos/min, peak RSS and the
+# Upload→READY / stock-decode ratio (issue 13); results in docs/bench/gallery/<label>.json|.md
+BENCH_GALLERY_ARGS ?= --kodak 3 --large 1 --twelve 1 --label latest
+bench-gallery: venv
+	$(BIN)/python scripts/bench_gallery.py $(BENCH_GALLERY_ARGS)
 
 reliability: venv
 	$(BIN)/python scripts/reliability.py
