@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--device", help="cpu | cuda | cuda:N (default: CUDA when available)")
     enc.add_argument("--min-fidelity", type=_fidelity, help="worst-block fidelity floor (0..1)")
     enc.add_argument("--no-fidelity-guard", action="store_true", help="skip the fidelity check")
+    enc.add_argument("--target", choices=("faithful",),
+                     help="smallest file that keeps the block floor and every face, up to --max-bytes/--bpp")
 
     dec = sub.add_parser("decode", help="bitstream → image (PNG/JPEG/WebP by extension)")
     dec.add_argument("input", type=Path)
@@ -135,6 +137,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         options["min_fidelity"] = 0.0
     elif args.min_fidelity is not None:
         options["min_fidelity"] = args.min_fidelity
+    if args.target is not None:
+        options["target"] = args.target
     stream = codec.encode(data, **options)
     _write_output(args.output, stream)
     return EXIT_OK

@@ -66,6 +66,8 @@ def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
         value = getattr(h, name)
         if value is not None:
             out[name] = value
+    if h.faces_found is not None or h.text_cer is not None:  # the identity check ran (issue 12)
+        out["text_checked"] = h.text_cer is not None
     if h.patch_layer is not None:
         out["patch_layer_bytes"] = len(h.patch_layer)
     if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)

@@ -55,13 +55,34 @@ TAG_FIDELITY_MEAN = 2
 TAG_FIDELITY_FLOOR_MET = 3
 TAG_ENCODER = 4
 TAG_FIDELITY_FLOOR = 5
+# identity- and text-checked encoding (issue 12; `codec.encoder.faces`), all non-critical
+TAG_FACES_FOUND = 6
+TAG_FACES_TOO_SMALL = 7
+TAG_WORST_IDENTITY_DISTANCE = 8
+TAG_WORST_LANDMARK_SHIFT = 9
+TAG_FACES_KEPT = 10
+TAG_TEXT_CER = 11
+TAG_TARGET = 12
+TAG_TARGET_MET = 13
+TAG_PROTECTION_BYTES = 14
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
     TAG_FIDELITY_FLOOR_MET: ("fidelity_floor_met", "bool"),
     TAG_ENCODER: ("encoder_variant", "str"),
     TAG_FIDELITY_FLOOR: ("fidelity_floor", "f32"),
+    TAG_FACES_FOUND: ("faces_found", "uint"),
+    TAG_FACES_TOO_SMALL: ("faces_too_small", "uint"),
+    TAG_WORST_IDENTITY_DISTANCE: ("worst_identity_distance", "f32"),
+    TAG_WORST_LANDMARK_SHIFT: ("worst_landmark_shift", "f32"),
+    TAG_FACES_KEPT: ("faces_kept", "bool"),
+    TAG_TEXT_CER: ("text_cer", "f32"),
+    TAG_TARGET: ("target", "str"),
+    TAG_TARGET_MET: ("target_met", "bool"),
+    TAG_PROTECTION_BYTES: ("protection_bytes", "uint"),
 }
+#: largest value of a ``uint`` metadata tag (a varint of at most 5 bytes)
+MAX_TAG_UINT = 2**32 - 1
 
 # ---- extension sections after the payload (id: Header attribute); bit 0x80 of the id = critical --
 SECTION_PATCH_LAYER = 1
@@ -96,6 +117,15 @@ class Header:
     fidelity_floor_met: bool | None = None
     encoder_variant: str | None = None
     fidelity_floor: float | None = None
+    faces_found: int | None = None
+    faces_too_small: int | None = None
+    worst_identity_distance: float | None = None
+    worst_landmark_shift: float | None = None
+    faces_kept: bool | None = None
+    text_cer: float | None = None
+    target: str | None = None
+    target_met: bool | None = None
+    protection_bytes: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only
     patch_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
@@ -197,6 +227,10 @@ def _metadata_bytes(h: Header) -> bytes:
             raw = struct.pack("<f", float(value))
         elif kind == "bool":
             raw = bytes([1 if value else 0])
+        elif kind == "uint":
+            if not _is_int(value) or not 0 <= value <= MAX_TAG_UINT:
+                raise ValueError(f"{name} must be an integer in [0, {MAX_TAG_UINT}], got {value!r}")
+            raw = varint_bytes(int(value))
         else:
             raw = str(value).encode("utf-8")
             if not 1 <= len(raw) <= MAX_TEXT:
@@ -311,6 +345,12 @@ def _parse_metadata(r: Reader, h: Header) -> None:
             if length != 1 or value[0] > 1:
                 raise BitstreamError(f"{name}: expected one byte 0 or 1")
             setattr(h, name, bool(value[0]))
+        elif kind == "uint":
+            vr = Reader(value, length)
+            number = vr.varint(name, MAX_TAG_UINT)
+            if vr.pos != length:
+                raise BitstreamError(f"{name}: {length - vr.pos} bytes after the varint")
+            setattr(h, name, number)
         else:
             if not 1 <= length <= MAX_TEXT:
                 raise BitstreamError(f"{name}: length {length} outside [1, {MAX_TEXT}]")

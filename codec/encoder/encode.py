@@ -6,20 +6,34 @@
    per scale in the `EncodeSession`, so searching a byte budget costs one encoder pass per scale;
 3. quantize (`codec.quant`), entropy-code (`codec.entropy`, best coder kept), pack (`codec.container`);
    with a byte budget, `codec.encoder.ratecontrol.search` picks the best setting whose file fits;
-4. the fidelity guard (`codec.encoder.guard`) checks the decoded result block by block.
+4. the fidelity guard (`codec.encoder.guard`) checks the decoded result block by block, and every face
+   of the original against the identity floors (`codec.encoder.faces`), protecting what fails.
+
+``target="faithful"`` (with a byte cap) searches the budget instead: the smallest file whose block floor
+and faces hold (`encode_to_target`); when even the cap cannot hold them, the capped file says so
+(``target_met: false``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from codec.encoder import ratecontrol
-from codec.encoder.guard import guard
+from codec.encoder.guard import GuardResult, guard_result, resolve_floor
 from codec.encoder.session import EncodeSession
 from codec.errors import BudgetError, UsageError
 from codec.imageio import load_image
 from codec.models.registry import get_model
 from codec.options import bpp_to_bytes, check_effort
+
+#: quality targets of ``encode(target=...)``: the block floor and the identity floors (faces)
+TARGETS = ("faithful",)
+#: the budget search of a target stops when the bracket is this tight (ratio) or after this many tries
+TARGET_PRECISION = 1.12
+TARGET_MAX_TRIES = 6
+#: smallest budget a target search starts from (bits per pixel)
+TARGET_MIN_BPP = 0.02
 
 
 def resolve_budget(
@@ -55,19 +69,35 @@ def encode(
     model_path: str | None = None,
     min_fidelity: float | None = None,
     alpha: str = "composite",
+    target: str | None = None,
+    check_faces: bool = True,
 ) -> bytes:
     """Encode ``image`` to a bitstream.
 
     Rate: ``quality`` (1..100, default 75), or a hard budget ``max_bytes`` / ``bpp`` — the file is
     never larger than the budget; `BudgetError` when no setting fits. ``effort``: ``fast`` (no RDO),
     ``default`` (amortised RDO, CPU friendly), ``max`` (iterative RDO, meant for a GPU).
-    ``min_fidelity``: worst-block fidelity floor of the guard (None → the default floor, 0 → off).
+    ``min_fidelity``: worst-block fidelity floor of the guard (None → the default floor, 0 → off; off
+    also skips the face identity check).
+    ``target="faithful"``: the smallest file (≤ the cap ``max_bytes`` / ``bpp``) that meets the block
+    floor and keeps every face; ``target_met`` in the file says whether the cap allowed it.
+    ``check_faces=False`` skips the identity check and the face protection (the bench's "before").
     """
     effort = check_effort(effort)
     rgb = load_image(image, alpha=alpha)
     height, width = rgb.shape[:2]
     quality, max_bytes = resolve_budget(quality, max_bytes, bpp, width, height)
+    if target is not None:
+        if target not in TARGETS:
+            raise UsageError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+        if max_bytes is None:
+            raise UsageError("target needs a byte cap: give max_bytes or bpp")
+        if resolve_floor(min_fidelity) <= 0.0:
+            raise UsageError("target needs the fidelity guard (min_fidelity must not be 0)")
     session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort)
+    if target is not None:
+        assert max_bytes is not None
+        return encode_to_target(session, target, max_bytes, min_fidelity, check_faces).data
 
     if max_bytes is None:
         assert quality is not None
@@ -78,7 +108,53 @@ def encode(
     data = session.stream(setting)
     if effort == "max":
         data = session.refine_max(setting, data, max_bytes)
-    data = guard(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity)
+    data = guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity,
+                        check_faces=check_faces).data
     if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
         raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
     return data
+
+
+def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float | None,
+                     target: str | None = None, check_faces: bool = True) -> GuardResult:
+    """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits)."""
+    fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes)
+    setting = session.pick_measured(fitting)
+    data = session.stream(setting)
+    if session.effort == "max":
+        data = session.refine_max(setting, data, max_bytes)
+    return guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity, target=target,
+                        check_faces=check_faces)
+
+
+def encode_to_target(
+    session: EncodeSession, target: str, cap: int, min_fidelity: float | None, check_faces: bool = True
+) -> GuardResult:
+    """The smallest file meeting ``target`` up to ``cap`` bytes.
+
+    The cap first: if even it misses the target, that file is written with ``target_met = false``. Else
+    a geometric bisection of the budget between `TARGET_MIN_BPP` and the cap (a faithful file at a
+    budget is assumed to stay faithful at a larger one: the rate control and the guard are monotone in
+    bytes), at most `TARGET_MAX_TRIES` more encodes; the latents are cached in the session, so a try
+    costs entropy coding and the guard's decodes, not an encoder pass.
+    """
+    best = encode_at_budget(session, cap, min_fidelity, target, check_faces)
+    if not best.faithful:
+        return best
+    width, height = session.size
+    lo = min(cap, max(64, bpp_to_bytes(TARGET_MIN_BPP, width, height)))
+    hi = len(best.data)
+    for _ in range(TARGET_MAX_TRIES):
+        if hi <= lo * TARGET_PRECISION:
+            break
+        mid = int(math.sqrt(lo * hi))
+        try:
+            result = encode_at_budget(session, mid, min_fidelity, target, check_faces)
+        except BudgetError:
+            lo = mid
+            continue
+        if result.faithful:
+            best, hi = result, min(mid, len(result.data))
+        else:
+            lo = mid
+    return best

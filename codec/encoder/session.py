@@ -12,6 +12,8 @@ from codec import entropy
 from codec.container.header import Header, pack
 from codec.decoder import latent_to_rgb
 from codec.encoder import ratecontrol
+from codec.encoder.faces import OriginalFaces
+from codec.encoder.faces import detect as detect_faces
 from codec.encoder.rdo import encode_latent, refine_latent
 from codec.imageio import pad_to_multiple, resize_rgb, to_tensor
 from codec.metrics import lpips, ms_ssim
@@ -50,11 +52,19 @@ class EncodeSession:
     effort: str
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
     _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
+    _memo: dict[str, object] = field(default_factory=dict)
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the original."""
         return self.rgb.shape[1], self.rgb.shape[0]
+
+    def faces(self) -> OriginalFaces | None:
+        """Faces of the original, detected once per encode (`codec.encoder.faces`; None without the
+        face models)."""
+        if "faces" not in self._memo:
+            self._memo["faces"] = detect_faces(self.rgb)
+        return self._memo["faces"]  # type: ignore[return-value]
 
     def coded_rgb(self, scale: float) -> np.ndarray:
         """The original resized to the coded size of ``scale``."""

@@ -1,0 +1,199 @@
+"""Identity-checked encoding (issue 12): face/target tags, face protection, monotone quality, target mode."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec import container
+from codec.container.header import TAG_FACES_FOUND, TAG_PROTECTION_BYTES, TAG_WORST_IDENTITY_DISTANCE
+from codec.errors import BitstreamError, UsageError
+from codec.quant import QuantParams
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def _header(**kw) -> container.Header:
+    qp = QuantParams(8, (-1.0,) * 4, (1.0,) * 4)
+    base = dict(model_id=1, width=64, height=48, quant=qp)
+    base.update(kw)
+    return container.Header(**base)
+
+
+def _with_metadata(meta: bytes) -> bytes:
+    """A valid latent stream whose metadata section is exactly ``meta`` (CRC fixed up)."""
+    out = bytearray(b"\x89LAT")
+    qp = QuantParams(8, (-1.0,) * 4, (1.0,) * 4)
+    plain = container.pack(_header(quant=qp), b"")
+    # plain: magic(4) version model flags coder/effort (4) width height (2) chans levels (2) ranges (16)
+    head = bytearray(plain[:28])
+    head[6] |= 0x08  # metadata flag
+    out = head + bytes([len(meta)]) + meta + plain[28:-4]
+    return bytes(out) + struct.pack("<I", zlib.crc32(bytes(out)))
+
+
+# ------------------------------------------------------------------------------ tags: round trip + strict
+
+
+def test_face_and_target_tags_round_trip_and_info_keys() -> None:
+    h = _header(faces_found=2, faces_too_small=1, worst_identity_distance=0.31, worst_landmark_shift=0.02,
+                faces_kept=True, text_cer=0.25, target="faithful", target_met=False, protection_bytes=70000)
+    data = container.pack(h, b"\x00")
+    back, _ = container.parse(data)
+    assert (back.faces_found, back.faces_too_small, back.faces_kept) == (2, 1, True)
+    assert back.protection_bytes == 70000 and back.target == "faithful" and back.target_met is False
+    assert back.worst_identity_distance == pytest.approx(0.31) and back.text_cer == pytest.approx(0.25)
+    meta = codec.info(data)
+    for key in ("faces_found", "faces_too_small", "worst_identity_distance", "worst_landmark_shift",
+                "faces_kept", "text_cer", "target", "target_met", "protection_bytes"):
+        assert key in meta, key
+    assert meta["text_checked"] is True
+    no_text = codec.info(container.pack(_header(faces_found=0), b"\x00"))
+    assert no_text["faces_found"] == 0 and no_text["text_checked"] is False and "faces_kept" not in no_text
+
+
+def test_old_files_parse_as_before() -> None:
+    """A header without the new tags packs to the same bytes, and the corpus' valid files still parse."""
+    plain = _header(fidelity_min=0.5, fidelity_mean=0.7, fidelity_floor_met=True, fidelity_floor=0.15)
+    data = container.pack(plain, b"\x00")
+    assert container.pack(container.parse(data)[0], b"\x00") == data
+    assert "faces_found" not in codec.info(data) and "text_checked" not in codec.info(data)
+    for name in ("ok_tiny_ctx.bin", "ok_unknown_noncritical_tag.bin"):
+        meta = codec.info((CORPUS / name).read_bytes())
+        assert "faces_found" not in meta and "target" not in meta
+
+
+@pytest.mark.parametrize("meta, why", [
+    (bytes([TAG_FACES_FOUND, 0]) + b"\x03\x01\x01", "empty uint"),
+    (bytes([TAG_FACES_FOUND, 1, 0x80]) + b"\x03\x01\x01", "truncated varint"),
+    (bytes([TAG_FACES_FOUND, 2, 0x01, 0x00]), "bytes after the varint"),
+    (bytes([TAG_PROTECTION_BYTES, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), "absurd value > 2^32"),
+    (bytes([TAG_PROTECTION_BYTES, 2, 0x80, 0x00]), "non-canonical varint"),
+    (bytes([TAG_WORST_IDENTITY_DISTANCE, 3, 0, 0, 0]), "f32 of 3 bytes"),
+    (bytes([TAG_WORST_IDENTITY_DISTANCE, 4]) + struct.pack("<f", float("nan")), "NaN"),
+    (bytes([TAG_FACES_FOUND, 1, 1, TAG_FACES_FOUND, 1, 2]), "duplicate"),
+    (bytes([TAG_FACES_FOUND, 9, 1]), "length past the section"),
+])
+def test_new_tags_are_strict(meta: bytes, why: str) -> None:
+    with pytest.raises(BitstreamError):
+        container.parse(_with_metadata(meta))
+
+
+def test_valid_uint_tag_via_raw_bytes_and_pack_refuses_bad_values() -> None:
+    h, _ = container.parse(_with_metadata(bytes([TAG_FACES_FOUND, 1, 3])))
+    assert h.faces_found == 3
+    for bad in (-1, 2**32, 1.5, True):
+        with pytest.raises(ValueError):
+            container.pack(_header(faces_found=bad), b"\x00")
+
+
+# ------------------------------------------------------------------------------------- the encoder
+
+
+def _astronaut(side: int) -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((side, side), Image.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def face_rgb() -> np.ndarray:
+    """skimage's astronaut, 224×224: one 44-px face (found at upsample 1)."""
+    return _astronaut(224)
+
+
+@pytest.fixture(scope="module")
+def face_small_budget(face_rgb) -> bytes:
+    return codec.encode(face_rgb, max_bytes=420, effort="fast")
+
+
+def test_faces_below_the_detector_minimum_are_counted_not_dropped() -> None:
+    from codec.encoder import faces
+
+    found = faces.detect(_astronaut(160))  # the face is ~33 px: below the 40-px minimum
+    assert found is not None and found.boxes == () and found.too_small == 1
+
+
+def test_face_photo_at_small_budget_reports_its_face_honestly(face_rgb, face_small_budget) -> None:
+    from codec.metrics.identity import compare_faces
+
+    data = face_small_budget
+    meta = codec.info(data)
+    assert len(data) <= 420
+    assert meta["faces_found"] == 1 and meta["text_checked"] is False
+    decoded = np.asarray(codec.decode(data))
+    rep = compare_faces(face_rgb, decoded, probe_small=False)
+    # what the file says is what the decode shows (measured, not estimated)
+    assert meta["worst_identity_distance"] == pytest.approx(rep.worst_distance, abs=1e-4)
+    kept = rep.all_detected and rep.worst_distance <= 0.45 and rep.worst_landmark_shift <= 0.05
+    assert meta["faces_kept"] is kept  # the face is kept, or the file says it is not
+    assert meta["protection_bytes"] >= 0
+
+
+def test_guard_off_writes_no_face_tags(face_rgb) -> None:
+    meta = codec.info(codec.encode(face_rgb, max_bytes=600, effort="fast", min_fidelity=0))
+    assert "faces_found" not in meta and "fidelity_min" not in meta
+
+
+@pytest.fixture(scope="module")
+def smooth_rgb(kodak_image) -> np.ndarray:
+    """A 64×96 crop of kodim03's smooth background: the block floor holds at small budgets."""
+    return np.asarray(Image.open(kodak_image(3)).convert("RGB"))[0:64, 0:96].copy()
+
+
+def test_target_faithful_finds_a_smaller_file_under_the_cap(smooth_rgb) -> None:
+    cap = 900
+    capped = codec.encode(smooth_rgb, max_bytes=cap, effort="fast")
+    data = codec.encode(smooth_rgb, max_bytes=cap, effort="fast", target="faithful")
+    meta = codec.info(data)
+    assert meta["target"] == "faithful" and meta["target_met"] is True and meta["fidelity_floor_met"]
+    assert len(data) < len(capped) <= cap  # the smallest faithful file, not the cap
+
+
+def test_target_faithful_says_when_the_cap_is_too_small(face_rgb) -> None:
+    data = codec.encode(face_rgb, max_bytes=250, effort="fast", target="faithful")
+    meta = codec.info(data)
+    assert len(data) <= 250 and meta["target"] == "faithful"
+    assert meta["target_met"] is False  # 250 bytes cannot keep a 224-px face photo: said, never silent
+
+
+def test_target_usage_errors(face_rgb) -> None:
+    with pytest.raises(UsageError):
+        codec.encode(face_rgb, target="faithful", effort="fast")  # no cap
+    with pytest.raises(UsageError):
+        codec.encode(face_rgb, max_bytes=500, target="pretty", effort="fast")
+    with pytest.raises(UsageError):
+        codec.encode(face_rgb, max_bytes=500, target="faithful", min_fidelity=0, effort="fast")
+
+
+def test_quality_is_monotone_in_bytes_on_a_small_image(kodak_image) -> None:
+    from codec.metrics import lpips, ms_ssim
+
+    rgb = np.asarray(Image.open(kodak_image(23)).convert("RGB"))[96:192, 288:416]
+    scores = []
+    for budget in (200, 300, 450):
+        out = np.asarray(codec.decode(codec.encode(rgb, max_bytes=budget, effort="fast")))
+        scores.append(ms_ssim(rgb, out) - lpips(rgb, out))
+    assert scores[1] >= scores[0] and scores[2] >= scores[1], scores
+
+
+def test_cli_target_faithful(tmp_path, smooth_rgb) -> None:
+    src, dst = tmp_path / "in.png", tmp_path / "out.lat"
+    Image.fromarray(smooth_rgb).save(src)
+    run = subprocess.run([sys.executable, "-m", "codec", "encode", str(src), str(dst), "--effort", "fast",
+                          "--target", "faithful", "--max-bytes", "500"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    meta = json.loads(subprocess.run([sys.executable, "-m", "codec", "info", str(dst)], cwd=ROOT,
+                                     capture_output=True, text=True, timeout=60).stdout)
+    assert dst.stat().st_size <= 500 and meta["target"] == "faithful" and "target_met" in meta
