@@ -44,7 +44,7 @@ def album_list(request: HttpRequest) -> HttpResponse:
 def album_detail(request: HttpRequest, pk) -> HttpResponse:
     album = privacy.get_album(request, pk)
     photos = privacy.photos_for(request).filter(album=album)
-    tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in photos]
+    tiles = presenters.tiles(photos)
     is_owner = album.owner_id == request.user.pk
     share_url = ""
     if album.visibility == Visibility.LINK and album.share_token:

@@ -131,20 +131,18 @@ def histogram(values: list[int], title: str = "Latent sizes", bins: int = 12) ->
 def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") -> LineChart:
     """Cumulative original vs latent bytes per day on a log scale (they differ by ~100×).
 
-    ``rows``: (day, original bytes added that day, latent bytes added that day), any order.
+    ``rows``: (day, original bytes added that day, latent bytes added that day), any order. Only
+    real data points are drawn: the first point is the first day's total (no invented zero before
+    it); a single day is a single dot.
     """
     rows = sorted(r for r in rows if r[1] or r[2])
     if not rows:
         return LineChart(title, [], [], [])
-    first, last = rows[0][0] - timedelta(days=1), rows[-1][0]
+    first, last = rows[0][0], rows[-1][0]
     span_days = max(1, (last - first).days)
     cum_o = cum_l = 0
-    pts_o, pts_l = (
-        [
-            (first, 0),
-        ],
-        [(first, 0)],
-    )
+    pts_o: list[tuple[date, int]] = []
+    pts_l: list[tuple[date, int]] = []
     for day, o, lat in rows:
         cum_o += o
         cum_l += lat
@@ -156,8 +154,10 @@ def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") 
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
+    one_day = first == last
+
     def xy(day: date, value: int) -> tuple[float, float]:
-        x = PAD_LEFT + plot_w * (day - first).days / span_days
+        x = PAD_LEFT + (plot_w / 2 if one_day else plot_w * (day - first).days / span_days)
         v = math.log10(max(value, 10**lo_exp))
         y = PAD_TOP + plot_h - plot_h * (v - lo_exp) / (hi_exp - lo_exp)
         return round(x, 1), round(y, 1)
@@ -165,16 +165,16 @@ def growth(rows: list[tuple[date, int, int]], title: str = "Storage over time") 
     def series(name: str, css: str, pts: list[tuple[date, int]]) -> Series:
         coords = [xy(d, v) for d, v in pts]
         return Series(
-            name, css, " ".join(f"{x},{y}" for x, y in coords), filesizeformat(pts[-1][1]), dots=coords[1:]
+            name, css, " ".join(f"{x},{y}" for x, y in coords), filesizeformat(pts[-1][1]), dots=coords
         )
 
     y_ticks = [Tick(xy(first, v)[1], _bytes_label(v)) for v in _log_ticks(10**lo_exp, 10**hi_exp)]
     step = max(1, math.ceil(span_days / 6))
     x_ticks = [
         Tick(xy(first + timedelta(days=d), 1)[0], (first + timedelta(days=d)).strftime("%b %d"))
-        for d in range(0, span_days + 1, step)
+        for d in range(0, (last - first).days + 1, step)
     ]
-    x_ticks[0].anchor = "start"
+    x_ticks[0].anchor = "middle" if one_day else "start"
     if len(x_ticks) > 1 and x_ticks[-1].pos >= WIDTH - PAD_RIGHT - 1:
         x_ticks[-1].anchor = "end"
     return LineChart(

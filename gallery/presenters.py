@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from . import previews
 from .models import Comparison, Photo
+from .redact import public_message
 
 FORMAT_ORDER = {"jpeg": 0, "webp": 1, "avif": 2}
 
@@ -28,6 +29,25 @@ class Variant:
     fits: bool = True
     note: str = ""
     pending: bool = False  # the image (a preview) is still being rendered
+
+
+@dataclass
+class Tile:
+    """One grid tile: the photo, its thumbnail (url, ready) and the warning badges of its encode."""
+
+    photo: Photo
+    thumb: tuple[str, bool]
+    warnings: list
+
+
+def tiles(photos) -> list[Tile]:
+    out = []
+    for p in photos:
+        if p.is_ready:
+            out.append(Tile(p, preview_url(p, "thumb"), protection(p).warnings))
+        else:
+            out.append(Tile(p, ("", False), []))
+    return out
 
 
 def preview_url(photo: Photo, spec_name: str) -> tuple[str, bool]:
@@ -114,6 +134,142 @@ def variants(photo: Photo) -> list[Variant]:
     return out
 
 
+@dataclass
+class Badge:
+    """One line about what the encode kept or changed (issue 12): never a silent READY."""
+
+    key: str  # faces-changed | below-floor | target-missed | faces-kept
+    label: str  # the badge text
+    text: str  # one line of explanation with the numbers
+    warning: bool
+
+
+@dataclass
+class Protection:
+    """What ``codec.info`` says the encoder checked and spent; every field None when absent."""
+
+    badges: list[Badge]
+    faces_found: int | None = None
+    faces_too_small: int | None = None
+    worst_identity_distance: float | None = None
+    worst_landmark_shift: float | None = None
+    text_cer: float | None = None
+    protection_bytes: int | None = None
+    notes: list[str] | None = None
+
+    @property
+    def warnings(self) -> list[Badge]:
+        return [b for b in self.badges if b.warning]
+
+
+def _num(info: dict, key: str) -> float | None:
+    value = info.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
+def _count(info: dict, key: str) -> int | None:
+    value = info.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _flag(info: dict, key: str) -> bool | None:
+    value = info.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def _faces(n: int) -> str:
+    return f"{n} face{'s' if n != 1 else ''}"
+
+
+def _vs(value: float, floor: float | None) -> str:
+    return f"{value:.2f}" + (f" (floor {floor:.2f})" if floor is not None else "")
+
+
+def protection(photo: Photo) -> Protection:
+    """Badges and numbers from the photo's stored ``codec.info`` (keys of docs/ARCHITECTURE.md).
+
+    Written defensively: photos encoded before the identity check (or by another codec version)
+    lack the keys, and a missing or malformed key shows nothing rather than a guess.
+    """
+    info = photo.codec_info if isinstance(photo.codec_info, dict) else {}
+    found = _count(info, "faces_found")
+    small = _count(info, "faces_too_small")
+    kept = _flag(info, "faces_kept")
+    distance = _num(info, "worst_identity_distance")
+    shift = _num(info, "worst_landmark_shift")
+    id_floor = _num(info, "identity_floor")
+    shift_floor = _num(info, "landmark_floor")
+    badges: list[Badge] = []
+    measured = []
+    if distance is not None:
+        measured.append(f"worst identity distance {_vs(distance, id_floor)}")
+    if shift is not None:
+        measured.append(f"landmark shift {_vs(shift, shift_floor)}")
+    numbers = ", ".join(measured)
+    if kept is False:
+        who = f"{_faces(found)} checked" if found else "Faces checked"
+        badges.append(Badge(
+            "faces-changed",
+            "Faces changed",
+            f"{who}: at least one is lost in the decode or no longer looks like the same person"
+            + (f" ({numbers}; 0 = the same face)" if numbers else "") + ".",
+            True,
+        ))
+    floor_met = _flag(info, "fidelity_floor_met")
+    if floor_met is None:
+        floor_met = photo.fidelity_floor_met
+    if floor_met is False:
+        worst = _num(info, "fidelity_min")
+        worst = worst if worst is not None else photo.fidelity_min
+        floor = _num(info, "fidelity_floor")
+        floor = floor if floor is not None else photo.fidelity_floor
+        detail = "some blocks are under the floor"
+        if worst is not None:
+            detail = f"the worst block scores {worst:.2f}"
+            detail += f" against a floor of {floor:.2f}" if floor is not None else ""
+        badges.append(Badge(
+            "below-floor",
+            "Below the fidelity floor",
+            f"Some detail was lost or changed: {detail} (best file within the budget).",
+            True,
+        ))
+    target = info.get("target") if isinstance(info.get("target"), str) else None
+    if target and _flag(info, "target_met") is False:
+        badges.append(Badge(
+            "target-missed",
+            "Target not met",
+            f"The “{target}” quality target could not be reached within the cap of "
+            f"{photo.target_bytes:,} bytes; this is the closest file that fits.",
+            True,
+        ))
+    if kept is True and found:
+        badges.append(Badge(
+            "faces-kept",
+            f"{_faces(found)} checked: kept",
+            "Every detected face is still found in the decode and keeps its identity"
+            + (f" ({numbers})" if numbers else "") + ".",
+            False,
+        ))
+    notes = []
+    if small:
+        notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
+    cer = _num(info, "text_cer")
+    if cer is not None:
+        notes.append(f"Text checked: OCR character error rate {cer:.0%} (decoded against the original).")
+    return Protection(
+        badges=badges,
+        faces_found=found,
+        faces_too_small=small,
+        worst_identity_distance=distance,
+        worst_landmark_shift=shift,
+        text_cer=cer,
+        protection_bytes=_count(info, "protection_bytes"),
+        notes=notes,
+    )
+
+
 RECENT_ENCODES = 20
 
 
@@ -164,7 +320,7 @@ def status_payload(photo: Photo, user) -> dict:
         "id": str(photo.pk),
         "status": photo.status,
         "status_label": photo.get_status_display(),
-        "error": photo.error,
+        "error": error_text(photo),
         "finished": photo.is_finished,
         "attempts": photo.attempts,
         "url": reverse("gallery:detail", args=[photo.pk]),
@@ -175,7 +331,13 @@ def status_payload(photo: Photo, user) -> dict:
         "can_delete": photo.owner_id == getattr(user, "pk", None),
         "queue": estimate,
         "queue_text": queue_text(estimate),
+        "protection": asdict(protection(photo)) if photo.is_ready else None,
     }
+
+
+def error_text(photo: Photo) -> str:
+    """The photo's error as users may see it (old rows may hold server paths; gallery.redact)."""
+    return public_message(photo.error or "")
 
 
 SORTS = {"uploaded": "Upload date", "taken": "Date taken"}

@@ -2,13 +2,143 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from . import charts, previews, queueing
 from .models import Comparison, OutboxMessage, Photo, StagedUpload
+from .redact import public_message
+
+#: task name → what the statistics page calls that kind of work (others: "other")
+TASK_KINDS = {
+    "gallery.encode_photo": "encodes",
+    "gallery.render_previews": "previews",
+    "gallery.sweep": "maintenance",
+    "gallery.relay_outbox": "maintenance",
+}
+#: at most this many waiting messages per queue are read to split the count by task
+QUEUE_SCAN_LIMIT = 5000
+
+
+@dataclass
+class QueueSplit:
+    """Messages waiting in the broker by kind of work (encodes vs preview renders vs maintenance)."""
+
+    available: bool
+    encodes: int = 0
+    previews: int = 0
+    maintenance: int = 0
+    other: int = 0
+    unread: int = 0  # messages past QUEUE_SCAN_LIMIT (counted in no kind)
+    error: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.encodes + self.previews + self.maintenance + self.other + self.unread
+
+
+def queue_split(timeout: float = 0.5) -> QueueSplit:
+    """Read the waiting messages of the ``gpu`` and ``maintenance`` queues and count them by task
+    name (Redis broker: the queues are lists of JSON messages whose headers name the task)."""
+    from config.celery import app
+
+    from .resilience import BROKER
+
+    if BROKER.is_open:
+        return QueueSplit(available=False, error=f"broker unreachable: {BROKER.last_error}")
+    split = QueueSplit(available=True)
+    queues = [settings.GALLERY_GPU_QUEUE, settings.GALLERY_MAINTENANCE_QUEUE]
+    try:
+        with app.connection_for_read(
+            transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout * 4}
+        ) as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.default_channel
+            client = getattr(channel, "client", None)
+            if client is None or not hasattr(channel, "_q_for_pri"):
+                return QueueSplit(available=False, error="the split by task needs the Redis broker")
+            keys = {channel._q_for_pri(q, pri) for q in queues for pri in channel.priority_steps}
+            for key in sorted(keys):
+                length = client.llen(key)
+                raw = client.lrange(key, 0, QUEUE_SCAN_LIMIT - 1) if length else []
+                split.unread += max(0, length - len(raw))
+                for item in raw:
+                    kind = TASK_KINDS.get(_task_name(item), "other")
+                    setattr(split, kind, getattr(split, kind) + 1)
+    except Exception as exc:
+        return QueueSplit(available=False, error=f"broker unreachable: {exc}")
+    return split
+
+
+def _task_name(raw: bytes | str) -> str:
+    try:
+        message = json.loads(raw)
+        return str((message.get("headers") or {}).get("task") or "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
+
+
+@dataclass
+class Failure:
+    """A failed photo as the statistics page lists it (the error without server paths)."""
+
+    photo: Photo
+    error: str
+
+
+@dataclass
+class FacesStats:
+    """Issue 12 over ready photos whose file says the identity check ran (``faces_found`` present)."""
+
+    checked: int  # ready photos with the identity check in their codec.info
+    with_faces: int
+    faces_kept: int  # photos with faces whose faces were all kept
+    targeted: int  # photos encoded with a quality target (codec.info ``target``)
+    target_met: int
+    protection_bytes: int  # bytes the files spent protecting faces/text
+    protected_photos: int  # photos with protection_bytes > 0
+
+    @property
+    def faces_share(self) -> float | None:
+        return self.with_faces / self.checked if self.checked else None
+
+    @property
+    def kept_share(self) -> float | None:
+        return self.faces_kept / self.with_faces if self.with_faces else None
+
+    @property
+    def target_share(self) -> float | None:
+        return self.target_met / self.targeted if self.targeted else None
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def faces_stats(infos) -> FacesStats:
+    """Count over an iterable of stored ``codec.info`` dicts (defensive: odd values count as absent)."""
+    out = FacesStats(0, 0, 0, 0, 0, 0, 0)
+    for info in infos:
+        if not isinstance(info, dict):
+            continue
+        found = _int(info.get("faces_found"))
+        if found is not None:
+            out.checked += 1
+            if found > 0:
+                out.with_faces += 1
+                out.faces_kept += info.get("faces_kept") is True
+        if isinstance(info.get("target"), str) and isinstance(info.get("target_met"), bool):
+            out.targeted += 1
+            out.target_met += info["target_met"]
+        spent = _int(info.get("protection_bytes"))
+        if spent:
+            out.protection_bytes += spent
+            out.protected_photos += 1
+    return out
 
 
 @dataclass
@@ -50,6 +180,7 @@ class StorageStats:
     staged_count: int
     staged_bytes: int
     ratio: float | None  # originals / latents over ready photos
+    latents_downscaled: int  # ready photos whose latent codes a smaller version (coded < original size)
     mean_bpp: float | None
     mean_encode_seconds: float | None
     fidelity_measured: int
@@ -59,14 +190,22 @@ class StorageStats:
     guard_avif: int  # photos the guard stored as AVIF
     histogram: charts.Histogram
     growth: charts.LineChart
-    failures: list[Photo]
+    failures: list[Failure]
     queue: queueing.QueueSnapshot
+    queue_split: QueueSplit
+    faces: FacesStats
     waiting: SetupWaiting  # photos held back by a worker's setup problem, and why
     outbox_pending: int  # task messages not yet published (the broker was unreachable)
     stored_total: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.stored_total = self.latent_bytes + self.comparison_bytes + self.preview_bytes + self.staged_bytes
+
+    @property
+    def stored_ratio(self) -> float | None:
+        """Every photo's original bytes / everything on disk (latents, comparisons, preview cache,
+        staged originals): what keeping the originals would take against what the gallery takes."""
+        return self.original_bytes / self.stored_total if self.stored_total else None
 
     @property
     def fidelity_below_share(self) -> float | None:
@@ -110,6 +249,12 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         .order_by("day")
     )
     latent_total = agg["latent"] or 0
+    downscaled = 0
+    for w, h, info in ready.values_list("original_width", "original_height", "codec_info"):
+        info = info if isinstance(info, dict) else {}
+        cw, ch = _int(info.get("coded_width")), _int(info.get("coded_height"))
+        if cw and ch and (cw, ch) != (w, h) and cw <= w and ch <= h:
+            downscaled += 1
     return StorageStats(
         by_status=by_status,
         total_photos=sum(by_status.values()),
@@ -123,6 +268,7 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         staged_count=staged["n"] or 0,
         staged_bytes=staged["b"] or 0,
         ratio=(agg["orig"] / latent_total) if latent_total else None,
+        latents_downscaled=downscaled,
         mean_bpp=agg["bpp"],
         mean_encode_seconds=agg["secs"],
         fidelity_measured=agg["measured"],
@@ -132,14 +278,17 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         guard_avif=agg["avif"],
         histogram=charts.histogram(list(ready.values_list("latent_bytes", flat=True))),
         growth=charts.growth([(r["day"], r["o"] or 0, r["lat"] or 0) for r in daily if r["day"]]),
-        failures=list(
-            Photo.objects.filter(status=Photo.Status.FAILED)
+        failures=[
+            Failure(p, public_message(p.error))
+            for p in Photo.objects.filter(status=Photo.Status.FAILED)
             .select_related("owner")
             .order_by("-updated_at")[:10]
-        ),
+        ],
         queue=queueing.snapshot()
         if with_queue
         else queueing.QueueSnapshot(available=False, error="not queried"),
+        queue_split=queue_split() if with_queue else QueueSplit(available=False, error="not queried"),
+        faces=faces_stats(ready.values_list("codec_info", flat=True)),
         waiting=setup_waiting(),
         outbox_pending=OutboxMessage.objects.count(),
     )

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import albums, downloads, exif, media, naming, presenters, previews, privacy, services, stats
+from . import albums, downloads, exif, presenters, previews, privacy, services, stats, storage
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
@@ -49,7 +49,7 @@ def photo_list(request: HttpRequest) -> HttpResponse:
     photos = presenters.scoped(privacy.photos_for(request), request.user if signed_in else None, scope)
     photos = presenters.ordered(photos, sort, query)
     page = Paginator(photos, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    tiles = [(p, presenters.preview_url(p, "thumb") if p.is_ready else ("", False)) for p in page]
+    tiles = presenters.tiles(page)
     return render(
         request,
         "gallery/photo_list.html",
@@ -138,6 +138,8 @@ def photo_detail(request: HttpRequest, pk) -> HttpResponse:
         "downloads": presenters.downloads(photo),
         "full_url": presenters.full_url(photo),
         "queue_text": presenters.queue_text(presenters.queue_estimate(photo)),
+        "error_text": presenters.error_text(photo),
+        "protection": presenters.protection(photo) if photo.is_ready else None,
     }
     return render(request, "gallery/photo_detail.html", context)
 
@@ -216,7 +218,7 @@ def preview(request: HttpRequest, pk, spec: str) -> HttpResponse:
     if cache_file is None:
         return _placeholder(photo, previews.SPECS[spec])
     versioned = request.GET.get("v") == cache_file.version
-    return media.storage_response(
+    return storage.storage_response(
         cache_file.name,
         cache_file.spec.content_type,
         max_age=31536000 if versioned else 60,
@@ -241,7 +243,7 @@ def _placeholder(photo: Photo, spec: previews.PreviewSpec) -> HttpResponse:
 def comparison(request: HttpRequest, pk, fmt: str) -> HttpResponse:
     photo = _photo(request, pk)
     comp = get_object_or_404(Comparison, photo=photo, fmt=fmt)
-    return media.storage_response(comp.file.name, comp.content_type, max_age=86400)
+    return storage.storage_response(comp.file.name, comp.content_type, max_age=86400)
 
 
 @require_GET
@@ -250,10 +252,10 @@ def latent_download(request: HttpRequest, pk) -> HttpResponse:
     if not photo.is_ready:
         raise Http404("the latent is not ready yet")
     stem = photo.title.rsplit(".", 1)[0] or str(photo.pk)
-    return media.storage_response(
+    return storage.storage_response(
         photo.latent.name,
-        naming.LATENT_CONTENT_TYPE,
-        download_name=f"{stem}.{naming.LATENT_EXT}",
+        storage.LATENT_CONTENT_TYPE,
+        download_name=f"{stem}.{storage.LATENT_EXT}",
         max_age=86400,
     )
 
@@ -275,7 +277,7 @@ def decoded_download(request: HttpRequest, pk, fmt: str) -> HttpResponse:
             return JsonResponse({"ready": False, "retry_after": 2}, status=202)
         context = {"photo": photo, "fmt": fmt.upper()}
         return downloads.waiting_page(request, "gallery/download_wait.html", context, 2)
-    return media.storage_response(
+    return storage.storage_response(
         cache_file.name,
         cache_file.spec.content_type,
         download_name=presenters.download_name(photo, cache_file.spec.extension),

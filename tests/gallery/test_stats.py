@@ -32,20 +32,34 @@ def test_histogram_single_value_and_empty():
     assert [b.count for b in hist.bars if b.count] == [3]
 
 
-def test_growth_is_cumulative_on_log_scale():
+def _points(series) -> list[tuple[float, float]]:
+    return [tuple(map(float, p.split(","))) for p in series.points.split()]
+
+
+def test_growth_is_cumulative_on_log_scale_from_real_points_only():
     d0 = date(2026, 1, 1)
-    chart = charts.growth([(d0 + timedelta(days=2), 2_000_000, 20_000), (d0, 1_000_000, 10_000)])
+    rows = [(d0 + timedelta(days=2), 2_000_000, 20_000), (d0, 1_000_000, 10_000)]
+    chart = charts.growth(rows)
     orig, latent = chart.series
     assert orig.last_label == "2.9\xa0MB" and latent.last_label == "29.3\xa0KB"
-    # Both lines start at the baseline and rise; originals stay above latents.
-    o_pts = [tuple(map(float, p.split(","))) for p in orig.points.split()]
-    l_pts = [tuple(map(float, p.split(","))) for p in latent.points.split()]
-    assert o_pts[0][1] == l_pts[0][1] == charts.HEIGHT - charts.PAD_BOTTOM
-    assert o_pts[-1][1] < o_pts[1][1] and all(
-        o[1] < lat[1] for o, lat in zip(o_pts[1:], l_pts[1:], strict=True)
-    )
+    # One point per day with data, no invented zero before the first: the first point is the
+    # first day's own total, at the left edge, above the baseline.
+    o_pts, l_pts = _points(orig), _points(latent)
+    assert len(o_pts) == len(l_pts) == len(rows) and len(orig.dots) == len(rows)
+    assert o_pts[0][0] == charts.PAD_LEFT and o_pts[-1][0] == charts.WIDTH - charts.PAD_RIGHT
+    assert all(y < charts.HEIGHT - charts.PAD_BOTTOM for _, y in o_pts)
+    # Cumulative: originals rise (smaller y) and stay above the latents.
+    assert o_pts[-1][1] < o_pts[0][1] and l_pts[-1][1] < l_pts[0][1]
+    assert all(o[1] < lat[1] for o, lat in zip(o_pts, l_pts, strict=True))
     assert chart.y_ticks[0].label.endswith("KB") and chart.y_ticks[-1].label.endswith("MB")
     assert charts.growth([]).empty
+
+
+def test_growth_of_a_single_day_is_one_dot():
+    chart = charts.growth([(date(2026, 3, 4), 50_000, 700)])
+    for s in chart.series:
+        assert len(_points(s)) == 1 and len(s.dots) == 1
+    assert [t.label for t in chart.x_ticks] == ["Mar 04"]
 
 
 @pytest.mark.django_db
@@ -76,7 +90,7 @@ def test_collect_totals(user, media_root):
     assert s.stored_total == 1000 + comp_total + 1234 + s.staged_bytes
     assert sum(bar.count for bar in s.histogram.bars) == 2
     assert len(s.growth.series) == 2
-    assert [p.error for p in s.failures] == ["bad"]
+    assert [f.error for f in s.failures] == ["bad"]
 
 
 @pytest.mark.django_db

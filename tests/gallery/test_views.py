@@ -47,11 +47,11 @@ def test_stats_staff_only(client, user, staff_user, media_root):
     client.force_login(user)
     response = client.get(reverse("gallery:stats"))
     assert response.status_code == 403
-    assert b"Latents stored" not in response.content
+    assert b"Everything stored" not in response.content
     client.force_login(staff_user)
     response = client.get(reverse("gallery:stats"))
     assert response.status_code == 200
-    assert b"Latents stored" in response.content and b"<svg" in response.content
+    assert b"Everything stored" in response.content and b"<svg" in response.content
 
 
 def test_empty_gallery_is_designed(alice_client):

@@ -9,6 +9,18 @@
       .then(function (s) {
         const badge = tile.querySelector('[data-role="status"]');
         if (badge) { badge.textContent = s.status_label; badge.className = "badge badge-" + s.status; }
+        const sub = tile.querySelector(".tile-sub");
+        if (s.status === "ready" && sub && !sub.querySelector('[data-role="protection"]')) {
+          ((s.protection && s.protection.badges) || []).forEach(function (b) {
+            if (!b.warning) return;
+            const span = document.createElement("span");
+            span.className = "badge badge-warn";
+            span.dataset.role = "protection";
+            span.title = b.text;
+            span.textContent = b.label;
+            sub.appendChild(span);
+          });
+        }
         if (s.status === "ready" && s.thumb.ready) {
           const box = tile.querySelector(".tile-image");
           let img = box.querySelector("img");

@@ -74,6 +74,22 @@
           a.href = s.url;
           a.textContent = "Ready: " + s.latent_bytes.toLocaleString("en") + " bytes — open the photo";
           ui.state.appendChild(a);
+          // Never a silent READY: what the encoder says it changed (or checked and kept).
+          ((s.protection && s.protection.badges) || []).forEach(function (b) {
+            const span = document.createElement("span");
+            span.className = "badge " + (b.warning ? "badge-warn" : "badge-ok");
+            span.dataset.role = "protection";
+            span.dataset.key = b.key;
+            span.title = b.text;
+            span.textContent = b.label;
+            ui.state.appendChild(span);
+            if (b.warning) {
+              const why = document.createElement("span");
+              why.className = "hint protection-text";
+              why.textContent = " " + b.text;
+              ui.state.appendChild(why);
+            }
+          });
           // The thumbnail shows up as soon as the worker has rendered it.
           if (s.thumb && s.thumb.ready) {
             const img = document.createElement("img");
