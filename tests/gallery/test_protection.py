@@ -1,0 +1,132 @@
+"""Issue 12 in the gallery: never a silent READY. What ``codec.info`` says about faces, the fidelity
+floor and the quality target shows as a badge on the photo page, the grid tile and in the status
+JSON the upload rows read (factory rows with a stored codec_info; no worker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from gallery import presenters
+from gallery.models import Photo
+
+from .factories import ready_photo
+
+pytestmark = pytest.mark.django_db
+
+FACES_CHANGED = {"faces_found": 2, "faces_kept": False, "worst_identity_distance": 0.523,
+                 "worst_landmark_shift": 0.071, "protection_bytes": 410}
+BELOW_FLOOR = {"fidelity_min": 0.31, "fidelity_floor": 0.4, "fidelity_floor_met": False, "guard": "none"}
+TARGET_MISSED = {"target": "faithful", "target_met": False, "fidelity_floor_met": True}
+FACES_KEPT = {"faces_found": 2, "faces_kept": True, "worst_identity_distance": 0.214,
+              "worst_landmark_shift": 0.018, "faces_too_small": 1, "protection_bytes": 321,
+              "text_cer": 0.05, "text_checked": True}
+
+
+def _photo(user, info: dict, **kw) -> Photo:
+    photo = ready_photo(user, **kw)
+    Photo.objects.filter(pk=photo.pk).update(codec_info=info)
+    photo.refresh_from_db()
+    return photo
+
+
+def _page(client, photo) -> str:
+    return client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+
+
+def _status(client, photo) -> dict:
+    return client.get(reverse("gallery:status", args=[photo.pk]), HTTP_ACCEPT="application/json").json()
+
+
+def test_faces_changed_badge_everywhere(alice_client, user, media_root):
+    photo = _photo(user, FACES_CHANGED, title="portrait.png")
+    body = _page(alice_client, photo)
+    assert 'id="protection"' in body and "Faces changed" in body
+    assert "2 faces checked: at least one is lost in the decode or no longer looks like the same" in body
+    assert "worst identity distance 0.52" in body and "landmark shift 0.07" in body
+    assert "410 bytes spent on protection" in body
+    badges = _status(alice_client, photo)["protection"]["badges"]
+    expected = [("faces-changed", "Faces changed", True)]
+    assert [(b["key"], b["label"], b["warning"]) for b in badges] == expected
+    assert "0.52" in badges[0]["text"]
+    grid = alice_client.get(reverse("gallery:list")).content.decode()
+    assert 'data-role="protection"' in grid and ">Faces changed</span>" in grid
+
+
+def test_below_floor_badge_with_the_numbers(alice_client, user, media_root):
+    photo = _photo(user, BELOW_FLOOR)
+    body = _page(alice_client, photo)
+    assert "Below the fidelity floor" in body
+    assert "the worst block scores 0.31 against a floor of 0.40" in body
+    badges = _status(alice_client, photo)["protection"]["badges"]
+    assert [b["key"] for b in badges] == ["below-floor"]
+
+
+def test_below_floor_from_the_guard_fields_of_older_rows(alice_client, user, media_root):
+    """Rows written before codec_info carried the keys still have the guard's own columns."""
+    photo = _photo(user, {})
+    Photo.objects.filter(pk=photo.pk).update(fidelity_floor_met=False, fidelity_min=0.2, fidelity_floor=0.4)
+    photo.refresh_from_db()
+    assert [b.key for b in presenters.protection(photo).badges] == ["below-floor"]
+    assert "0.20 against a floor of 0.40" in presenters.protection(photo).badges[0].text
+
+
+def test_target_not_met_says_the_cap(alice_client, user, media_root):
+    photo = _photo(user, TARGET_MISSED, latent_bytes=700)
+    body = _page(alice_client, photo)
+    assert "Target not met" in body and f"cap of {photo.target_bytes:,} bytes" in body
+    assert [b["key"] for b in _status(alice_client, photo)["protection"]["badges"]] == ["target-missed"]
+
+
+def test_faces_kept_is_a_positive_note_not_a_warning(alice_client, user, media_root):
+    photo = _photo(user, FACES_KEPT, latent_bytes=1000)
+    body = _page(alice_client, photo)
+    assert "2 faces checked: kept" in body and "badge-ok" in body and "badge-warn" not in body
+    assert "1 face too small to check" in body and "OCR character error rate 5%" in body
+    assert "321 bytes spent on protection" in body and "(32 % of the file)" in body
+    badges = _status(alice_client, photo)["protection"]["badges"]
+    assert [(b["key"], b["warning"]) for b in badges] == [("faces-kept", False)]
+    grid = alice_client.get(reverse("gallery:list")).content.decode()
+    assert 'data-role="protection"' not in grid  # tiles carry only warnings
+
+
+def test_several_problems_show_several_badges(alice_client, user, media_root):
+    photo = _photo(user, {**FACES_CHANGED, **BELOW_FLOOR, **TARGET_MISSED, "fidelity_floor_met": False})
+    keys = [b["key"] for b in _status(alice_client, photo)["protection"]["badges"]]
+    assert keys == ["faces-changed", "below-floor", "target-missed"]
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {},  # encoded before the identity check
+        {"faces_found": 0, "text_checked": False},  # checked, no face: nothing to say
+        {"faces_found": "2", "faces_kept": "no", "target": 5, "target_met": "false",
+         "worst_identity_distance": "high", "protection_bytes": -3},  # malformed: shown as absent
+    ],
+)
+def test_missing_or_odd_keys_show_nothing(alice_client, user, media_root, info):
+    photo = _photo(user, info)
+    body = _page(alice_client, photo)
+    assert 'id="protection"' not in body and "Faces changed" not in body and "checked: kept" not in body
+    assert _status(alice_client, photo)["protection"]["badges"] == []
+
+
+def test_status_of_a_waiting_photo_has_no_protection_yet(alice_client, user, media_root):
+    from .factories import pending_photo
+
+    photo = pending_photo(user)
+    assert _status(alice_client, photo)["protection"] is None
+
+
+def test_error_text_is_redacted_on_the_page_and_in_the_status(alice_client, user, media_root):
+    from .factories import pending_photo
+
+    photo = pending_photo(
+        user, status=Photo.Status.FAILED,
+        error="[Errno 30] Read-only file system: '/data/media/latents/ab/cd.sdl'",
+    )
+    body = _page(alice_client, photo)
+    assert "Read-only file system" in body and "/data/media" not in body
+    error = _status(alice_client, photo)["error"]
+    assert error.startswith("Read-only file system") and "/data" not in error and "cd.sdl" not in error
