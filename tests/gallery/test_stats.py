@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gallery import charts, previews, stats
-from gallery.models import Photo
+from gallery.models import Photo, StagedUpload
 
 from .factories import pending_photo, ready_photo
 
@@ -109,3 +109,134 @@ def test_stats_page_empty_state(client, staff_user):
     client.force_login(staff_user)
     body = client.get(reverse("gallery:stats")).content.decode()
     assert "No ready photos yet" in body and "No failed encodes." in body
+
+
+def _bytes_under(root) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.django_db
+def test_stored_total_is_what_is_on_disk_and_both_ratios(user, media_root):
+    """Everything stored = the files under the media root (latents, comparisons, preview cache)
+    + the staged originals in the database; the two ratios follow from the rows."""
+    a = ready_photo(user, latent_bytes=400, original_bytes=40_000, comparisons=("jpeg", "webp"))
+    b = ready_photo(user, latent_bytes=700, original_bytes=25_000, comparisons=("jpeg",))
+    waiting = pending_photo(user)
+    default_storage.save(previews.CacheFile(a, previews.SPECS["thumb"]).name, ContentFile(b"p" * 3000))
+    s = stats.collect(with_queue=False)
+    staged = len(bytes(StagedUpload.objects.get(photo=waiting).data))
+    assert s.stored_total == _bytes_under(media_root) + staged
+    assert s.ratio == pytest.approx((a.original_bytes + b.original_bytes) / (a.latent_bytes + b.latent_bytes))
+    everything = a.original_bytes + b.original_bytes + waiting.original_bytes
+    assert s.stored_ratio == pytest.approx(everything / s.stored_total)
+    assert s.stored_ratio < s.ratio  # comparisons, previews and the staged original cost something
+
+
+@pytest.mark.django_db
+def test_staged_originals_are_shown_as_what_they_are(client, staff_user, user, media_root):
+    pending_photo(user)
+    pending_photo(user)
+    ready_photo(user)
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert "not kept" not in body
+    assert "2 staged originals" in body and "still on disk, waiting for a worker" in body
+    assert "Everything stored" in body and 'id="stat-stored-ratio"' in body
+
+
+@pytest.mark.django_db
+def test_downscaled_latents_are_counted(client, staff_user, user, media_root):
+    photos = [ready_photo(user, width=64, height=48) for _ in range(3)]
+    coded = [(32, 24), (64, 48), None]  # downscaled, full size, no info (older row)
+    for photo, size in zip(photos, coded, strict=True):
+        info = {"coded_width": size[0], "coded_height": size[1]} if size else {}
+        Photo.objects.filter(pk=photo.pk).update(codec_info=info)
+    expected = sum(1 for size in coded if size and size != (64, 48))
+    assert stats.collect(with_queue=False).latents_downscaled == expected
+    client.force_login(staff_user)
+    assert f"{expected} coded downscaled" in client.get(reverse("gallery:stats")).content.decode()
+
+
+FACE_INFOS = [
+    {"faces_found": 2, "faces_kept": True, "protection_bytes": 300, "target": "faithful", "target_met": True},
+    {"faces_found": 1, "faces_kept": False, "protection_bytes": 120, "target": "faithful",
+     "target_met": False},
+    {"faces_found": 0, "text_checked": False, "target": "faithful", "target_met": True},
+    {"faces_found": 3, "faces_kept": True, "protection_bytes": 0},
+    {},  # encoded before the identity check
+]
+
+
+@pytest.mark.django_db
+def test_faces_target_and_protection_shares(client, staff_user, user, media_root):
+    for info in FACE_INFOS:
+        photo = ready_photo(user)
+        Photo.objects.filter(pk=photo.pk).update(codec_info=info)
+    pending = pending_photo(user)  # not ready: not counted
+    Photo.objects.filter(pk=pending.pk).update(codec_info={"faces_found": 5})
+    checked = [i for i in FACE_INFOS if "faces_found" in i]
+    with_faces = [i for i in checked if i["faces_found"] > 0]
+    kept = [i for i in with_faces if i.get("faces_kept")]
+    targeted = [i for i in FACE_INFOS if "target" in i]
+    met = [i for i in targeted if i["target_met"]]
+    spent = sum(i.get("protection_bytes", 0) for i in FACE_INFOS)
+    f = stats.collect(with_queue=False).faces
+    assert (f.checked, f.with_faces, f.faces_kept) == (len(checked), len(with_faces), len(kept))
+    assert (f.targeted, f.target_met) == (len(targeted), len(met))
+    assert f.protection_bytes == spent
+    assert f.protected_photos == sum(1 for i in FACE_INFOS if i.get("protection_bytes"))
+    assert f.faces_share == pytest.approx(len(with_faces) / len(checked))
+    assert f.kept_share == pytest.approx(len(kept) / len(with_faces))
+    assert f.target_share == pytest.approx(len(met) / len(targeted))
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert f"{len(with_faces)} of {len(checked)} checked photos with faces" in body
+    assert f"quality target met by {len(met)} of {len(targeted)}" in body
+    assert f"{spent:,} bytes spent on protection" in body
+
+
+@pytest.mark.django_db
+def test_setup_waiting_and_outbox_on_the_page(client, staff_user, user, media_root):
+    from gallery.models import OutboxMessage
+    from gallery.worker.pipeline import WAITING_PREFIX
+
+    pending_photo(user, error=f"{WAITING_PREFIX}the model weights are missing (fetch-weights)")
+    OutboxMessage.objects.create(task="gallery.encode_photo", args=["x"])
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert "1 photo waiting on a setup problem" in body and "the model weights are missing" in body
+    assert "1 task message not yet published" in body
+
+
+@pytest.mark.django_db
+def test_queue_split_by_task_with_a_real_broker(redis_url, _test_broker):
+    """Messages published to a Redis database of this test alone (no worker consumes them)."""
+    from urllib.parse import urlparse
+
+    from .conftest import broker_at
+
+    url = urlparse(redis_url)._replace(path="/13").geturl()
+    app = _test_broker
+    sent = {"gallery.encode_photo": 3, "gallery.render_previews": 2, "gallery.sweep": 1,
+            "gallery.relay_outbox": 1}
+    def purge() -> None:
+        with app.connection_for_write() as conn:
+            for queue in ("gpu", "maintenance"):
+                conn.default_channel.queue_purge(queue)
+
+    with broker_at(app, url):
+        purge()
+        try:
+            for name, n in sent.items():
+                for _ in range(n):
+                    app.send_task(name, args=["00000000-0000-0000-0000-000000000000"])
+            split = stats.queue_split()
+        finally:
+            purge()
+    assert split.available, split.error
+    kinds = {}
+    for name, n in sent.items():
+        kinds[stats.TASK_KINDS[name]] = kinds.get(stats.TASK_KINDS[name], 0) + n
+    assert (split.encodes, split.previews, split.maintenance) == (
+        kinds["encodes"], kinds["previews"], kinds["maintenance"])
+    assert split.other == split.unread == 0 and split.total == sum(sent.values())
