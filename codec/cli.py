@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--no-fidelity-guard", action="store_true", help="skip the fidelity check")
     enc.add_argument("--target", choices=("faithful",),
                      help="smallest file that keeps the block floor and every face, up to --max-bytes/--bpp")
+    enc.add_argument("--check-text", action="store_true",
+                     help="also OCR the text lines (Tesseract) and protect them (slow: ~10 s per photo)")
 
     dec = sub.add_parser("decode", help="bitstream → image (PNG/JPEG/WebP by extension)")
     dec.add_argument("input", type=Path)
@@ -139,6 +141,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         options["min_fidelity"] = args.min_fidelity
     if args.target is not None:
         options["target"] = args.target
+    if args.check_text:
+        options["check_text"] = True
     stream = codec.encode(data, **options)
     _write_output(args.output, stream)
     return EXIT_OK

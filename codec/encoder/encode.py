@@ -71,6 +71,7 @@ def encode(
     alpha: str = "composite",
     target: str | None = None,
     check_faces: bool = True,
+    check_text: bool = False,
 ) -> bytes:
     """Encode ``image`` to a bitstream.
 
@@ -82,6 +83,7 @@ def encode(
     ``target="faithful"``: the smallest file (≤ the cap ``max_bytes`` / ``bpp``) that meets the block
     floor and keeps every face; ``target_met`` in the file says whether the cap allowed it.
     ``check_faces=False`` skips the identity check and the face protection (the bench's "before").
+    ``check_text=True`` also OCRs the original's text lines and protects them (`codec.encoder.text`; slow).
     """
     effort = check_effort(effort)
     rgb = load_image(image, alpha=alpha)
@@ -97,7 +99,7 @@ def encode(
     session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort)
     if target is not None:
         assert max_bytes is not None
-        return encode_to_target(session, target, max_bytes, min_fidelity, check_faces).data
+        return encode_to_target(session, target, max_bytes, min_fidelity, check_faces, check_text).data
 
     if max_bytes is None:
         assert quality is not None
@@ -109,14 +111,15 @@ def encode(
     if effort == "max":
         data = session.refine_max(setting, data, max_bytes)
     data = guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity,
-                        check_faces=check_faces).data
+                        check_faces=check_faces, check_text=check_text).data
     if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
         raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
     return data
 
 
 def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float | None,
-                     target: str | None = None, check_faces: bool = True) -> GuardResult:
+                     target: str | None = None, check_faces: bool = True,
+                     check_text: bool = False) -> GuardResult:
     """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits)."""
     fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes)
     setting = session.pick_measured(fitting)
@@ -124,11 +127,12 @@ def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float
     if session.effort == "max":
         data = session.refine_max(setting, data, max_bytes)
     return guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity, target=target,
-                        check_faces=check_faces)
+                        check_faces=check_faces, check_text=check_text)
 
 
 def encode_to_target(
-    session: EncodeSession, target: str, cap: int, min_fidelity: float | None, check_faces: bool = True
+    session: EncodeSession, target: str, cap: int, min_fidelity: float | None, check_faces: bool = True,
+    check_text: bool = False,
 ) -> GuardResult:
     """The smallest file meeting ``target`` up to ``cap`` bytes.
 
@@ -138,7 +142,7 @@ def encode_to_target(
     bytes), at most `TARGET_MAX_TRIES` more encodes; the latents are cached in the session, so a try
     costs entropy coding and the guard's decodes, not an encoder pass.
     """
-    best = encode_at_budget(session, cap, min_fidelity, target, check_faces)
+    best = encode_at_budget(session, cap, min_fidelity, target, check_faces, check_text)
     if not best.faithful:
         return best
     width, height = session.size
@@ -149,7 +153,7 @@ def encode_to_target(
             break
         mid = int(math.sqrt(lo * hi))
         try:
-            result = encode_at_budget(session, mid, min_fidelity, target, check_faces)
+            result = encode_at_budget(session, mid, min_fidelity, target, check_faces, check_text)
         except BudgetError:
             lo = mid
             continue

@@ -60,6 +60,8 @@ class FaceVerdict:
     worst_shift: float | None
     all_detected: bool
     distances: tuple[float, ...] = ()
+    #: CER of the checked text lines (`codec.encoder.text`; None: not checked or nothing readable)
+    text_cer: float | None = None
 
     @property
     def kept(self) -> bool:
@@ -69,11 +71,21 @@ class FaceVerdict:
                 and (self.worst_shift is None or self.worst_shift <= LANDMARK_FLOOR))
 
     @property
+    def ok(self) -> bool:
+        """Faces kept and, when text was checked, its CER under `codec.encoder.text.TEXT_CER_FLOOR`."""
+        from codec.encoder.text import TEXT_CER_FLOOR
+
+        return self.kept and (self.text_cer is None or self.text_cer <= TEXT_CER_FLOOR)
+
+    @property
     def badness(self) -> float:
-        """How far the worst face is from the floors (0 when kept; for choosing the least bad file)."""
+        """How far the worst face (and text) is from the floors (0 when ok; to choose the least bad file)."""
+        from codec.encoder.text import TEXT_CER_FLOOR
+
         d = max(0.0, (self.worst_distance or 0.0) - IDENTITY_FLOOR) / IDENTITY_FLOOR
         s = max(0.0, (self.worst_shift or 0.0) - LANDMARK_FLOOR) / LANDMARK_FLOOR
-        return d + s + (0.0 if self.all_detected else 1.0)
+        t = max(0.0, (self.text_cer or 0.0) - TEXT_CER_FLOOR) / TEXT_CER_FLOOR
+        return d + s + t + (0.0 if self.all_detected else 1.0)
 
 
 def detect(rgb: np.ndarray) -> OriginalFaces | None:

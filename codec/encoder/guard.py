@@ -28,6 +28,7 @@ Every file written is measured (never estimated) and is ≤ max_bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from codec.container.patchlayer import Grid, PatchLayer
 from codec.decoder import decode_rgb
 from codec.encoder import faces as face_check
 from codec.encoder import ratecontrol
+from codec.encoder import text as text_check
 from codec.encoder.faces import FaceVerdict
 from codec.encoder.session import EncodeSession
 from codec.errors import BudgetError, UsageError
@@ -388,12 +390,12 @@ class GuardResult:
 
     @property
     def faithful(self) -> bool:
-        """Block floor met and every face kept (what ``target="faithful"`` asks for)."""
+        """Block floor met, every face kept and checked text legible (what ``target="faithful"`` asks for)."""
         block_ok = self.report is not None and self.report.floor_met
-        return block_ok and (self.faces is None or self.faces.kept)
+        return block_ok and (self.faces is None or self.faces.ok)
 
 
-def face_tag_bytes(found: int, target: str | None = None) -> int:
+def face_tag_bytes(found: int, target: str | None = None, text: bool = False) -> int:
     """Upper bound of the bytes the face/target tags add to a file (reserved from the budget)."""
     h = Header(model_id=0, width=1, height=1, payload_kind=PAYLOAD_AVIF)
     base = len(pack(h, b"x"))
@@ -403,6 +405,8 @@ def face_tag_bytes(found: int, target: str | None = None) -> int:
         h.faces_kept = False
     if target is not None:
         h.target, h.target_met = target, False
+    if text:
+        h.text_cer = 1.0
     return len(pack(h, b"x")) - base
 
 
@@ -419,13 +423,19 @@ class _FaceGuard:
     spend bytes on the face boxes (a patch layer over the chosen latent, then over smaller latents of
     the same budget), AVIF for the whole image last; the first file that keeps every face wins."""
 
-    def __init__(self, g: _Guard, faces: face_check.OriginalFaces) -> None:
-        self.g, self.faces = g, faces
-        self.blocks = face_check.face_blocks(faces, g.grid)
+    def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None) -> None:
+        self.g, self.faces, self.text = g, faces, text
+        blocks = set(face_check.face_blocks(faces, g.grid))
+        if text:
+            blocks |= set(text_check.text_blocks(text, g.grid))
+        self.blocks = sorted(blocks)
 
     def verdict(self, cand: Candidate) -> FaceVerdict:
         assert cand.decoded is not None
-        return face_check.check(self.g.rgb, cand.decoded, self.faces)
+        v = face_check.check(self.g.rgb, cand.decoded, self.faces)
+        if self.text:
+            v = dataclasses.replace(v, text_cer=text_check.check(self.g.rgb, cand.decoded, self.text))
+        return v
 
     def latents(self, chosen: Candidate) -> Iterator[bytes]:
         """Latent streams to put the face layer on: the chosen one, then smaller shares of the budget."""
@@ -487,7 +497,7 @@ class _FaceGuard:
 
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
-        if first.kept or not self.faces.boxes or chosen.decoded is None:
+        if first.ok or not self.blocks or chosen.decoded is None:
             return chosen, first
         tried: list[tuple[Candidate, FaceVerdict]] = [(chosen, first)]
         for stream in self.latents(chosen):
@@ -500,14 +510,14 @@ class _FaceGuard:
                 v = self.verdict(cand)
                 cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
                 tried.append((cand, v))
-                if v.kept:
+                if v.ok:
                     return cand, v
         avif = self.g.avif(self.g.max_bytes if self.g.max_bytes is not None else 2 * len(chosen.data))
         if avif is not None:
             v = self.verdict(avif)
             avif.protection_bytes = len(avif.data)
             tried.append((avif, v))
-            if v.kept:
+            if v.ok:
                 return avif, v
         # nothing keeps every face: the least bad, when it is clearly less bad than the chosen file
         best, bv = min(tried, key=lambda t: t[1].badness)
@@ -517,7 +527,8 @@ class _FaceGuard:
 
 
 def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, min_fidelity: float | None,
-                 check_faces: bool = True, target: str | None = None) -> GuardResult:
+                 check_faces: bool = True, target: str | None = None,
+                 check_text: bool = False) -> GuardResult:
     """The fidelity guard (see above) plus the identity check (`_FaceGuard`): the file to write
     (≤ ``max_bytes``, with the fidelity, face and ``target`` tags) and why. ``min_fidelity=0`` turns
     both off (the file as written)."""
@@ -525,9 +536,12 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if floor <= 0.0:
         return GuardResult(data, None)
     faces = session.faces() if check_faces else None
+    text = text_check.session_regions(session) if check_text else None
+    if text is not None and faces is None:
+        faces = face_check.OriginalFaces((), None)
     reserve = 0
     if faces is not None or target is not None:
-        reserve = face_tag_bytes(len(faces.boxes) if faces is not None else 0, target)
+        reserve = face_tag_bytes(len(faces.boxes) if faces is not None else 0, target, bool(text))
     budget = None if max_bytes is None else max_bytes - reserve
     g = _Guard(session, floor, budget)
     chosen, _seen = g.run(data)
@@ -537,13 +551,13 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if faces is not None:
         if chosen.decoded is None:
             chosen.decoded = decode_rgb(chosen.data, model=session.model, max_pixels=None)
-        chosen, verdict = _FaceGuard(g, faces).protect(chosen)
+        chosen, verdict = _FaceGuard(g, faces, text).protect(chosen)
     tags: dict[str, object] = {}
     if verdict is not None:
         tags.update(faces_found=verdict.found, faces_too_small=verdict.too_small,
                     worst_identity_distance=verdict.worst_distance, worst_landmark_shift=verdict.worst_shift,
                     faces_kept=verdict.kept if verdict.found else None,
-                    protection_bytes=chosen.protection_bytes)
+                    protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer)
     result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes)
     if target is not None:
         tags.update(target=target, target_met=result.faithful)

@@ -197,3 +197,21 @@ def test_cli_target_faithful(tmp_path, smooth_rgb) -> None:
     meta = json.loads(subprocess.run([sys.executable, "-m", "codec", "info", str(dst)], cwd=ROOT,
                                      capture_output=True, text=True, timeout=60).stdout)
     assert dst.stat().st_size <= 500 and meta["target"] == "faithful" and "target_met" in meta
+
+
+def test_check_text_measures_the_cer_of_the_written_file() -> None:
+    """Opt-in text check: the file carries the CER of its own decode on the original's text lines."""
+    from PIL import ImageDraw, ImageFont
+
+    from codec.encoder.text import TEXT_CER_FLOOR
+    from codec.metrics.legibility import compare_text
+
+    img = Image.new("RGB", (192, 64), (235, 230, 220))
+    ImageDraw.Draw(img).text((8, 14), "EXIT 42", fill=(20, 20, 30), font=ImageFont.load_default(size=30))
+    rgb = np.asarray(img)
+    data = codec.encode(rgb, max_bytes=700, effort="fast", check_text=True)
+    meta = codec.info(data)
+    assert len(data) <= 700 and meta["text_checked"] is True
+    rep = compare_text(rgb, np.asarray(codec.decode(data)))
+    assert meta["text_cer"] == pytest.approx(rep.cer, abs=1e-6)
+    assert meta["text_cer"] <= TEXT_CER_FLOOR or meta["protection_bytes"] == 0  # protected, or flagged as is
