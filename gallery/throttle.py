@@ -62,13 +62,16 @@ def lockout_message(request: HttpRequest | None = None) -> str:
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """429 with the message: JSON for API clients, else the "not allowed" page carrying it."""
+    """429 with the message: JSON for API clients, else the lockout page
+    (templates/registration/locked_out.html) saying when to try again."""
     message = lockout_message(request)
     if "application/json" in request.headers.get("Accept", ""):
         response: HttpResponse = JsonResponse({"error": message, "code": "locked_out"}, status=429)
     else:
-        # The site's "not allowed" page with the reason (the login page shows only its own text).
-        response = render(request, "403.html", {"exception": message, "locked_out": True}, status=429)
+        cool_off = get_cool_off(request)
+        minutes = max(1, round(cool_off.total_seconds() / 60)) if cool_off else None
+        context = {"message": message, "retry_minutes": minutes}
+        response = render(request, "registration/locked_out.html", context, status=429)
     cool_off = get_cool_off(request)
     if cool_off:
         response["Retry-After"] = str(int(cool_off.total_seconds()))
