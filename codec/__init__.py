@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+    from codec.encoder.result import EncodeResult
+
 __all__ = [
     "BitstreamError",
     "BudgetError",
@@ -41,6 +43,7 @@ __all__ = [
     "WeightsChecksumError",
     "decode",
     "encode",
+    "encode_result",
     "info",
     "load_image",
 ]
@@ -51,6 +54,14 @@ def encode(image: Any, **options: Any) -> bytes:
     from codec.encoder.encode import encode as _encode
 
     return _encode(image, **options)
+
+
+def encode_result(image: Any, **options: Any) -> EncodeResult:
+    """`encode` plus what the decoder shows for the file (reusing the encoder's own decode) and its
+    info; see `codec.encoder.result.encode_result`."""
+    from codec.encoder.result import encode_result as _encode_result
+
+    return _encode_result(image, **options)
 
 
 def decode(data: bytes, **options: Any) -> Image.Image:

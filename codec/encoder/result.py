@@ -1,0 +1,124 @@
+"""`encode_result`: encode AND hand back what the decoder will show, without decoding twice.
+
+The encoder already decodes the file it writes (the measured choice decodes its candidates, the
+fidelity guard decodes the chosen stream to score it). A caller that needs the picture too (the
+gallery writes its previews right after the encode) would otherwise decode the stored file a second
+time — on a CPU that is the single most expensive step after the encoder passes.
+
+How: for the duration of one encode the model's ``decode`` is memoized by the latent's bytes
+(`_DecoderMemo`). The decoder network is deterministic per backend, so a memo hit returns exactly
+what a fresh pass would; every other step of the decode (entropy decoding, dequantization, crop,
+resize, patch layer, AVIF fallback) runs as usual through `codec.decoder.decode_rgb`, so the
+reconstruction is, bit for bit, what ``codec.decode(data)`` returns. A side effect: when the guard
+decodes the stream the measured choice already decoded, that pass is shared too. The memo keeps at
+most `MEMO_MAX_BYTES` of decoder outputs (a miss only costs a decoder pass, never a wrong answer) and
+is dropped when the encode returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from codec.container.describe import info as describe
+from codec.decoder import decode_rgb
+from codec.encoder.encode import encode
+from codec.models.registry import get_model
+
+#: decoder outputs kept during one encode (a 12 MP output is 144 MB in float32)
+MEMO_MAX_BYTES = 320 * 1024 * 1024
+
+_install_lock = threading.Lock()
+
+
+@dataclass
+class EncodeResult:
+    """The file, what ``codec.decode(data)`` shows for it, and its ``codec.info``."""
+
+    data: bytes
+    #: (H, W, 3) uint8 at the display (output) size: identical to ``codec.decode(data)``
+    reconstruction: np.ndarray
+    info: dict[str, Any]
+    #: decoder passes served from the memo during the encode and the final decode
+    decoder_passes_saved: int = 0
+    #: decoder passes run (the encoder's own, plus the final one when it missed the memo)
+    decoder_passes: int = 0
+    #: True when the reconstruction needed no decoder pass of its own
+    reconstruction_reused: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _DecoderMemo:
+    """``model.decode`` memoized by the latent's exact bytes (bounded; thread-safe)."""
+
+    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], max_bytes: int) -> None:
+        self.decode, self.max_bytes = decode, max_bytes
+        self.cache: dict[tuple, torch.Tensor] = {}
+        self.bytes = self.hits = self.misses = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def key(z: torch.Tensor) -> tuple:
+        arr = z.detach().to("cpu").contiguous().numpy()
+        return (tuple(arr.shape), str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=20).digest())
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        k = self.key(z)
+        with self.lock:
+            found = self.cache.get(k)
+            if found is not None:
+                self.hits += 1
+                return found.clone()
+        out = self.decode(z)
+        with self.lock:
+            self.misses += 1
+            size = out.element_size() * out.nelement()
+            if self.bytes + size <= self.max_bytes:  # keep the earliest (the chosen stream comes first)
+                self.cache[k] = out.detach().clone()
+                self.bytes += size
+        return out
+
+
+@contextmanager
+def _memoized_decoder(model: Any, max_bytes: int = MEMO_MAX_BYTES) -> Iterator[_DecoderMemo]:
+    """Shadow ``model.decode`` with a memo (an instance attribute) for the duration of the block."""
+    with _install_lock:
+        memo = _DecoderMemo(model.decode, max_bytes)
+        had_own = "decode" in vars(model)
+        previous = vars(model).get("decode")
+        model.decode = memo
+    try:
+        yield memo
+    finally:
+        with _install_lock:
+            if had_own:
+                model.decode = previous
+            else:
+                del model.decode
+        memo.cache.clear()
+
+
+def encode_result(image: Any, **options: Any) -> EncodeResult:
+    """`codec.encoder.encode.encode` (same arguments) plus the reconstruction it already decoded.
+
+    ``reconstruction`` equals ``codec.decode(data)`` (RGB uint8 at the output size); it reuses the
+    encoder's own decode of the chosen file, so no extra decoder pass runs in the common case.
+    """
+    model = get_model(options.get("model", "taesd"), device=options.get("device"),
+                      model_path=options.get("model_path"))
+    with _memoized_decoder(model) as memo:
+        data = encode(image, **options)
+        misses_before = memo.misses
+        meta = describe(data)
+        # the header's model is the encoder's (an AVIF fallback needs none)
+        rgb = decode_rgb(data, model=model, max_pixels=None)
+        reused = memo.misses == misses_before
+    return EncodeResult(data=data, reconstruction=rgb, info=meta, decoder_passes_saved=memo.hits,
+                        decoder_passes=memo.misses, reconstruction_reused=reused)
