@@ -130,3 +130,43 @@ def test_error_text_is_redacted_on_the_page_and_in_the_status(alice_client, user
     assert "Read-only file system" in body and "/data/media" not in body
     error = _status(alice_client, photo)["error"]
     assert error.startswith("Read-only file system") and "/data" not in error and "cd.sdl" not in error
+
+
+@pytest.mark.slow
+def test_real_encode_of_a_face_at_a_too_small_cap_is_never_a_silent_ready(alice_client, user, media_root):
+    """skimage's astronaut (one face) at a 250-byte cap with the 'faithful' target: the badges on
+    the page follow what the real file says (~20 s of CPU: dlib checks every candidate)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from skimage import data as skdata
+
+    import codec
+    from gallery.worker import pipeline
+
+    from .factories import pending_photo
+
+    torch.set_num_threads(2)
+    rgb = np.asarray(Image.fromarray(skdata.astronaut()).resize((224, 224), Image.LANCZOS))
+    data = codec.encode(rgb, max_bytes=250, effort="fast", target="faithful")
+    meta = codec.info(data)
+    photo = pending_photo(user, width=224, height=224, title="astronaut.png")
+    pipeline.commit(photo.pk, "latents/astronaut.sdl", data, meta, [], {}, 1.0)
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.READY and photo.codec_info["faces_found"] == 1
+    expected = []
+    if meta["faces_kept"] is False:
+        expected.append("faces-changed")
+    if meta.get("fidelity_floor_met") is False:
+        expected.append("below-floor")
+    if meta["target_met"] is False:
+        expected.append("target-missed")
+    if meta["faces_kept"] is True:
+        expected.append("faces-kept")
+    assert "target-missed" in expected  # 250 bytes cannot keep a 224-px face photo (codec test)
+    badges = _status(alice_client, photo)["protection"]["badges"]
+    assert [b["key"] for b in badges] == expected
+    body = _page(alice_client, photo)
+    assert all(b["label"] in body for b in badges)
+    if meta.get("worst_identity_distance") is not None:
+        assert f"worst identity distance {meta['worst_identity_distance']:.2f}" in body
