@@ -237,7 +237,7 @@ def curve(rows: list[dict], name: str, key: str, images: set[str]) -> tuple[list
     xs, ys = [], []
     for bpp in sorted({r["target_bpp"] for r in rows}):
         sel = [r for r in rows if r["codec"] == name and r["target_bpp"] == bpp and r["image"] in images]
-        if len(sel) == len(images) and all(r[key] is not None for r in sel):
+        if sel and len(sel) == len(images) and all(r[key] is not None for r in sel):
             xs.append(statistics.fmean(r["bpp"] for r in sel))
             ys.append(statistics.fmean(r[key] for r in sel))
     return xs, ys
@@ -249,9 +249,6 @@ def rd_plots(rows: list[dict], codecs: Sequence[str], path: Path, title: str) ->
     for ax, (key, (label, _)) in zip(axes, METRICS.items(), strict=True):
         for name in codecs:
             imgs = {r["image"] for r in rows if r["codec"] == name}
-            for n2 in codecs:  # curves over the images every plotted codec ran on … for the latent efforts
-                if n2.startswith("latent-") and n2 != name and name.startswith("latent-"):
-                    continue
             xs, ys = curve(rows, name, key, imgs)
             if not xs:
                 continue
