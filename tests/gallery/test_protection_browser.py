@@ -88,3 +88,50 @@ def test_badges_and_statistics_in_a_browser(live_server, staff_user, password, m
                     assert page.locator("#stat-faces").is_visible()
             page.close()
     assert not problems, "\n".join(problems)
+
+
+def test_upload_row_shows_the_badge_when_the_photo_becomes_ready(
+    live_server, user, password, monkeypatch, media_root, redis_url, _test_broker, tmp_path
+):
+    """The upload page's JavaScript reads the status JSON: once the photo is READY (here the row
+    is updated as the worker's commit would, on a broker database no worker reads), the row
+    shows the warning badge and its one-line reason."""
+    from urllib.parse import urlparse
+
+    from .conftest import broker_at
+
+    path = tmp_path / "face.png"
+    path.write_bytes(image_bytes(96, 64, "PNG"))
+    base = live_server.url
+    own_db = urlparse(redis_url)._replace(path="/13").geturl()
+    with broker_at(_test_broker, own_db), chromium(monkeypatch) as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.set_default_timeout(30_000)
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.goto(f"{base}/accounts/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        page.goto(f"{base}/upload/")
+        page.set_input_files("#id_files", str(path))
+        page.click("#upload-button")
+        page.wait_for_function("() => /waiting for a worker/i.test("
+                               "document.querySelector('.upload-item .state-text').textContent)")
+        photo = Photo.objects.get()
+        Photo.objects.filter(pk=photo.pk).update(
+            status=Photo.Status.READY, latent_bytes=250, latent_bpp=250 * 8 / (96 * 64),
+            codec_model="taesd", codec_info=CHANGED,
+        )
+        item = page.locator(".upload-item")
+        page.wait_for_selector(".upload-item.is-ready", timeout=30_000)
+        badge = item.locator('[data-role="protection"][data-key="faces-changed"]')
+        badge.wait_for()
+        assert badge.inner_text().strip() == "Faces changed"
+        text = item.inner_text()
+        assert "Target not met" in text and "worst identity distance 0.52" in text
+        page.screenshot(path=str(ARTIFACTS / "protection-upload-row-390.png"))
+        assert page.evaluate("window.__cspViolations") == []
+        with _test_broker.connection_for_write() as conn:
+            for queue in ("gpu", "maintenance"):
+                conn.default_channel.queue_purge(queue)
