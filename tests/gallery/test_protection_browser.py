@@ -130,7 +130,7 @@ def test_upload_row_shows_the_badge_when_the_photo_becomes_ready(
         assert badge.inner_text().strip() == "Faces changed"
         text = item.inner_text()
         assert "Target not met" in text and "worst identity distance 0.52" in text
-        page.screenshot(path=str(ARTIFACTS / "protection-upload-row-390.png"))
+        item.screenshot(path=str(ARTIFACTS / "protection-upload-row-390.png"))
         assert page.evaluate("window.__cspViolations") == []
         with _test_broker.connection_for_write() as conn:
             for queue in ("gpu", "maintenance"):
