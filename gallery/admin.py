@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import previews, services
-from .models import Comparison, OutboxMessage, Photo, StagedUpload
+from .models import Comparison, OutboxMessage, Photo, StagedUpload, UserQuota
 
 
 class ComparisonInline(admin.TabularInline):
@@ -145,3 +145,12 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(UserQuota)
+class UserQuotaAdmin(admin.ModelAdmin):
+    """Per-user upload quotas (gallery/quotas.py); a blank field uses the site-wide setting."""
+
+    list_display = ("user", "uploads_per_hour", "bytes_per_day")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)

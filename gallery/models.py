@@ -99,6 +99,14 @@ class Photo(models.Model):
 
     # Worker bookkeeping.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The encode lease (gallery/leases.py): the worker encoding the photo renews it every few seconds;
+    # an expired lease means that worker died, and the sweeper re-queues the photo.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Cost control (gallery/admission.py): the effort of the next attempt (blank: GALLERY_ENCODE_EFFORT;
+    # lowered after an attempt ran over the time or memory limit) and the estimate made at upload.
+    encode_effort = models.CharField(max_length=16, blank=True)
+    work_estimate = models.FloatField(null=True, blank=True, help_text="Estimated encode seconds.")
     encode_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -201,6 +209,10 @@ class OutboxMessage(models.Model):
 
     task = models.CharField(max_length=100)
     args = models.JSONField(default=list)
+    # Fair share (gallery/outbox.py): whose work the message is and which photo, so the relay can hold
+    # a user's encodes over GALLERY_USER_MAX_IN_FLIGHT and interleave users round-robin.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    photo_key = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="A relay is publishing it since.")
     attempts = models.PositiveIntegerField(default=0)
@@ -211,3 +223,15 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}{tuple(self.args)!r}"
+
+
+class UserQuota(models.Model):
+    """Staff-set upload quotas of one user; a blank field falls back to the site-wide setting
+    (``GALLERY_QUOTA_UPLOADS_PER_HOUR`` / ``GALLERY_QUOTA_BYTES_PER_DAY``; gallery/quotas.py)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota")
+    uploads_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    bytes_per_day = models.PositiveBigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}"

@@ -15,14 +15,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
-from . import outbox, previews, sizes, storage
+from . import admission as admission_
+from . import outbox, previews, quotas, sizes, storage
 from .models import Photo, StagedUpload
 from .validation import ImageFacts, UploadRejected, inspect_upload
 
 log = logging.getLogger(__name__)
 
 ENCODE_TASK = "gallery.encode_photo"
-
 
 
 @dataclass
@@ -47,9 +47,15 @@ def display_name(filename: str | None) -> str:
 
 
 def stage_upload(
-    owner, upload: UploadedFile, facts: ImageFacts, size: str, budget_bytes: int | None
+    owner,
+    upload: UploadedFile,
+    facts: ImageFacts,
+    size: str,
+    budget_bytes: int | None,
+    admission: admission_.Admission | None = None,
 ) -> Photo:
     """Create the photo, its staged original and its encode message in one transaction."""
+    admission = admission or admission_.admit(facts.width, facts.height)
     upload.seek(0)
     data = upload.read()
     target_bytes, target_bpp = sizes.target_for(size, facts.width, facts.height, budget_bytes)
@@ -64,13 +70,16 @@ def stage_upload(
             original_format=facts.format,
             original_width=facts.width,
             original_height=facts.height,
+            encode_effort=admission.effort,
+            work_estimate=round(admission.seconds, 1),
         )
         StagedUpload.objects.create(
             photo=photo, data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest()
         )
         # the encode message commits with the photo (outbox) and is published right after the commit;
         # with the broker down the upload still succeeds and the relay publishes it later
-        outbox.add(ENCODE_TASK, photo.pk)
+        # (held there while the owner has GALLERY_USER_MAX_IN_FLIGHT encodes in flight: fair share)
+        outbox.add(ENCODE_TASK, photo.pk, user=owner, photo_key=photo.pk)
     return photo
 
 
@@ -85,6 +94,7 @@ def accept_uploads(
     limit = filesizeformat(settings.GALLERY_MAX_UPLOAD_BYTES)
     too_big = f"The file is larger than the limit of {limit}."
     results = [UploadResult(display_name(n), error=too_big) for n in oversize]
+    usage = quotas.Usage(owner)
     for upload in files:
         name = display_name(upload.name)
         try:
@@ -92,7 +102,15 @@ def accept_uploads(
         except UploadRejected as exc:
             results.append(UploadResult(name, error=str(exc)))
             continue
-        results.append(UploadResult(name, photo=stage_upload(owner, upload, facts, size, budget_bytes)))
+        # cost control: the user's quotas, then the per-photo work cap (gallery/admission.py)
+        refusal = usage.refusal(facts.size)
+        admitted = admission_.admit(facts.width, facts.height)
+        if refusal or not admitted.ok:
+            results.append(UploadResult(name, error=refusal or admitted.message))
+            continue
+        photo = stage_upload(owner, upload, facts, size, budget_bytes, admitted)
+        usage.add(facts.size)
+        results.append(UploadResult(name, photo=photo))
     return results
 
 

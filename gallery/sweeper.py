@@ -6,11 +6,20 @@ comes back only after the broker's visibility timeout). The staged original is s
 database in every such case, so re-queueing is always possible and always safe: the encode task
 is idempotent.
 
-A photo is re-queued when it still has its staged original, it is ``pending`` and untouched for
-``pending_after`` seconds or ``encoding`` for ``encoding_after`` seconds, and no encode message
-for it is waiting in or held from the broker (the Redis queue and its unacked set; when the broker
-cannot be read the age alone decides). Re-queueing resets it to ``pending`` (new ``updated_at``),
-so the next sweep leaves it alone for another ``pending_after`` seconds.
+A photo is re-queued when it still has its staged original and
+
+* its encode lease expired (gallery/leases.py: the worker that held it stopped renewing it, i.e. it
+  was killed): at once, whatever the broker still holds for the dead worker (that message comes back
+  only after the visibility timeout, and is then a no-op); or
+* it is ``pending``, untouched for ``pending_after`` seconds (default 30), without a live lease, not
+  held in the outbox (fair share), and no encode message for it is waiting in or held from the
+  broker (the Redis queue and its unacked set; when the broker cannot be read the age alone
+  decides); or
+* it is ``encoding`` without a lease for ``encoding_after`` seconds (a worker of an older release).
+
+Re-queueing resets it to ``pending`` (new ``updated_at``, lease cleared), so the next sweep leaves it
+alone for another ``pending_after`` seconds. With the shipped defaults (lease 30 s renewed every 5 s,
+sweep every 15 s) a killed worker's photo is re-queued within about 45 s.
 
 Runs as the Celery beat task ``gallery.sweep`` and as ``manage.py sweep``.
 """
@@ -60,11 +69,19 @@ def stale_photos(now=None, pending_after: float | None = None, encoding_after: f
     now = now or timezone.now()
     pending_after = settings.GALLERY_SWEEP_PENDING_AFTER if pending_after is None else pending_after
     encoding_after = settings.GALLERY_SWEEP_ENCODING_AFTER if encoding_after is None else encoding_after
+    no_lease = Q(lease_expires_at__isnull=True)
+    pending, encoding = Photo.Status.PENDING, Photo.Status.ENCODING
     return Photo.objects.filter(staged__isnull=False).filter(
-        Q(status=Photo.Status.PENDING, updated_at__lte=now - timedelta(seconds=pending_after))
-        | Q(status=Photo.Status.ENCODING, encoding_started_at__lte=now - timedelta(seconds=encoding_after))
-        | Q(status=Photo.Status.ENCODING, encoding_started_at__isnull=True)
+        Q(status__in=[pending, encoding], lease_expires_at__lte=now)
+        | (no_lease & Q(status=pending, updated_at__lte=now - timedelta(seconds=pending_after)))
+        | (no_lease & Q(status=encoding, encoding_started_at__lte=now - timedelta(seconds=encoding_after)))
+        | (no_lease & Q(status=encoding, encoding_started_at__isnull=True))
     )
+
+
+def lease_expired(photo: Photo, now=None) -> bool:
+    now = now or timezone.now()
+    return photo.lease_expires_at is not None and photo.lease_expires_at <= now
 
 
 def _photo_id_of(message: dict) -> str | None:
@@ -82,8 +99,9 @@ def _photo_id_of(message: dict) -> str | None:
         return None
 
 
-def queued_photo_ids(timeout: float = 2.0) -> set[str] | None:
-    """Ids of photos with an encode message waiting in the ``gpu`` queue or held unacked by a worker.
+def queued_photo_ids(timeout: float = 2.0, *, held: bool = True) -> set[str] | None:
+    """Ids of photos with an encode message waiting in the ``gpu`` queue or (``held``) held unacked by
+    a worker.
 
     None when the broker is not Redis or cannot be read.
     """
@@ -103,9 +121,9 @@ def queued_photo_ids(timeout: float = 2.0) -> set[str] | None:
         pipe = client.pipeline(transaction=True)
         pipe.lrange(QUEUE, 0, -1)
         pipe.hvals("unacked")
-        waiting, held = pipe.execute()
+        waiting, held_ = pipe.execute()
         client.close()
-        raw = list(waiting) + [json.dumps(json.loads(v)[0]).encode() for v in held]
+        raw = list(waiting) + ([json.dumps(json.loads(v)[0]).encode() for v in held_] if held else [])
     except (redis.RedisError, OSError, ValueError, IndexError, TypeError) as exc:
         log.warning("sweeper: cannot read the broker (%s); deciding by age only", exc)
         return None
@@ -124,21 +142,34 @@ def requeue_stale(
     *, pending_after: float | None = None, encoding_after: float | None = None, dry_run: bool = False
 ) -> SweepReport:
     from . import services
+    from .models import OutboxMessage
+    from .outbox import ENCODE_TASK as OUTBOX_ENCODE
 
     report = SweepReport()
     queued = queued_photo_ids()
+    waiting = queued_photo_ids(held=False) if queued is not None else None
     report.broker_checked = queued is not None
+    # photos whose message is still in the outbox (held for fair share, or the broker was down)
+    in_outbox = set(OutboxMessage.objects.filter(task=OUTBOX_ENCODE).values_list("photo_key", flat=True))
     for photo in stale_photos(pending_after=pending_after, encoding_after=encoding_after):
         pid = str(photo.pk)
-        if queued is not None and pid in queued:
+        if pid in in_outbox:
+            continue
+        # a dead worker's lease: only a message waiting in the queue counts (the one it held is lost
+        # until the visibility timeout); otherwise any waiting or held message does
+        seen = waiting if lease_expired(photo) else queued
+        if seen is not None and pid in seen:
             report.still_queued += 1
             continue
         if dry_run:
             report.requeued.append(pid)
             continue
         # Only if nobody changed it meanwhile (a worker may have just claimed or finished it).
-        changed = Photo.objects.filter(pk=photo.pk, status=photo.status, updated_at=photo.updated_at).update(
-            status=Photo.Status.PENDING, updated_at=timezone.now()
+        unchanged = Photo.objects.filter(
+            pk=photo.pk, status=photo.status, updated_at=photo.updated_at
+        ).filter(lease_expires_at=photo.lease_expires_at)
+        changed = unchanged.update(
+            status=Photo.Status.PENDING, updated_at=timezone.now(), lease_owner="", lease_expires_at=None
         )
         if not changed:
             continue

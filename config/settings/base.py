@@ -208,6 +208,24 @@ GALLERY_TORCH_THREADS = env_int("GALLERY_TORCH_THREADS", 2)
 # Encode attempts (retries and deliveries after a killed worker) before a photo is marked failed, so
 # an image that crashes the worker every time cannot loop for ever. The staged original is kept.
 GALLERY_MAX_ATTEMPTS = env_int("GALLERY_MAX_ATTEMPTS", 10)
+# --- Cost control (gallery/admission.py, gallery/quotas.py, gallery/worker/tasks.py) -------------
+# Work cap per photo: the estimated encode seconds (megapixels × measured seconds/MP of the effort,
+# busy-box numbers) an upload may cost. Over it at the configured effort → the cheapest effort that
+# fits; over it even at "fast" → refused at upload with a per-file message (0 = no cap).
+GALLERY_MAX_ENCODE_SECONDS = env_int("GALLERY_MAX_ENCODE_SECONDS", 1800)
+# Wall-clock limits of one encode attempt (Celery soft/hard time limits): over the soft one the photo
+# is retried at a cheaper effort (default → fast), then failed with a message (original kept).
+GALLERY_TASK_SOFT_TIME_LIMIT = env_int("GALLERY_TASK_SOFT_TIME_LIMIT", 2 * GALLERY_MAX_ENCODE_SECONDS or 3600)
+GALLERY_TASK_TIME_LIMIT = env_int("GALLERY_TASK_TIME_LIMIT", GALLERY_TASK_SOFT_TIME_LIMIT + 120)
+# Address-space limit of each encoding pool process (RLIMIT_AS, bytes; 0 = none): an allocation over it
+# fails the attempt like the time limit does. A warm taesd worker maps ~1.3 GB.
+GALLERY_TASK_MEMORY_LIMIT = env_int("GALLERY_TASK_MEMORY_LIMIT", 8 * 2**30)
+# Fair share: encodes of one user in the broker at once; the rest of a batch waits in the outbox and
+# users are interleaved round-robin (0 = no cap).
+GALLERY_USER_MAX_IN_FLIGHT = env_int("GALLERY_USER_MAX_IN_FLIGHT", 2)
+# Upload quotas per non-staff user (0 = unlimited); per-user overrides: UserQuota rows in the admin.
+GALLERY_QUOTA_UPLOADS_PER_HOUR = env_int("GALLERY_QUOTA_UPLOADS_PER_HOUR", 500)
+GALLERY_QUOTA_BYTES_PER_DAY = env_int("GALLERY_QUOTA_BYTES_PER_DAY", 5 * 2**30)
 
 # --- Redis from a request path: short timeouts (a down or paused Redis must not hang a page) ------
 # Seconds to connect to / wait for an answer from Redis (cache and broker). The web process falls
@@ -281,11 +299,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 # The sweeper (gallery/sweeper.py): re-queues photos whose encode task was lost (broker restart,
-# broker down at upload time) and deletes stored files of deleted photos. Run by beat (a worker
-# started with -B, or `celery beat`) and by `manage.py sweep`. Thresholds exceed the longest retry
-# backoff and encode, so a live task is never duplicated by it.
-GALLERY_SWEEP_INTERVAL = env_int("GALLERY_SWEEP_INTERVAL", 300)
-GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 900)
+# broker down at upload time, worker killed mid-encode) and deletes stored files of deleted photos.
+# Run by beat (the maintenance worker with -B, or `celery beat`) and by `manage.py sweep`.
+# Recovery uses leases, not the broker's visibility timeout (gallery/leases.py): the encoding worker
+# renews its photo's lease every GALLERY_HEARTBEAT_SECONDS; a lease not renewed for
+# GALLERY_LEASE_SECONDS means that worker is gone, and the next sweep re-queues the photo. A pending
+# photo is re-queued when no message for it is waiting in or held from the broker for
+# GALLERY_SWEEP_PENDING_AFTER seconds. Worst case kill -9 → re-queued: lease + interval ≈ 45 s.
+GALLERY_LEASE_SECONDS = env_int("GALLERY_LEASE_SECONDS", 30)
+GALLERY_HEARTBEAT_SECONDS = env_int("GALLERY_HEARTBEAT_SECONDS", 5)
+GALLERY_SWEEP_INTERVAL = env_int("GALLERY_SWEEP_INTERVAL", 15)
+GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 30)
+# only for an `encoding` photo without a lease (a worker of an older release, or a lost release)
 GALLERY_SWEEP_ENCODING_AFTER = env_int("GALLERY_SWEEP_ENCODING_AFTER", 1800)
 GALLERY_SWEEP_ORPHAN_AFTER = env_int("GALLERY_SWEEP_ORPHAN_AFTER", 3600)
 # The outbox relay (gallery/outbox.py) publishes task messages an upload could not (broker down).

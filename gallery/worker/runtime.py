@@ -108,6 +108,24 @@ def warm_up() -> None:
     log.info("codec warmed up in %.1f s", time.monotonic() - started)
 
 
+def limit_memory(limit_bytes: int) -> bool:
+    """Cap this process's address space (``RLIMIT_AS``) at ``limit_bytes`` (never above the hard
+    limit already set); False where the platform has no such limit. Called in each pool child."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return False
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    value = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (value, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not limit the worker's memory to %d bytes: %s", limit_bytes, exc)
+        return False
+    log.info("pool process memory limited to %.1f GiB (address space)", value / 2**30)
+    return True
+
+
 def consumes_encodes(queue_names) -> bool:
     """Whether a worker consuming ``queue_names`` runs codec tasks (a maintenance-only one does not)."""
     return settings.GALLERY_GPU_QUEUE in set(queue_names)

@@ -34,25 +34,72 @@ def backoff_seconds(retries: int) -> float:
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
+    # wall-clock limits of one attempt (gallery/admission.py): the soft one raises in the task (retried
+    # at a cheaper effort, then failed); the hard one kills the pool process (the lease then expires,
+    # and the next attempt sees that the previous one ran over the limit)
+    soft_time_limit=settings.GALLERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.GALLERY_TASK_TIME_LIMIT,
 )
 def encode_photo(self, photo_id: str) -> str:
-    """Staged original → latent + comparisons → ready. Re-running on a ready photo is a no-op."""
+    """Staged original → latent + comparisons → ready. Re-running on a ready photo is a no-op, and so
+    is a delivery of a photo another live worker holds the lease of (gallery/leases.py)."""
+    from .. import leases
+
+    owner = leases.owner_name(self.request.id)
+    claim = leases.acquire(photo_id, owner)
+    if not claim.ok:
+        log.info("encode of %s skipped: %s", photo_id, claim.reason)
+        return "noop"
+    try:
+        # the previous attempt was killed after running past the soft limit (hard limit, OOM kill)
+        overran = claim.taken_over and claim.previous_ran >= settings.GALLERY_TASK_SOFT_TIME_LIMIT
+        if overran and not _over_limit(self, photo_id, "time", f"{settings.GALLERY_TASK_SOFT_TIME_LIMIT} s"):
+            return "failed"
+        with leases.Heartbeat(photo_id, owner):
+            return _encode(self, photo_id)
+    finally:
+        leases.release(photo_id, owner)
+        _publish_next()
+
+
+def _publish_next() -> None:
+    """An encode slot of this photo's owner is free: publish what the fair share held back (at once,
+    not at the next relay beat)."""
+    from .. import outbox
+
+    try:
+        outbox.relay()
+    except Exception:  # the beat relay publishes it a few seconds later
+        log.warning("outbox relay after an encode failed", exc_info=True)
+
+
+def _encode(task, photo_id: str) -> str:
+    from celery.exceptions import SoftTimeLimitExceeded
+
     from . import pipeline
 
     try:
-        return pipeline.encode(photo_id)
+        with _effort_of(photo_id):
+            return pipeline.encode(photo_id)
     except pipeline.PermanentFailure:
         return "failed"
+    except SoftTimeLimitExceeded:
+        limit = f"{settings.GALLERY_TASK_SOFT_TIME_LIMIT} s"
+        return _retry_cheaper(task, photo_id, "time", limit)
     except pipeline.SetupProblem as exc:
+        if is_memory_limit(exc.__cause__):
+            return _retry_cheaper(task, photo_id, "memory", _memory_limit_text())
         # Never a failure: the photo stays pending with its original staged. Retry with backoff;
         # once the retries are spent the sweeper re-queues it (after the deployment is fixed).
-        if self.request.retries >= self.max_retries:
+        if task.request.retries >= task.max_retries:
             log.error("encode of %s still blocked by a setup problem; left pending: %s", photo_id, exc)
             return "waiting"
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
     except Exception as exc:
-        attempt = self.request.retries + 1
-        if self.request.retries >= self.max_retries:
+        if is_memory_limit(exc):
+            return _retry_cheaper(task, photo_id, "memory", _memory_limit_text())
+        attempt = task.request.retries + 1
+        if task.request.retries >= task.max_retries:
             log.exception("encode of %s failed for good after %d attempts", photo_id, attempt)
             # The staged original stays so an admin (or the sweeper) can re-queue it.
             pipeline.mark_failed(
@@ -61,7 +108,85 @@ def encode_photo(self, photo_id: str) -> str:
             return "failed"
         log.warning("encode of %s failed (attempt %d), retrying: %s", photo_id, attempt, exc)
         pipeline.mark_retrying(photo_id, f"Attempt {attempt} failed ({exc}); retrying.")
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
+
+
+def is_memory_limit(exc: BaseException | None) -> bool:
+    """An allocation refused under the pool process's memory limit (MemoryError, torch's allocator)."""
+    if exc is None:
+        return False
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return bool(settings.GALLERY_TASK_MEMORY_LIMIT)
+    return bool(settings.GALLERY_TASK_MEMORY_LIMIT) and "can't allocate memory" in str(exc)
+
+
+def _memory_limit_text() -> str:
+    return f"{settings.GALLERY_TASK_MEMORY_LIMIT / 2**30:.1f} GiB"
+
+
+def _over_limit(task, photo_id: str, what: str, limit: str) -> bool:
+    """Lower the photo's effort after an attempt over a limit: True when a cheaper one is left to try,
+    else the photo is failed with a clear message (its staged original kept for an admin)."""
+    from ..admission import cheaper_effort
+    from ..models import Photo
+    from . import pipeline
+
+    photo = Photo.objects.filter(pk=photo_id).first()
+    if photo is None:
+        return False
+    effort = photo.encode_effort or settings.GALLERY_ENCODE_EFFORT
+    lower = cheaper_effort(effort)
+    if lower is None:
+        log.error("photo %s over the %s limit (%s) at effort %s: failed", photo_id, what, limit, effort)
+        pipeline.mark_failed(
+            photo_id,
+            f"This image needs more {what} to encode than one photo may use ({limit}, even at effort "
+            f"'{effort}'). Try a smaller or simpler image.",
+            keep_staged=True,
+        )
+        return False
+    log.warning(
+        "photo %s over the %s limit (%s) at effort %s: trying %s", photo_id, what, limit, effort, lower
+    )
+    Photo.objects.filter(pk=photo_id).exclude(status=Photo.Status.READY).update(
+        encode_effort=lower,
+        status=Photo.Status.PENDING,
+        error=f"The encode ran over its {what} limit ({limit}) at effort '{effort}'; retrying at '{lower}'.",
+    )
+    return True
+
+
+def _retry_cheaper(task, photo_id: str, what: str, limit: str) -> str:
+    if not _over_limit(task, photo_id, what, limit):
+        return "failed"
+    # a fresh message (not a Celery retry: the limit is the photo's, not a transient error), sent after
+    # our lease is given back so that any worker may take it at once
+    from .. import leases, services
+
+    leases.release(photo_id, leases.owner_name(task.request.id))
+    services.enqueue_encode(photo_id)
+    return "retrying"
+
+
+class _effort_of:
+    """Encode with the photo's own effort (lowered after a limit) for the duration of one task.
+
+    The pipeline reads ``settings.GALLERY_ENCODE_EFFORT``; a prefork pool process runs one task at a
+    time, so swapping the setting for the task is confined to it."""
+
+    def __init__(self, photo_id: str) -> None:
+        from ..models import Photo
+
+        self.effort = Photo.objects.filter(pk=photo_id).values_list("encode_effort", flat=True).first() or ""
+        self.saved = settings.GALLERY_ENCODE_EFFORT
+
+    def __enter__(self):
+        if self.effort:
+            settings.GALLERY_ENCODE_EFFORT = self.effort
+        return self
+
+    def __exit__(self, *exc) -> None:
+        settings.GALLERY_ENCODE_EFFORT = self.saved
 
 
 @shared_task(
@@ -125,6 +250,20 @@ def _add_maintenance_queue(sender, instance, **_kwargs) -> None:
         for name in settings.GALLERY_WORKER_QUEUES:
             if name not in _consumed_queues(app):
                 app.amqp.queues.select_add(name)
+
+
+@worker_process_init.connect
+def _limit_memory(**_kwargs) -> None:
+    """Each prefork child of an encoding worker gets an address-space limit
+    (``GALLERY_TASK_MEMORY_LIMIT``): an allocation over it fails in the task (MemoryError or torch's
+    allocator error), which retries the photo at a cheaper effort, then fails it, instead of the
+    machine's OOM killer taking the worker."""
+    from config.celery import app
+
+    from .runtime import consumes_encodes, limit_memory
+
+    if settings.GALLERY_TASK_MEMORY_LIMIT and consumes_encodes(_consumed_queues(app) or ["gpu"]):
+        limit_memory(settings.GALLERY_TASK_MEMORY_LIMIT)
 
 
 @worker_process_init.connect

@@ -1,0 +1,127 @@
+"""Encode leases: which worker is encoding a photo, and until when it has proved it is alive.
+
+A worker takes the lease under ``select_for_update`` before it encodes (``acquire``), renews it from a
+heartbeat thread every ``GALLERY_HEARTBEAT_SECONDS`` while it works (``Heartbeat``) and gives it back
+when the task ends (``release``). A lease that is not renewed expires after ``GALLERY_LEASE_SECONDS``:
+its worker was killed (kill -9, OOM, hard time limit, machine lost), and the sweeper re-queues the
+photo at its next run, independently of the broker's visibility timeout.
+
+A second delivery of the same photo (a duplicate message, the dead worker's message coming back
+after the visibility timeout) finds a live lease of another worker, or a ready photo, and is a no-op:
+a photo is never encoded twice at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from .models import Photo
+
+log = logging.getLogger(__name__)
+
+
+def owner_name(task_id: str | None = None) -> str:
+    """``host:pid:task``: unique per attempt, readable in the admin."""
+    return f"{socket.gethostname()}:{os.getpid()}:{task_id or '-'}"[:200]
+
+
+@dataclass
+class Claim:
+    """The outcome of ``acquire``. ``ok``: this worker holds the lease now. ``taken_over``: it took an
+    expired lease (the previous worker died), with ``previous_ran`` seconds of work behind it."""
+
+    ok: bool
+    reason: str = ""
+    taken_over: bool = False
+    previous_ran: float = 0.0
+
+
+def acquire(photo_id, owner: str, *, seconds: float | None = None) -> Claim:
+    seconds = settings.GALLERY_LEASE_SECONDS if seconds is None else seconds
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        if photo is None:
+            return Claim(False, "gone")
+        if photo.status == Photo.Status.READY:
+            return Claim(False, "ready")
+        now = timezone.now()
+        live = photo.lease_expires_at is not None and photo.lease_expires_at > now
+        if live and photo.lease_owner != owner:
+            return Claim(False, f"leased by {photo.lease_owner}")
+        taken_over = photo.lease_expires_at is not None and not live
+        ran = 0.0
+        if taken_over and photo.encoding_started_at is not None:
+            ran = max(0.0, (photo.lease_expires_at - photo.encoding_started_at).total_seconds() - seconds)
+        until = now + timedelta(seconds=seconds)
+        Photo.objects.filter(pk=photo.pk).update(lease_owner=owner, lease_expires_at=until)
+    return Claim(True, taken_over=taken_over, previous_ran=ran)
+
+
+def renew(photo_id, owner: str, *, seconds: float | None = None) -> bool:
+    """Extend our lease; False when it is no longer ours (the sweeper declared us dead)."""
+    seconds = settings.GALLERY_LEASE_SECONDS if seconds is None else seconds
+    until = timezone.now() + timedelta(seconds=seconds)
+    return bool(Photo.objects.filter(pk=photo_id, lease_owner=owner).update(lease_expires_at=until))
+
+
+def release(photo_id, owner: str) -> None:
+    Photo.objects.filter(pk=photo_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+
+
+def expired(now=None):
+    """Photos still ``encoding``/``pending`` whose lease ran out: their worker is gone."""
+    now = now or timezone.now()
+    return Photo.objects.filter(
+        status__in=[Photo.Status.ENCODING, Photo.Status.PENDING], lease_expires_at__lte=now
+    )
+
+
+class Heartbeat:
+    """Context manager: renew ``owner``'s lease of a photo from a daemon thread until exit.
+
+    The thread has its own database connection (closed when it stops). torch releases the GIL in its
+    kernels, so the heartbeat keeps beating during a long encode; a process that is frozen or killed
+    stops beating, and its lease expires.
+    """
+
+    def __init__(self, photo_id, owner: str, interval: float | None = None) -> None:
+        self.photo_id = photo_id
+        self.owner = owner
+        self.interval = settings.GALLERY_HEARTBEAT_SECONDS if interval is None else interval
+        self.lost = False
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{photo_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    close_old_connections()
+                    if not renew(self.photo_id, self.owner):
+                        if not self.lost:
+                            log.warning("lost the lease of photo %s (declared dead?)", self.photo_id)
+                        self.lost = True
+                    else:
+                        self.beats += 1
+                except Exception:  # a database hiccup: try again at the next beat
+                    log.warning("lease heartbeat of photo %s failed", self.photo_id, exc_info=True)
+        finally:
+            connection.close()
