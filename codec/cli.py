@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 2 usage error, 3 invalid or corrupt input (any `CodecError` caused by the
 input), 4 setup error (model weights missing or damaged). Errors are one line on stderr,
-never a traceback.
+never a traceback. A stream over the decode limits (``decode --max-pixels / --max-work /
+--max-sparse-work``, `codec.options.DecodeLimits`) is invalid input: exit 3.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--model-path", type=Path, help="local directory of a diffusers model (sd-vae)")
     dec.add_argument("--max-pixels", type=_positive_int,
                      help="refuse streams claiming more pixels (default 50,000,000)")
+    dec.add_argument("--max-work", type=_positive_float,
+                     help="refuse streams whose estimated decode work (`codec info` decode_cost) is "
+                          "larger; 1 unit ≈ 1 MP through TAESD ≈ 6 s on 2 cores (default 80)")
+    dec.add_argument("--max-sparse-work", type=_positive_float,
+                     help="the same for implausibly small payloads (< 0.01 bits per latent value; "
+                          "default 4); raise it only for files you trust")
 
     inf = sub.add_parser("info", help="print the header as JSON")
     inf.add_argument("input", type=Path)
@@ -160,6 +167,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         options["model_path"] = str(args.model_path)
     if args.max_pixels is not None:
         options["max_pixels"] = args.max_pixels
+    if args.max_work is not None:
+        options["max_work"] = args.max_work
+    if args.max_sparse_work is not None:
+        options["sparse_work"] = args.max_sparse_work
     image = codec.decode(data, **options)
     save_kwargs: dict[str, object] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     try:

@@ -4,27 +4,41 @@ A latent payload goes symbols → latent (`codec.entropy`, `codec.quant`) → th
 (tiled for large images, `codec.tiling`) → crop to the coded size → resize to the display size, then
 the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's last resort) is
 decoded by the container's strict image decoder. Torch-side: the web process never imports this.
+
+Before anything is decoded, the header is priced (`codec.container.cost`) and checked against the
+caller's `codec.options.DecodeLimits`: a stream asking for more work than allowed, or a sparse
+("hostile") one asking for more than ``sparse_work``, raises `DecodeLimitError` in milliseconds.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from enum import Enum
+from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 
 from codec import entropy
-from codec.container import patchlayer
+from codec.container import cost, patchlayer
 from codec.container.describe import as_bytes
 from codec.container.header import PAYLOAD_AVIF, Header, parse
 from codec.container.images import decode_image
-from codec.errors import UsageError
 from codec.imageio import resize_rgb
 from codec.models.base import LatentAutoencoder
 from codec.models.registry import get_model, get_spec
-from codec.options import DEFAULT_DECODE_MAX_PIXELS
+from codec.options import DEFAULT_DECODE_LIMITS, UNLIMITED_DECODE, DecodeLimits
 from codec.quant import dequantize
 from codec.tiling import decode_latent
+
+
+class _Default(Enum):
+    """Marks a keyword argument left out (None is a value: no limit)."""
+
+    DEFAULT = 0
+
+
+_DEFAULT: Final = _Default.DEFAULT
 
 
 def latent_to_rgb(
@@ -43,18 +57,22 @@ def decode_rgb(
     model: LatentAutoencoder | None = None,
     device: str | None = None,
     model_path: str | None = None,
-    max_pixels: int | None = DEFAULT_DECODE_MAX_PIXELS,
+    limits: DecodeLimits = UNLIMITED_DECODE,
+    max_pixels: int | _Default | None = _DEFAULT,
     patches: bool = True,
 ) -> np.ndarray:
     """Decode a bitstream to (H, W, 3) uint8 at the display size.
 
     ``model``: an already loaded model (the encoder's own, in the guard); else the header's model is
     loaded (cached per process). ``patches=False`` skips the patch layer (the guard scores the plain
-    latent first). ``max_pixels``: see `codec.decode`.
+    latent first). ``limits``: see `codec.decode`; the default here is none but the format's own
+    (callers inside the codec decode what they just encoded; `codec.decode` applies the defaults),
+    ``max_pixels`` overrides that one field.
     """
-    if max_pixels is not None and max_pixels < 1:
-        raise UsageError(f"max_pixels must be positive, got {max_pixels}")
-    header, payload = parse(as_bytes(data), max_pixels=max_pixels)
+    if max_pixels is not _DEFAULT:
+        limits = replace(limits, max_pixels=max_pixels)
+    header, payload = parse(as_bytes(data))
+    cost.check(header, len(payload), limits)  # before anything is decoded
     if header.payload_kind == PAYLOAD_AVIF:  # the fidelity guard's last resort
         return decode_image(payload, "avif", (header.width, header.height))
     layer = None
@@ -81,15 +99,32 @@ def decode(
     *,
     device: str | None = None,
     model_path: str | None = None,
-    max_pixels: int | None = DEFAULT_DECODE_MAX_PIXELS,
+    limits: DecodeLimits | None = None,
+    max_pixels: int | _Default | None = _DEFAULT,
+    max_work: float | _Default | None = _DEFAULT,
+    sparse_work: float | _Default | None = _DEFAULT,
 ) -> Image.Image:
     """Decode a bitstream to an RGB PIL image of the original display size.
 
-    ``max_pixels`` bounds the work a stream may ask for: an all-zero latent of a huge image entropy-codes
-    to a few dozen bytes, so no byte-level check can tell a 35-byte "decode bomb" from a flat photo.
-    The default equals the encoder's input limit (every file written with defaults decodes with
-    defaults); services decoding untrusted streams should pass their own, smaller limit. ``None`` leaves
-    only the format's own limit (100 MP).
+    The decode cost is bounded by the header's claims, not by the stream's length: an all-zero latent
+    of a huge image entropy-codes to a few dozen bytes. So the header is priced first and refused
+    (`DecodeLimitError`, a `BitstreamError`) when it asks for more than the limits allow:
+
+    - ``max_pixels`` (default 50 MP, the encoder's input limit; None = the format's 100 MP);
+    - ``max_work`` (default 80 work units ≈ a 50 MP image; 1 unit ≈ 6 s on 2 idle cores);
+    - ``sparse_work`` (default 4 units ≈ 25 s): the most a stream with implausibly few payload bits
+      per latent value (< ``limits.min_bits_per_value``, default 0.01) may ask for.
+
+    The defaults decode every file our encoder writes up to 50 MP (flat images included) and refuse
+    the decode bombs of issue 10 in under a millisecond. Services decoding untrusted streams should
+    pass a ``max_work`` from their time budget (seconds / 6 on 2 cores). ``limits`` gives all at once
+    (`codec.options.DecodeLimits`); the keyword arguments override single fields of it.
     """
-    rgb = decode_rgb(data, device=device, model_path=model_path, max_pixels=max_pixels)
+    base = DEFAULT_DECODE_LIMITS if limits is None else limits
+    overrides = {name: value for name, value in
+                 (("max_pixels", max_pixels), ("max_work", max_work), ("sparse_work", sparse_work))
+                 if value is not _DEFAULT}
+    if overrides:
+        base = replace(base, **overrides)
+    rgb = decode_rgb(data, device=device, model_path=model_path, limits=base)
     return Image.fromarray(rgb, "RGB")

@@ -33,6 +33,17 @@ class UnsupportedVersionError(BitstreamError):
     """The bitstream has a format version (or a critical feature) this build does not know."""
 
 
+class DecodeLimitError(BitstreamError):
+    """The stream asks for more decode work than the caller's limits allow (`codec.options.DecodeLimits`):
+    refused from its header, before anything is decoded. ``work`` is the estimate, ``limit`` the limit
+    it broke (work units of `codec.container.cost`)."""
+
+    def __init__(self, message: str, *, work: float | None = None, limit: float | None = None) -> None:
+        super().__init__(message)
+        self.work = work
+        self.limit = limit
+
+
 class InputImageError(InputError):
     """The input image cannot be read or is outside the supported limits."""
 

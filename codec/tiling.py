@@ -18,6 +18,9 @@ No blending is needed: with these margins the tile/whole difference is far below
 error (see the tests and the numbers in the report); there is no visible seam. Peak memory is then
 bounded by the tile area ``(tile + 2·margin)²`` instead of the image area.
 
+The tile geometry (`TilingConfig`, `tile_boxes`) is torch-free and lives in `codec.container.cost`,
+which prices a decode from the header with exactly these tiles; it is re-exported here.
+
 Caveat: models with GroupNorm (the ``pool`` branches of ``taef2``, the full ``sd-vae``) normalise
 with per-tile statistics, so for them tiling is an approximation (like diffusers' tiled VAE).
 """
@@ -25,55 +28,19 @@ with per-tile statistics, so for them tiling is an approximation (like diffusers
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from codec.container.cost import DEFAULT_TILING, TilingConfig, _spans, tile_boxes
+from codec.container.cost import round_to as _round_to
 from codec.imageio import pad_to_multiple, to_tensor, to_uint8
 
 if TYPE_CHECKING:
     from codec.models.base import LatentAutoencoder
 
-
-@dataclass(frozen=True)
-class TilingConfig:
-    """When and how to tile. Sizes are in image pixels and rounded to the model's downscale."""
-    max_whole_pixels: int = 2_000_000  # ≤ this many pixels: one pass (~2 GB peak on CPU, float32)
-    tile: int = 1024  # core size of a tile (pixels); a tile with margins is ≤ 1280² ≈ 1.6 MP
-    margin: int = 128  # context around each core (pixels; decoder uses margin/downscale latents)
-
-
-DEFAULT_TILING = TilingConfig()
-
-
-def _spans(length: int, core: int) -> list[tuple[int, int]]:
-    """Split ``range(length)`` into near-equal consecutive spans of at most ``core`` units."""
-    n = max(1, -(-length // max(1, core)))
-    bounds = [round(i * length / n) for i in range(n + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(n)]
-
-
-def tile_boxes(
-    rows: int, cols: int, core: int, margin: int
-) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
-    """The tile loop of the codec (encode, decode, and the RDO refinement of `codec.encoder.rdo`).
-
-    Splits a ``rows × cols`` grid into near-equal cores of at most ``core`` units; returns, per tile,
-    the core ``(y0, y1, x0, x1)`` and the core grown by ``margin`` units of context on every side,
-    clipped to the grid ``(ey0, ey1, ex0, ex1)``. Raster order.
-    """
-    return [
-        ((y0, y1, x0, x1), (max(0, y0 - m), min(rows, y1 + m), max(0, x0 - m), min(cols, x1 + m)))
-        for m in (margin,)
-        for y0, y1 in _spans(rows, core)
-        for x0, x1 in _spans(cols, core)
-    ]
-
-
-def _round_to(v: int, m: int) -> int:
-    return max(m, (v + m - 1) // m * m)
+__all__ = ["DEFAULT_TILING", "TilingConfig", "_spans", "decode_latent", "encode_image", "tile_boxes"]
 
 
 def _use_tiles(pixels: int, cfg: TilingConfig, tiled: bool | None) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from codec.container.cost import estimate
 from codec.container.header import (
     _TAGS,
     EFFORTS,
@@ -32,12 +33,13 @@ def as_bytes(data: Any) -> bytes:
 def info(data: bytes) -> dict[str, Any]:
     """The header of ``data`` as a JSON-able dict (what `codec.info` returns)."""
     raw = as_bytes(data)
-    header, _payload = parse(raw)
-    return header_to_dict(header, len(raw))
+    header, payload = parse(raw)
+    return header_to_dict(header, len(raw), payload_bytes=len(payload))
 
 
-def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
-    """The JSON object `python -m codec info` prints."""
+def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | None = None) -> dict[str, Any]:
+    """The JSON object `python -m codec info` prints; with ``payload_bytes``, also ``decode_cost``
+    (the decoder's work estimate of `codec.container.cost`)."""
     h = header
     spec = MODELS_BY_ID.get(int(h.model_id))
     out: dict[str, Any] = {
@@ -68,6 +70,8 @@ def header_to_dict(header: Header, total_bytes: int) -> dict[str, Any]:
             out[name] = value
     if h.faces_found is not None or h.text_cer is not None:  # the identity check ran (issue 12)
         out["text_checked"] = h.text_cer is not None
+    if payload_bytes is not None:
+        out["decode_cost"] = estimate(h, payload_bytes).as_dict()
     if h.patch_layer is not None:
         out["patch_layer_bytes"] = len(h.patch_layer)
     if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)
