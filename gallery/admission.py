@@ -6,13 +6,19 @@ network over every pixel again (profile of a 1024×1024 image of zeros at effort
 content of the image hardly matters, so a flat image costs what a photo of its size costs). The
 work is therefore estimated as ``megapixels × seconds per MP (effort, model) + overhead``.
 
-Measured on this project's 2-core CPU box with ``/tmp``-style runs of ``codec.encode`` at the gallery's
-standard budget (0.15 bpp), torch 2 threads, while the box was shared (load average 13–15, so these
-are the busy-box numbers the workers really see; an idle box is about 4–5× faster):
+Measured on this project's 2-core CPU box: ``codec.encode`` at the gallery's standard budget
+(0.15 bpp), torch 2 threads, the model already loaded, while the box was shared with other work
+(load average 13–15, i.e. the busy-box numbers the workers really see; an idle box is several times
+faster). Kodak kodim05 resized, and an all-zero image:
 
-    effort fast,    1024×1024 zeros:  90.3 s  →  86 s/MP
-    effort fast,    768×512 photo:    see SECONDS_PER_MP below (measured values in the table)
-    effort default: measured the same way
+    effort fast     1024×1024 zeros    90.3 s   86 s/MP
+    effort fast      768×512  photo    32.1 s   82 s/MP
+    effort fast     1536×1024 photo   197.7 s  126 s/MP
+    effort default   768×512  photo    87.4 s  222 s/MP
+    effort default  1536×1024 photo   231.3 s  147 s/MP
+
+The table below takes ~100 s/MP (fast) and ~180 s/MP (default); ``max`` (iterative refinement) was
+not measured and is assumed 3× default.
 
 An upload whose estimate at the configured effort exceeds the per-photo work cap
 (``GALLERY_MAX_ENCODE_SECONDS``) is encoded at the cheapest effort that fits; when none fits it is
@@ -31,7 +37,7 @@ from django.conf import settings
 EFFORT_LADDER = ("max", "default", "fast")
 
 #: busy-box seconds per megapixel of one encode (taesd), see the module docstring
-SECONDS_PER_MP = {"fast": 86.0, "default": 120.0, "max": 360.0}
+SECONDS_PER_MP = {"fast": 100.0, "default": 180.0, "max": 540.0}
 #: per-model multiplier (models of other sizes scale the network cost)
 MODEL_FACTOR = {"taesd": 1.0}
 #: fixed cost of one encode (loading the staged original, comparisons of a small image, commit)
