@@ -115,6 +115,9 @@ class FacesStats:
         return self.target_met / self.targeted if self.targeted else None
 
 
+FACES_KEYS = ("faces_found", "faces_kept", "target", "target_met", "protection_bytes")
+
+
 def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -250,8 +253,10 @@ def collect(*, with_queue: bool = True) -> StorageStats:
     )
     latent_total = agg["latent"] or 0
     downscaled = 0
-    for w, h, info in ready.values_list("original_width", "original_height", "codec_info"):
+    infos = []  # one pass over the stored codec.info of the ready photos
+    for w, h, info in ready.values_list("original_width", "original_height", "codec_info").iterator():
         info = info if isinstance(info, dict) else {}
+        infos.append({k: info.get(k) for k in FACES_KEYS})
         cw, ch = _int(info.get("coded_width")), _int(info.get("coded_height"))
         if cw and ch and (cw, ch) != (w, h) and cw <= w and ch <= h:
             downscaled += 1
@@ -288,7 +293,7 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         if with_queue
         else queueing.QueueSnapshot(available=False, error="not queried"),
         queue_split=queue_split() if with_queue else QueueSplit(available=False, error="not queried"),
-        faces=faces_stats(ready.values_list("codec_info", flat=True)),
+        faces=faces_stats(infos),
         waiting=setup_waiting(),
         outbox_pending=OutboxMessage.objects.count(),
     )
