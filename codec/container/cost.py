@@ -198,8 +198,8 @@ def check(h: Header, payload_bytes: int, limits: DecodeLimits) -> DecodeCost:
     if (bpv is not None and bpv < limits.min_bits_per_value and limits.sparse_work is not None
             and cost.work > limits.sparse_work):
         raise DecodeLimitError(
-            f"implausible stream: {payload_bytes} payload bytes ({bpv:.4f} bits per latent value, our "
-            f"encoder writes ≥ {limits.min_bits_per_value:g}) claim {size} = an estimated "
+            f"implausible stream: {payload_bytes} payload bytes ({bpv:.4f} bits per latent value, under "
+            f"min_bits_per_value={limits.min_bits_per_value:g}) claim {size} = an estimated "
             f"{cost.work:.1f} work units (≈{cost.seconds:.0f} s on 2 cores), over the limit for sparse "
             f"streams sparse_work={limits.sparse_work:g}",
             work=cost.work, limit=limits.sparse_work)
