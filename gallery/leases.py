@@ -55,7 +55,7 @@ def acquire(photo_id, owner: str, *, seconds: float | None = None) -> Claim:
             return Claim(False, "ready")
         now = timezone.now()
         live = photo.lease_expires_at is not None and photo.lease_expires_at > now
-        if live and photo.lease_owner != owner:
+        if live and photo.lease_owner != owner and not _same_task(photo.lease_owner, owner):
             return Claim(False, f"leased by {photo.lease_owner}")
         taken_over = photo.lease_expires_at is not None and not live
         ran = 0.0
@@ -64,6 +64,25 @@ def acquire(photo_id, owner: str, *, seconds: float | None = None) -> Claim:
         until = now + timedelta(seconds=seconds)
         Photo.objects.filter(pk=photo.pk).update(lease_owner=owner, lease_expires_at=until)
     return Claim(True, taken_over=taken_over, previous_ran=ran)
+
+
+def _same_task(held_by: str, owner: str) -> bool:
+    """A lease kept over a retry's countdown (``hold_for_retry``) belongs to the same Celery task id,
+    which the retry keeps, whichever worker runs it."""
+    task = owner.rsplit(":", 1)[-1]
+    return task not in ("", "-") and held_by == f"retry:{task}"
+
+
+def hold_for_retry(photo_id, owner: str, countdown: float) -> None:
+    """Keep the photo leased while its retry message waits ``countdown`` seconds in a worker (the
+    broker holds it unacked): the sweeper leaves it alone meanwhile, and if that worker dies the lease
+    expires ``GALLERY_LEASE_SECONDS`` after the countdown and the sweeper re-queues the photo."""
+    task = owner.rsplit(":", 1)[-1]
+    if task in ("", "-"):  # not a Celery delivery (a direct call): nothing to keep
+        return release(photo_id, owner)
+    until = timezone.now() + timedelta(seconds=countdown + settings.GALLERY_LEASE_SECONDS)
+    mine = Photo.objects.filter(pk=photo_id, lease_owner=owner)
+    mine.update(lease_owner=f"retry:{task}", lease_expires_at=until)
 
 
 def renew(photo_id, owner: str, *, seconds: float | None = None) -> bool:

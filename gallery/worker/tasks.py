@@ -94,7 +94,7 @@ def _encode(task, photo_id: str) -> str:
         if task.request.retries >= task.max_retries:
             log.error("encode of %s still blocked by a setup problem; left pending: %s", photo_id, exc)
             return "waiting"
-        raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
+        raise _retry_later(task, photo_id, exc) from exc
     except Exception as exc:
         if is_memory_limit(exc):
             return _retry_cheaper(task, photo_id, "memory", _memory_limit_text())
@@ -108,7 +108,16 @@ def _encode(task, photo_id: str) -> str:
             return "failed"
         log.warning("encode of %s failed (attempt %d), retrying: %s", photo_id, attempt, exc)
         pipeline.mark_retrying(photo_id, f"Attempt {attempt} failed ({exc}); retrying.")
-        raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
+        raise _retry_later(task, photo_id, exc) from exc
+
+
+def _retry_later(task, photo_id: str, exc: BaseException):
+    """``task.retry`` with backoff, the photo's lease kept over the countdown (gallery/leases.py)."""
+    from .. import leases
+
+    countdown = backoff_seconds(task.request.retries)
+    leases.hold_for_retry(photo_id, leases.owner_name(task.request.id), countdown)
+    return task.retry(exc=exc, countdown=countdown)
 
 
 def is_memory_limit(exc: BaseException | None) -> bool:

@@ -32,6 +32,18 @@ def test_acquire_is_exclusive_until_the_lease_expires(user):
     assert photo.lease_owner == "" and photo.lease_expires_at is None
 
 
+def test_a_retry_keeps_the_lease_over_its_countdown(user):
+    photo = pending_photo(user)
+    assert leases.acquire(photo.pk, "h:1:task-7").ok
+    leases.hold_for_retry(photo.pk, "h:1:task-7", countdown=60)
+    leases.release(photo.pk, "h:1:task-7")  # the task's finally: the retry lease stays
+    photo.refresh_from_db()
+    assert photo.lease_owner == "retry:task-7"
+    assert photo.lease_expires_at > timezone.now() + timedelta(seconds=80)
+    assert not leases.acquire(photo.pk, "h:2:other-task").ok  # the sweeper's message: a no-op
+    assert leases.acquire(photo.pk, "h:2:task-7").ok  # the retry itself, on any worker
+
+
 def test_acquire_on_ready_or_missing_photo_is_a_noop(user):
     photo = pending_photo(user, status=Photo.Status.READY)
     assert leases.acquire(photo.pk, "w1").reason == "ready"
