@@ -36,6 +36,11 @@ AREAS: dict[str, list[str]] = {
         "tests/reliability/test_faults.py",
         "tests/reliability/test_db_outage.py",
         "tests/reliability/test_sweeper.py",
+        # issue 10: kill -9 / broker restart with the shipped defaults (leases), the bomb, time limits,
+        # and the lean lease / cost-control checks
+        "tests/reliability/test_recovery_drills.py",
+        "tests/gallery/test_leases.py",
+        "tests/gallery/test_cost_control.py",
         # /readyz with Redis paused or on a closed port, read-only media; make run's process groups
         "tests/gallery/test_health.py",
         "tests/gallery/test_run_stack.py::test_run_stack_without_system_redis_kill_worker_leaves_no_orphans",

@@ -141,3 +141,34 @@ def test_relay_holds_a_batch_over_the_share(user, other_user, settings, monkeypa
     Photo.objects.filter(pk=published[0]).update(status=Photo.Status.READY)
     outbox.relay()
     assert len(published) == 4 and OutboxMessage.objects.filter(user=user).count() == 2
+
+
+# --- limits per attempt -------------------------------------------------------------------------
+
+
+def test_memory_limit_steps_down_then_fails_keeping_the_original(user, settings, monkeypatch):
+    """An allocation refused under the pool process's limit (MemoryError): retried once at effort
+    fast (a fresh message), then failed with a clear message; the staged original stays."""
+    from gallery.worker import pipeline, tasks
+
+    settings.GALLERY_ENCODE_EFFORT = "default"
+    settings.GALLERY_TASK_MEMORY_LIMIT = 2**30
+    photo = pending_photo(user)
+    efforts: list[str] = []
+
+    def encode(pid):
+        efforts.append(settings.GALLERY_ENCODE_EFFORT)
+        raise MemoryError("cannot allocate")
+
+    queued: list[str] = []
+    monkeypatch.setattr(pipeline, "encode", encode)
+    monkeypatch.setattr(services, "enqueue_encode", lambda pid: queued.append(str(pid)) or True)
+    assert tasks.encode_photo.apply(args=[str(photo.pk)]).get() == "retrying"
+    photo.refresh_from_db()
+    assert photo.encode_effort == "fast" and photo.status == Photo.Status.PENDING
+    assert queued == [str(photo.pk)]
+    assert tasks.encode_photo.apply(args=[str(photo.pk)]).get() == "failed"
+    photo.refresh_from_db()
+    assert efforts == ["default", "fast"] and settings.GALLERY_ENCODE_EFFORT == "default"
+    assert photo.status == Photo.Status.FAILED and "more memory" in photo.error and "1.0 GiB" in photo.error
+    assert hasattr(photo, "staged")
