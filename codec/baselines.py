@@ -239,12 +239,16 @@ def encode_at_budget(
     *,
     mode: str = "quality",
     min_quality: int | None = None,
+    first_quality: int | None = None,
 ) -> BaselineResult:
     """Encode ``rgb`` (uint8 HxWx3 or PIL image) as ``fmt`` in at most ``max_bytes`` bytes.
 
     ``fmt`` is one of ``jpeg``, ``webp``, ``avif``, ``jxl``. See the module docstring for the two
     modes; ``min_quality`` overrides the downscale mode's quality floor. Never raises for a budget
     that is too small: the result says ``fits=False`` and holds the smallest file it could make.
+    ``first_quality``: a predicted quality (e.g. what a similar image needed at the same bpp); the
+    search starts there instead of at the floor, which saves trials when the guess is close. The
+    answer is the same as without it (the largest fitting quality; sizes grow with quality).
     """
     spec = _spec(fmt)
     if mode not in ("quality", "downscale"):
@@ -272,7 +276,8 @@ def encode_at_budget(
         )
 
     def best_q(enc: _Encodes, q_lo: int) -> int | None:
-        return largest_fitting(q_lo, spec.q_max, enc.size, max_bytes, first=q_lo, slope=_Q_SLOPE)
+        first = q_lo if first_quality is None else min(max(int(first_quality), q_lo), spec.q_max)
+        return largest_fitting(q_lo, spec.q_max, enc.size, max_bytes, first=first, slope=_Q_SLOPE)
 
     full = at_width(W)
     if mode == "quality":
@@ -284,6 +289,11 @@ def encode_at_budget(
 
     floor = spec.downscale_min_quality if min_quality is None else int(min_quality)
     floor = min(max(floor, spec.q_min), spec.q_max)
+    predicted = None if first_quality is None else min(max(int(first_quality), floor), spec.q_max)
+    if predicted is not None and full.size(predicted) <= max_bytes:  # then the floor fits too
+        q = best_q(full, predicted)
+        assert q is not None
+        return result(full, q, True, f"quality {q}")
     if full.size(floor) <= max_bytes:
         q = best_q(full, floor)
         assert q is not None
