@@ -29,6 +29,8 @@ FORMAT_VERSION = 1
 # ---- limits (FORMAT.md, "Limits") ---------------------------------------------------------------
 MAX_SIDE = 65535
 MAX_PIXELS = 100_000_000
+#: a coded (latent) size may exceed the display size by at most this factor per side (up-scales)
+MAX_CODED_UPSCALE = 2
 MAX_CHANNELS = 64
 MAX_LATENT_SYMBOLS = MAX_PIXELS // 64 * MAX_CHANNELS
 MAX_METADATA = 4096
@@ -169,9 +171,15 @@ def _check_geometry(h: Header) -> tuple[int, int]:
     if h.width * h.height > MAX_PIXELS:
         raise BitstreamError(f"image {h.width}x{h.height} exceeds {MAX_PIXELS} pixels")
     assert h.coded_width is not None and h.coded_height is not None
-    if h.coded_width > h.width or h.coded_height > h.height:
+    # coded ≤ display per side (downscaled latent), or > display on BOTH sides and ≤ MAX_CODED_UPSCALE ×
+    # display (an upsampled latent, issue 14); never larger on one side only
+    down = h.coded_width <= h.width and h.coded_height <= h.height
+    up = (h.width < h.coded_width <= MAX_CODED_UPSCALE * h.width
+          and h.height < h.coded_height <= MAX_CODED_UPSCALE * h.height)
+    if not (down or up) or h.coded_width * h.coded_height > MAX_PIXELS:
         raise BitstreamError(
-            f"coded size {h.coded_width}x{h.coded_height} larger than the image {h.width}x{h.height}"
+            f"coded size {h.coded_width}x{h.coded_height} not allowed for the image {h.width}x{h.height}: "
+            f"larger on one side only, or more than {MAX_CODED_UPSCALE}× larger, or over {MAX_PIXELS} pixels"
         )
     if h.payload_kind != PAYLOAD_LATENT:
         return 0, 0

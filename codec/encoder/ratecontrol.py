@@ -3,9 +3,14 @@
 Two dimensions control the rate of a latent bitstream:
 
 - ``levels``: the number of uniform quantizer levels per latent value;
-- ``scale``: the resolution the latent encodes (the decoder output is upsampled back). At very
+- ``scale``: the resolution the latent encodes (the decoder output is resized back). At very
   low rates a half-resolution latent with many levels beats a full-resolution one with few
   levels by a wide margin (full-res L=4 collapses), so scale is part of the search.
+  Above ~0.25 bpp the opposite holds: the TAESD decoder's ceiling (~26–27 dB on Kodak) stops a
+  full-size latent from using more bytes, while the image upsampled by `UP_SCALES` (1.25–2×),
+  encoded, decoded at that size and downsampled keeps climbing (issue 14). Up-scales are tried only
+  when the budget is large enough for them (`candidates`) and while the coded picture stays
+  ≤ `MAX_UP_PIXELS` (the decoder's work grows with the coded area: 2× = 4× the decode time).
 
 `LADDER` orders settings from best to worst expected quality. The order comes from a calibration
 on the *training* photos (never Kodak), made by ``scripts/calibrate_ladder.py``, stored as data in
@@ -40,14 +45,30 @@ class Setting:
     levels: int
 
     def coded_size(self, width: int, height: int) -> tuple[int, int]:
-        """Size of the image the latent encodes (at least 8 px per side, never above the image)."""
-        if self.scale >= 1.0:
+        """Size of the image the latent encodes: at least 8 px per side; above the image size only
+        for an up-scale whose coded picture stays ≤ `MAX_UP_PIXELS` (else the image size)."""
+        if self.scale > 1.0:
+            w, h = round(width * self.scale), round(height * self.scale)
+            grows = w > width and h > height  # the format wants both sides larger (FORMAT.md)
+            return (w, h) if grows and w * h <= MAX_UP_PIXELS else (width, height)
+        if self.scale == 1.0:
             return width, height
         w = min(width, max(8, round(width * self.scale)))
         return w, min(height, max(8, round(height * self.scale)))
 
 
+#: resolution scales at or below the image size (what the fidelity guard also tries)
 SCALES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.375, 0.25)
+#: scales above the image size (the format allows a coded size up to 2× the display size per side)
+UP_SCALES: tuple[float, ...] = (1.25, 1.5, 2.0)
+#: every scale the rate control searches with a byte budget
+ALL_SCALES: tuple[float, ...] = UP_SCALES + SCALES
+#: an up-scale is used only while the coded picture has at most this many pixels (decode work:
+#: 768×512 at 2× = 1.6 MP; a 12 MP photo is never upsampled)
+MAX_UP_PIXELS = 3_000_000
+#: an up-scale is tried only when its cheapest rung's expected size (this image's scale-1.0 file ×
+#: the calibrated bpp ratio) is ≤ this × the budget (cheap budgets skip the costly encoder pass)
+UP_TRY_RATIO = 1.0
 LEVELS: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 24, 28, 32, 40, 48, 64)
 
 
@@ -55,16 +76,40 @@ TABLE_PATH = Path(__file__).resolve().parent / "ratecontrol_table.json"
 
 
 @lru_cache(maxsize=1)
+def _rows() -> tuple[dict, ...]:
+    try:
+        return tuple(json.loads(TABLE_PATH.read_text())["settings"])
+    except (OSError, ValueError, KeyError):
+        return ()
+
+
+@lru_cache(maxsize=1)
 def _table() -> dict[float, list[tuple[float, float]]]:
     """scale → [(log2 levels, score)] sorted, from the calibration file (empty if absent)."""
-    try:
-        rows = json.loads(TABLE_PATH.read_text())["settings"]
-    except (OSError, ValueError, KeyError):
-        return {}
     out: dict[float, list[tuple[float, float]]] = {}
-    for row in rows:
+    for row in _rows():
         out.setdefault(float(row["scale"]), []).append((math.log2(int(row["levels"])), float(row["score"])))
     return {k: sorted(v) for k, v in out.items()}
+
+
+def calibrated_bpp(scale: float, levels: int) -> float | None:
+    """Mean bpp of a calibrated rung (None when the table has no such row)."""
+    for row in _rows():
+        if float(row["scale"]) == scale and int(row["levels"]) == levels:
+            return float(row["bpp"])
+    return None
+
+
+def levels_for(scale: float, levels: Sequence[int] = LEVELS) -> list[int]:
+    """The level counts searched at ``scale``. An up-scale only from its lowest calibrated level on:
+    below it the table has no data, and a big latent with few levels never wins anyway."""
+    if scale <= 1.0:
+        return list(levels)
+    points = _table().get(scale)
+    if not points:
+        return []  # uncalibrated up-scale: never used
+    low = 2 ** points[0][0]
+    return [q for q in levels if q >= low - 1e-9]
 
 
 def _score(scale: float, levels: int) -> float:
@@ -87,8 +132,8 @@ def _score(scale: float, levels: int) -> float:
 
 
 def ladder(scales: Sequence[float] = SCALES, levels: Sequence[int] = LEVELS) -> list[Setting]:
-    """All settings, best expected quality first."""
-    items = [Setting(s, q) for s in scales for q in levels]
+    """All settings, best expected quality first (``ALL_SCALES`` to include the up-scales)."""
+    items = [Setting(s, q) for s in scales for q in levels_for(s, levels)]
     return sorted(items, key=lambda st: _score(st.scale, st.levels), reverse=True)
 
 
@@ -102,8 +147,8 @@ def setting_for_quality(quality: int) -> Setting:
 
 
 def _quality_rungs() -> list[Setting]:
-    """The rungs a quality number can select: per expected quality, only full-scale settings
-    until the full-scale rungs get worse than reduced-scale ones (the same order as the ladder)."""
+    """The rungs a quality number can select: the ladder of `SCALES` (no up-scales, so
+    ``--quality`` keeps its meaning and cost; larger latents are reached with a byte budget)."""
     return ladder()
 
 
@@ -111,7 +156,7 @@ def candidates(
     size_of: Callable[[Setting], int],
     max_bytes: int,
     *,
-    scales: Sequence[float] = SCALES,
+    scales: Sequence[float] = ALL_SCALES,
     levels: Sequence[int] = LEVELS,
 ) -> list[Setting]:
     """Per scale, the largest level count whose file fits ``max_bytes``; best expected first.
@@ -119,13 +164,21 @@ def candidates(
     ``size_of(setting)`` encodes (cheaply: the caller caches the latent per scale) and returns the
     byte size. Inside one scale, size grows with levels, so we bisect. Scales whose best possible
     rung cannot beat a fitting candidate already found are skipped (no encoder pass for them).
+    Up-scales come after the others and only when the expected size of their cheapest rung fits
+    (`_up_scale_may_fit`; else their big encoder pass is saved).
     """
     found: list[Setting] = []
     top = max(levels)
-    for scale in sorted(scales, key=lambda sc: _score(sc, top), reverse=True):
-        if found and _score(scale, top) <= max(_score(c.scale, c.levels) for c in found):
+    base = sorted((sc for sc in scales if sc <= 1.0), key=lambda sc: _score(sc, top), reverse=True)
+    for scale in base + [sc for sc in scales if sc > 1.0]:
+        rungs = levels_for(scale, levels)
+        if not rungs:
             continue
-        fitting = _largest_fitting_levels(lambda q, s=scale: size_of(Setting(s, q)), max_bytes, levels)
+        if found and _score(scale, max(rungs)) <= max(_score(c.scale, c.levels) for c in found):
+            continue
+        if scale > 1.0 and not _up_scale_may_fit(scale, rungs, found, size_of, max_bytes):
+            continue
+        fitting = _largest_fitting_levels(lambda q, s=scale: size_of(Setting(s, q)), max_bytes, rungs)
         if fitting is not None:
             found.append(Setting(scale, fitting))
     if not found:
@@ -134,6 +187,41 @@ def candidates(
             f"{min(levels)} levels)"
         )
     return sorted(found, key=lambda st: _score(st.scale, st.levels), reverse=True)
+
+
+def _calibrated_bpp_interp(scale: float, levels: int) -> float | None:
+    """Calibrated bpp at ``levels``, linear in log2(levels) between calibrated rungs (clamped)."""
+    known = sorted(
+        (math.log2(int(r["levels"])), float(r["bpp"])) for r in _rows() if float(r["scale"]) == scale
+    )
+    if not known:
+        return None
+    x = math.log2(levels)
+    if x <= known[0][0]:
+        return known[0][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(known):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return known[-1][1]
+
+
+def _up_scale_may_fit(
+    scale: float,
+    rungs: Sequence[int],
+    found: Sequence[Setting],
+    size_of: Callable[[Setting], int],
+    max_bytes: int,
+) -> bool:
+    """Whether the cheapest rung of an up-scale can fit: this image's size at the scale-1.0 candidate
+    (already measured, so free) × the calibrated bpp ratio, compared with the budget."""
+    full = [c for c in found if c.scale == 1.0]
+    if not full:
+        return False
+    need = _calibrated_bpp_interp(scale, min(rungs))
+    have = _calibrated_bpp_interp(1.0, full[0].levels)
+    if need is None or not have:
+        return False
+    return size_of(full[0]) * need / have <= UP_TRY_RATIO * max_bytes
 
 
 def search(size_of: Callable[[Setting], int], max_bytes: int, **kwargs: Sequence) -> Setting:

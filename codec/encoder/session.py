@@ -76,7 +76,14 @@ class EncodeSession:
     def latent(self, scale: float) -> np.ndarray:
         """The encoder's latent (C, h, w) float32 at ``scale`` (one encoder pass, then cached)."""
         if scale not in self._latents:
-            self._latents[scale] = encode_latent(self.model, self.coded_rgb(scale), self.effort)
+            # two scales with the same coded size (an up-scale capped at the image size by
+            # ratecontrol.MAX_UP_PIXELS, or tiny images) share one encoder pass
+            def coded(sc: float) -> tuple[int, int]:
+                return ratecontrol.Setting(sc, 2).coded_size(*self.size)
+
+            twin = next((s for s in self._latents if coded(s) == coded(scale)), None)
+            self._latents[scale] = (self._latents[twin] if twin is not None
+                                    else encode_latent(self.model, self.coded_rgb(scale), self.effort))
         return self._latents[scale]
 
     def set_latent(self, scale: float, latent: np.ndarray) -> None:
