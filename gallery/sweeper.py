@@ -248,13 +248,16 @@ def sweep(
     encoding_after: float | None = None,
     orphans_after: float | None = None,
     dry_run: bool = False,
+    orphans: bool = True,
 ) -> SweepReport:
+    """Relay the outbox, re-queue lost encodes and (``orphans``) collect orphaned files."""
     if not dry_run:  # outbox messages first: their photos are then queued, not stale
         from . import outbox
 
         outbox.relay()
     report = requeue_stale(pending_after=pending_after, encoding_after=encoding_after, dry_run=dry_run)
-    report.orphans_deleted = collect_orphans(orphans_after, dry_run=dry_run)
+    if orphans:
+        report.orphans_deleted = collect_orphans(orphans_after, dry_run=dry_run)
     if report.requeued or report.requeue_failed or report.orphans_deleted:
         log.info("sweeper: %s", report.summary())
     return report

@@ -313,6 +313,8 @@ GALLERY_SWEEP_PENDING_AFTER = env_int("GALLERY_SWEEP_PENDING_AFTER", 30)
 # only for an `encoding` photo without a lease (a worker of an older release, or a lost release)
 GALLERY_SWEEP_ENCODING_AFTER = env_int("GALLERY_SWEEP_ENCODING_AFTER", 1800)
 GALLERY_SWEEP_ORPHAN_AFTER = env_int("GALLERY_SWEEP_ORPHAN_AFTER", 3600)
+# the beat sweep lists the media storage for orphaned files at most this often (seconds)
+GALLERY_SWEEP_ORPHAN_INTERVAL = env_int("GALLERY_SWEEP_ORPHAN_INTERVAL", 300)
 # The outbox relay (gallery/outbox.py) publishes task messages an upload could not (broker down).
 GALLERY_OUTBOX_RELAY_INTERVAL = env_int("GALLERY_OUTBOX_RELAY_INTERVAL", 10)
 CELERY_BEAT_SCHEDULE = {

@@ -229,11 +229,22 @@ def render_previews(self, photo_id: str, spec_names: list[str] | None = None) ->
 
 @shared_task(name="gallery.sweep", ignore_result=True)
 def sweep() -> str:
-    """Beat task (queue ``maintenance``): re-queue lost encodes, delete orphaned files and empty
-    folders (gallery/sweeper.py)."""
+    """Beat task (queue ``maintenance``, every ``GALLERY_SWEEP_INTERVAL`` = 15 s): re-queue lost
+    encodes; every ``GALLERY_SWEEP_ORPHAN_INTERVAL`` seconds also delete orphaned files and empty
+    folders (listing the media storage is not worth doing every 15 s) (gallery/sweeper.py)."""
+    import time
+
     from .. import sweeper
 
-    return sweeper.sweep().summary()
+    global _last_orphan_pass
+    now = time.monotonic()
+    orphans = _last_orphan_pass is None or now - _last_orphan_pass >= settings.GALLERY_SWEEP_ORPHAN_INTERVAL
+    if orphans:
+        _last_orphan_pass = now
+    return sweeper.sweep(orphans=orphans).summary()
+
+
+_last_orphan_pass: float | None = None
 
 
 @shared_task(name="gallery.relay_outbox", ignore_result=True)

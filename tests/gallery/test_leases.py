@@ -128,3 +128,22 @@ def test_sweeper_leaves_pending_photos_held_in_the_outbox(user, monkeypatch):
     monkeypatch.setattr(sweeper, "queued_photo_ids", lambda timeout=2.0, held=True: set())
     monkeypatch.setattr(services, "enqueue_encode", lambda pid: pytest.fail("re-queued a held photo"))
     assert sweeper.requeue_stale().requeued == []
+
+
+def test_beat_sweep_collects_orphans_only_every_orphan_interval(monkeypatch, settings):
+    from gallery.worker import tasks
+
+    calls: list[bool] = []
+
+    def fake_sweep(*, orphans=True, **_kw):
+        calls.append(orphans)
+        return sweeper.SweepReport()
+
+    monkeypatch.setattr(sweeper, "sweep", fake_sweep)
+    monkeypatch.setattr(tasks, "_last_orphan_pass", None)
+    settings.GALLERY_SWEEP_ORPHAN_INTERVAL = 300
+    tasks.sweep()
+    tasks.sweep()
+    settings.GALLERY_SWEEP_ORPHAN_INTERVAL = 0
+    tasks.sweep()
+    assert calls == [True, False, True]

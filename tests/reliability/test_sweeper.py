@@ -92,6 +92,10 @@ def test_lost_task_ends_ready_after_a_sweep(user, gpu_worker, purged_queue, medi
             break
         time.sleep(0.25)
     assert photo.status == Photo.Status.READY, photo.error
+    # the staged original goes with the ready commit, or right after the first previews are written
+    deadline = time.monotonic() + 60
+    while StagedUpload.objects.filter(photo=photo).exists() and time.monotonic() < deadline:
+        time.sleep(0.25)
     assert not StagedUpload.objects.filter(photo=photo).exists()
 
 
