@@ -92,7 +92,8 @@ def test_sigkill_pool_process_mid_encode(make_stack, kodak_image, reliability_re
     recovered = time.monotonic() - killed_at
     assert row["status"] == "ready", row["error"]
     assert row["attempts"] == 2
-    assert stack.staged_count() == 0
+    # the staged original goes with the ready commit or right after the previews: 0 left, 0 lost
+    wait_until(lambda: stack.staged_count() == 0, 120, "the staged originals to be dropped")
     assert stack.worker.running() and not alive(child)
     log = stack.worker.tail(400)
     assert "SIGKILL" in log or "WorkerLostError" in log, log
@@ -121,7 +122,8 @@ def test_sigkill_whole_worker_then_restart(make_stack, kodak_image, reliability_
     stack.start_worker()
     row = wait_status(stack, pid, {"ready", "failed"}, timeout=visibility + 600, interval=0.25)
     assert row["status"] == "ready", row["error"]
-    assert stack.staged_count() == 0
+    # the staged original goes with the ready commit or right after the previews: 0 left, 0 lost
+    wait_until(lambda: stack.staged_count() == 0, 120, "the staged originals to be dropped")
     reliability_record(
         seconds_kill_to_ready=round(time.monotonic() - killed_at, 1),
         visibility_timeout_s=visibility,
@@ -138,6 +140,9 @@ def test_redis_restart_with_tasks_queued_then_sweeper(make_stack, reliability_re
             "GALLERY_SWEEP_INTERVAL": "3",
             "GALLERY_SWEEP_PENDING_AFTER": "6",
             "GALLERY_SWEEP_ENCODING_AFTER": "120",
+            # every upload goes to the broker at once (no fair-share hold in the outbox): this drill is
+            # about messages the broker forgot
+            "GALLERY_USER_MAX_IN_FLIGHT": "0",
         },
     ).start(worker=False)
     client = Client(stack)
@@ -161,10 +166,13 @@ def test_redis_restart_with_tasks_queued_then_sweeper(make_stack, reliability_re
         row = wait_status(stack, pid, {"ready", "failed"}, timeout=300, interval=0.5)
         assert row["status"] == "ready", row["error"]
         assert row["attempts"] == 1  # re-queued once, never duplicated
-    assert stack.staged_count() == 0
+    # the staged original goes with the ready commit or right after the previews: 0 left, 0 lost
+    wait_until(lambda: stack.staged_count() == 0, 120, "the staged originals to be dropped")
     log = stack.worker.tail(2000)
     requeued = sum(log.count(f"re-queued photo {pid}") for pid in ids)
-    assert requeued == 4, log
+    # the three the broker forgot are re-queued by the sweeper; the upload made while it was down is
+    # published from the outbox by the relay (gallery/outbox.py)
+    assert requeued == 3, log
     reliability_record(
         lost_tasks=4,
         requeued_by_sweeper=requeued,
