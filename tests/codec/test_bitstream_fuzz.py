@@ -25,7 +25,10 @@ from codec.errors import BitstreamError
 from codec.quant import dequantize, params_for_latent, quantize
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
-CASE_SECONDS = 2.0
+# CPU seconds of this process, not wall time: the bound is about the work a hostile stream can
+# cause (a hang or an unbounded loop), and wall time on a shared 2-core box at load 15 inflated the
+# 1.3 CPU-s decode of the 4096-px corpus bomb to 4-8 s. The largest legal case measured ~1.3 CPU-s.
+CASE_SECONDS = 3.0
 CORPUS = Path(__file__).parent / "corpus"
 
 FUZZ = settings(
@@ -58,8 +61,8 @@ SEEDS = _seed_streams()
 
 
 def run_case(data: bytes) -> None:
-    """parse → decode symbols → dequantize; only BitstreamError may escape, within CASE_SECONDS."""
-    t = time.perf_counter()
+    """parse → decode symbols → dequantize; only BitstreamError may escape, within CASE_SECONDS of CPU."""
+    t = time.process_time()
     try:
         header, payload = bs.parse(data)
         bs.header_to_dict(header, len(data))
@@ -70,8 +73,8 @@ def run_case(data: bytes) -> None:
             assert np.isfinite(dequantize(sym, header.quant)).all()
     except BitstreamError:
         pass
-    elapsed = time.perf_counter() - t
-    assert elapsed < CASE_SECONDS, f"case took {elapsed:.2f} s: {data[:64].hex()}"
+    elapsed = time.process_time() - t
+    assert elapsed < CASE_SECONDS, f"case took {elapsed:.2f} CPU-s: {data[:64].hex()}"
 
 
 def fix_crc(data: bytes) -> bytes:
