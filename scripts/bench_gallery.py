@@ -295,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             loadavg=[round(x, 2) for x in os.getloadavg()],
         )
         rows.append(row)
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{args.label}.partial.json").write_text(  # a run stopped early keeps its photos
+            json.dumps(dict(reference_decode_768x512_s=ref, photos=rows), indent=1) + "\n")
         print(json.dumps({k: row[k] for k in ("photo", "outcome", "total_s", "upload_to_ready_with_thumb_s",
                                                "peak_rss_mb", "stages")}), flush=True)
     elapsed = time.perf_counter() - t_all
@@ -324,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.label}.json").write_text(json.dumps(dict(summary=summary, photos=rows), indent=1) + "\n")
     (out / f"{args.label}.md").write_text(markdown(summary, rows))
+    (out / f"{args.label}.partial.json").unlink(missing_ok=True)
     print(markdown(summary, rows))
     return 0
 

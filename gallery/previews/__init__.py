@@ -39,6 +39,7 @@ __all__ = [
     "PreviewSpec",
     "cache_name",
     "disk_usage",
+    "eager_specs",
     "get_spec",
     "get_strategy",
     "lookup",
@@ -48,6 +49,7 @@ __all__ = [
     "request",
     "source_ready",
     "strategy",
+    "write_from_image",
 ]
 
 
@@ -91,6 +93,24 @@ def render(photo, spec_names: Iterable[str], decode: Callable[[bytes], object]) 
     with default_storage.open(photo.latent.name, "rb") as fh:
         image = decode(fh.read())
     return [cf.save(cf.spec.render(image)) for cf in missing]
+
+
+def write_from_image(photo, spec_names: Iterable[str], image) -> list[str]:
+    """Worker side, during the encode: write the cache files of ``photo`` from ``image``, the picture
+    the decoder shows for its latent (``codec.encode_result``'s reconstruction: a PIL image or an
+    HxWx3 uint8 array), so no render task decodes the latent again. ``photo.latent_sha256`` must be
+    the final latent's (it names the files); smallest first, existing files are left alone."""
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(image)
+    wanted = sorted((CacheFile(photo, get_spec(n)) for n in spec_names), key=lambda cf: cf.spec.max_side)
+    return [cf.save(cf.spec.render(image)) for cf in wanted if not cf.exists()]
+
+
+def eager_specs() -> list[str]:
+    """The specs made right after the encode (the on-demand ones only when asked for)."""
+    return sorted(name for name, spec in SPECS.items() if not spec.on_demand)
 
 
 def purge(photo_id=None) -> tuple[int, int]:

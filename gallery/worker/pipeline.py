@@ -1,8 +1,20 @@
-"""A photo's life on the worker: staged original → latent + comparison files → ready.
+"""A photo's life on the worker: staged original → latent + previews → READY → comparisons.
 
 Runs inside Celery tasks only (``gallery/worker/tasks.py``); this is the one place that calls
 ``codec.encode``. Every step is idempotent: the storage names are fixed per photo (a re-run
 overwrites its own files) and a photo that is already ready is left alone.
+
+Each thing is done once (issue 13): ``codec.encode_result`` hands back, with the file, the picture
+the decoder shows for it (the encoder's own final decode), and the eager previews (thumb, display)
+are written from it before READY is committed, so no render task decodes the latent again. The
+JPEG/WebP/AVIF comparisons come after READY, in the same task: READY never waits for them.
+
+Data safety: the latent is committed (READY) first, with the staged original kept; the original is
+deleted only in the transaction that stores the comparisons, or when they are given up (bad luck
+with memory/time limits, or the task's retries spent: ``mark_failed`` on a READY photo). A task
+redelivered after a crash between the two finds the photo READY with its original still staged and
+only makes the comparisons (``finish_comparisons``). The sweeper looks only at pending/encoding
+photos, so a READY photo waiting for its comparisons is never taken for a stuck encode.
 """
 
 from __future__ import annotations
@@ -80,6 +92,8 @@ def claim(photo_id: str) -> Photo | None:
 
 def encode(photo_id: str) -> str:
     """Encode one photo end to end; returns a short outcome word for logs/tests."""
+    if comparisons_pending(photo_id):  # redelivered after READY: only the comparisons are left
+        return finish_comparisons(photo_id)
     photo = claim(photo_id)
     if photo is None:
         return "noop"
@@ -88,13 +102,13 @@ def encode(photo_id: str) -> str:
     staged = bytes(StagedUpload.objects.values_list("data", flat=True).get(photo_id=photo.pk))
     try:
         rgb = codec.load_image(staged, max_pixels=settings.GALLERY_MAX_PIXELS)
-        data = codec.encode(
+        result = codec.encode_result(
             rgb,
             max_bytes=photo.target_bytes,
             model=settings.GALLERY_CODEC_MODEL,
             effort=settings.GALLERY_ENCODE_EFFORT,
         )
-        meta = codec.info(data)
+        data, meta = result.data, result.info
         codec_seconds = time.monotonic() - started
     except codec.InputError as exc:
         # only an error about the photo's own bytes may drop its original
@@ -106,19 +120,91 @@ def encode(photo_id: str) -> str:
             mark_waiting(photo.pk, f"{WAITING_PREFIX}{exc}")
             raise SetupProblem(str(exc)) from exc
         raise  # any other error: the task retries with the staged original kept
-    comparisons = make_comparisons(rgb, len(data))
+    del staged
     latent_name = storage.save(storage.latent_name(photo.pk), data, storage.LATENT_CONTENT_TYPE)
+    rendered = write_previews(photo, data, result.reconstruction)
+    del result  # the reconstruction (a full-size picture) is not needed any more
+    seconds = time.monotonic() - started
+    if not commit_ready(photo.pk, latent_name, data, meta, seconds, previews_written=rendered):
+        return "ready"  # a duplicate delivery was READY first; it makes the comparisons
+    log.info(
+        "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, previews %s)",
+        photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, "written" if rendered else "queued",
+    )
+    compare_and_release(photo.pk, rgb, len(data))
+    return "ready"
+
+
+def write_previews(photo: Photo, data: bytes, reconstruction) -> bool:
+    """The eager previews from the encoder's reconstruction (before READY, named by the latent's
+    sha256). False when they could not be written: the render task makes them after the commit."""
+    photo.latent_sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        previews.write_from_image(photo, previews.eager_specs(), reconstruction)
+    except Exception:  # storage trouble: the render task (from the latent) is the fallback
+        log.warning("photo %s: previews not written during the encode; a render task will", photo.pk,
+                    exc_info=True)
+        return False
+    return True
+
+
+def comparisons_pending(photo_id: str) -> bool:
+    """READY with the original still staged: the comparisons were not stored yet."""
+    return StagedUpload.objects.filter(photo_id=photo_id, photo__status=Photo.Status.READY).exists()
+
+
+def finish_comparisons(photo_id: str) -> str:
+    """The comparisons of a READY photo whose task stopped before storing them (then the original
+    goes)."""
+    staged = StagedUpload.objects.filter(photo_id=photo_id).values_list("data", flat=True).first()
+    photo = Photo.objects.filter(pk=photo_id).first()
+    if staged is None or photo is None:
+        return "noop"
+    codec = load_codec()
+    try:
+        rgb = codec.load_image(bytes(staged), max_pixels=settings.GALLERY_MAX_PIXELS)
+    except codec.InputError:
+        give_up_comparisons(photo_id, "the staged original no longer decodes")
+        return "ready"
+    compare_and_release(photo_id, rgb, photo.latent_bytes)
+    return "ready"
+
+
+def compare_and_release(photo_id, rgb, budget: int) -> None:
+    """Comparisons at the latent's size, stored, then the staged original deleted (one transaction).
+
+    A storage or other transient error propagates: the task retries (redelivery →
+    ``finish_comparisons``). Hitting the task's time or memory limit gives the comparisons up.
+    """
+    started = time.monotonic()
+    try:
+        comparisons = make_comparisons(rgb, budget)
+    except MemoryError:
+        give_up_comparisons(photo_id, "out of memory")
+        return
+    except Exception as exc:
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            give_up_comparisons(photo_id, "the task's time limit")
+            return
+        raise
     stored = {
-        c.fmt: storage.save(storage.comparison_name(photo.pk, c.fmt), c.data, storage.content_type(c.fmt))
+        c.fmt: storage.save(storage.comparison_name(photo_id, c.fmt), c.data, storage.content_type(c.fmt))
         for c in comparisons
     }
-    seconds = time.monotonic() - started
-    commit(photo.pk, latent_name, data, meta, comparisons, stored, seconds)
-    log.info(
-        "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, comparisons %.1f s)",
-        photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, seconds - codec_seconds,
-    )
-    return "ready"
+    commit_comparisons(photo_id, comparisons, stored)
+    log.info("photo %s: comparisons %s in %.1f s; original deleted", photo_id, ",".join(stored),
+             time.monotonic() - started)
+
+
+def give_up_comparisons(photo_id, why: str) -> None:
+    """A READY photo keeps its latent; without comparisons its original is not needed any more."""
+    log.warning("photo %s: comparisons given up (%s); staged original deleted", photo_id, why)
+    StagedUpload.objects.filter(photo_id=photo_id, photo__status=Photo.Status.READY).delete()
+
+
+#: (format, bpp) → the quality the last comparison at that rate needed, in this worker process: the
+#: next photo's search starts there (2 trials when the guess is right instead of 4–7; same answer)
+_QUALITY_HINTS: dict[tuple[str, float], int] = {}
 
 
 def make_comparisons(rgb, budget: int) -> list[ComparisonFile]:
@@ -130,14 +216,18 @@ def make_comparisons(rgb, budget: int) -> list[ComparisonFile]:
         floor = settings.GALLERY_COMPARISON_MIN_QUALITY
         if floor is None:  # the issue's rule: downscale only when even the lowest quality is too big
             floor = baselines.FORMATS[fmt].q_min
+        hint_key = (fmt, round(budget * 8 / (rgb.shape[0] * rgb.shape[1]), 2))
         try:
-            res = baselines.encode_at_budget(rgb, fmt, budget, mode="downscale", min_quality=floor)
+            res = baselines.encode_at_budget(rgb, fmt, budget, mode="downscale", min_quality=floor,
+                                             first_quality=_QUALITY_HINTS.get(hint_key))
         except Exception:  # one missing comparison must not cost the photo
             log.warning("no %s comparison at %d bytes", fmt, budget, exc_info=True)
             continue
         if not res.data:
             log.warning("no %s comparison at %d bytes: %s", fmt, budget, res.note)
             continue
+        if res.fits and res.scale == 1.0 and res.quality is not None:
+            _QUALITY_HINTS[hint_key] = int(res.quality)
         out.append(
             ComparisonFile(
                 fmt=fmt,
@@ -153,54 +243,93 @@ def make_comparisons(rgb, budget: int) -> list[ComparisonFile]:
     return out
 
 
+def commit_ready(photo_id, latent_name, data, meta, seconds, *, previews_written: bool) -> bool:
+    """Record the latent: the photo is READY (the staged original stays for the comparisons).
+
+    False when a duplicate delivery was READY first (its result is kept)."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().get(pk=photo_id)
+        if photo.status == Photo.Status.READY:
+            return False
+        _record_latent(photo, latent_name, data, meta, seconds)
+        photo.save()
+        if not previews_written:
+            transaction.on_commit(lambda: previews.source_ready(photo))
+    return True
+
+
+def commit_comparisons(photo_id, comparisons: list[ComparisonFile], stored: dict[str, str]) -> None:
+    """Store the comparison rows of a READY photo and delete its staged original, atomically."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        if photo is None:
+            return
+        _store_comparisons(photo, comparisons, stored)
+        StagedUpload.objects.filter(photo=photo).delete()
+
+
+def _record_latent(photo: Photo, latent_name, data, meta, seconds) -> None:
+    photo.latent.name = latent_name
+    photo.latent_bytes = len(data)
+    photo.latent_bpp = len(data) * 8 / photo.pixels
+    photo.latent_sha256 = hashlib.sha256(data).hexdigest()
+    photo.codec_model = str(meta.get("model") or "")  # None for a file the guard stored as AVIF
+    photo.codec_info = {k: v for k, v in meta.items() if _jsonable(v)}
+    photo.fidelity_min = meta.get("fidelity_min")
+    photo.fidelity_mean = meta.get("fidelity_mean")
+    photo.fidelity_floor_met = meta.get("fidelity_floor_met")
+    photo.fidelity_floor = meta.get("fidelity_floor")
+    photo.fidelity_guard = str(meta.get("guard") or "")
+    photo.guard_bytes = meta.get("guard_bytes")
+    photo.status = Photo.Status.READY
+    photo.error = ""
+    photo.encode_seconds = seconds
+    photo.ready_at = timezone.now()
+
+
+def _store_comparisons(photo: Photo, comparisons: list[ComparisonFile], stored: dict[str, str]) -> None:
+    photo.comparisons.exclude(fmt__in=list(stored)).delete()
+    for c in comparisons:
+        Comparison.objects.update_or_create(
+            photo=photo,
+            fmt=c.fmt,
+            defaults=dict(
+                file=stored[c.fmt],
+                bytes=len(c.data),
+                quality=c.quality,
+                width=c.width,
+                height=c.height,
+                scale=c.scale,
+                fits=c.fits,
+                note=c.note[:255],
+            ),
+        )
+
+
 def commit(photo_id, latent_name, data, meta, comparisons, stored, seconds) -> None:
-    """Record the latent and comparisons and delete the staged original, atomically."""
+    """Record the latent and comparisons and delete the staged original, atomically (all in one
+    step; the worker itself uses ``commit_ready`` then ``commit_comparisons``)."""
     with transaction.atomic():
         photo = Photo.objects.select_for_update().get(pk=photo_id)
         if photo.status == Photo.Status.READY:  # a duplicate delivery won the race; keep its result
             return
-        photo.latent.name = latent_name
-        photo.latent_bytes = len(data)
-        photo.latent_bpp = len(data) * 8 / photo.pixels
-        photo.latent_sha256 = hashlib.sha256(data).hexdigest()
-        photo.codec_model = str(meta.get("model") or "")  # None for a file the guard stored as AVIF
-        photo.codec_info = {k: v for k, v in meta.items() if _jsonable(v)}
-        photo.fidelity_min = meta.get("fidelity_min")
-        photo.fidelity_mean = meta.get("fidelity_mean")
-        photo.fidelity_floor_met = meta.get("fidelity_floor_met")
-        photo.fidelity_floor = meta.get("fidelity_floor")
-        photo.fidelity_guard = str(meta.get("guard") or "")
-        photo.guard_bytes = meta.get("guard_bytes")
-        photo.status = Photo.Status.READY
-        photo.error = ""
-        photo.encode_seconds = seconds
-        photo.ready_at = timezone.now()
+        _record_latent(photo, latent_name, data, meta, seconds)
         photo.save()
-        photo.comparisons.exclude(fmt__in=list(stored)).delete()
-        for c in comparisons:
-            Comparison.objects.update_or_create(
-                photo=photo,
-                fmt=c.fmt,
-                defaults=dict(
-                    file=stored[c.fmt],
-                    bytes=len(c.data),
-                    quality=c.quality,
-                    width=c.width,
-                    height=c.height,
-                    scale=c.scale,
-                    fits=c.fits,
-                    note=c.note[:255],
-                ),
-            )
+        _store_comparisons(photo, comparisons, stored)
         StagedUpload.objects.filter(photo=photo).delete()
         transaction.on_commit(lambda: previews.source_ready(photo))
 
 
 def mark_failed(photo_id, message: str, *, keep_staged: bool) -> None:
+    """Failed, unless READY: then only the comparisons failed (for good: the task's retries are
+    spent), and the original, kept only for them, goes."""
     with transaction.atomic():
         photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
         if photo is not None and photo.status != Photo.Status.READY:
             _fail(photo, message, keep_staged=keep_staged)
+            return
+    if photo is not None:
+        give_up_comparisons(photo_id, message)
 
 
 def mark_waiting(photo_id, message: str) -> None:

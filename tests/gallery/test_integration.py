@@ -61,8 +61,11 @@ def test_kodak_upload_to_ready(client, user, gpu_worker, kodak_image, media_root
     assert (meta["width"], meta["height"]) == (768, 512) == (photo.original_width, photo.original_height)
     assert len(latent) == photo.latent_bytes == status["latent_bytes"] <= photo.target_bytes == 7372
     assert photo.original_bytes == path.stat().st_size and photo.original_format == "PNG"
-    # The staged original is gone, and nothing under media is an original.
-    assert not StagedUpload.objects.filter(photo_id=photo_id).exists()
+    # READY comes with its thumbnail (written from the encoder's reconstruction, issue 13); the
+    # comparisons come after READY, and the staged original goes only once they are stored.
+    assert previews.lookup(photo, "thumb") is not None
+    wait_for(lambda: not StagedUpload.objects.filter(photo_id=photo_id).exists(), 300,
+             "the comparisons (then the staged original is deleted)")
     assert not any(default_storage.exists(p) for p in ("originals", "staging"))
     # The JPEG comparison is within the latent's bytes and is served as a JPEG.
     jpeg = photo.comparisons.get(fmt="jpeg")

@@ -93,6 +93,8 @@ def test_storage_fault_is_retried_then_fails_keeping_the_original(user, media_ro
 
 def test_render_previews_from_the_latent(user, media_root):
     photo = encoded_photo(user, width=336, height=252)
+    assert previews.lookup(photo, "thumb") is not None  # the encode wrote them (issue 13)
+    previews.purge(photo.pk)  # the render task still makes them from the latent (a purge, a new spec)
     written = render_previews.apply(args=[str(photo.pk)]).get()
     assert len(written) == 2
     thumb = previews.lookup(photo, "thumb")
