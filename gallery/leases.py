@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from .models import Photo
+from .models import Photo, StagedUpload
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def acquire(photo_id, owner: str, *, seconds: float | None = None) -> Claim:
         photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
         if photo is None:
             return Claim(False, "gone")
-        if photo.status == Photo.Status.READY:
+        # a READY photo whose original is still staged has its comparisons left to make (pipeline)
+        if photo.status == Photo.Status.READY and not StagedUpload.objects.filter(photo_id=photo.pk).exists():
             return Claim(False, "ready")
         now = timezone.now()
         live = photo.lease_expires_at is not None and photo.lease_expires_at > now
@@ -94,14 +95,6 @@ def renew(photo_id, owner: str, *, seconds: float | None = None) -> bool:
 
 def release(photo_id, owner: str) -> None:
     Photo.objects.filter(pk=photo_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
-
-
-def expired(now=None):
-    """Photos still ``encoding``/``pending`` whose lease ran out: their worker is gone."""
-    now = now or timezone.now()
-    return Photo.objects.filter(
-        status__in=[Photo.Status.ENCODING, Photo.Status.PENDING], lease_expires_at__lte=now
-    )
 
 
 class Heartbeat:

@@ -72,7 +72,8 @@ def stale_photos(now=None, pending_after: float | None = None, encoding_after: f
     no_lease = Q(lease_expires_at__isnull=True)
     pending, encoding = Photo.Status.PENDING, Photo.Status.ENCODING
     return Photo.objects.filter(staged__isnull=False).filter(
-        Q(status__in=[pending, encoding], lease_expires_at__lte=now)
+        # a READY photo still staged: its worker died while making the comparisons
+        Q(status__in=[pending, encoding, Photo.Status.READY], lease_expires_at__lte=now)
         | (no_lease & Q(status=pending, updated_at__lte=now - timedelta(seconds=pending_after)))
         | (no_lease & Q(status=encoding, encoding_started_at__lte=now - timedelta(seconds=encoding_after)))
         | (no_lease & Q(status=encoding, encoding_started_at__isnull=True))
@@ -168,9 +169,12 @@ def requeue_stale(
         unchanged = Photo.objects.filter(
             pk=photo.pk, status=photo.status, updated_at=photo.updated_at
         ).filter(lease_expires_at=photo.lease_expires_at)
-        changed = unchanged.update(
-            status=Photo.Status.PENDING, updated_at=timezone.now(), lease_owner="", lease_expires_at=None
-        )
+        if photo.status == Photo.Status.READY:  # stays ready; the task only finishes the comparisons
+            changed = unchanged.update(lease_owner="", lease_expires_at=None)
+        else:
+            changed = unchanged.update(
+                status=Photo.Status.PENDING, updated_at=timezone.now(), lease_owner="", lease_expires_at=None
+            )
         if not changed:
             continue
         if services.enqueue_encode(photo.pk):

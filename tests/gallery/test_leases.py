@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from gallery import leases, sweeper
-from gallery.models import Photo
+from gallery.models import Photo, StagedUpload
 from tests.gallery.factories import pending_photo
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,10 @@ def test_a_retry_keeps_the_lease_over_its_countdown(user):
 
 def test_acquire_on_ready_or_missing_photo_is_a_noop(user):
     photo = pending_photo(user, status=Photo.Status.READY)
+    # ready with the original still staged: the comparisons are left to make, the task may run
+    assert leases.acquire(photo.pk, "w1").ok
+    leases.release(photo.pk, "w1")
+    StagedUpload.objects.filter(photo=photo).delete()
     assert leases.acquire(photo.pk, "w1").reason == "ready"
     assert leases.acquire("00000000-0000-0000-0000-000000000000", "w1").reason == "gone"
 
@@ -147,3 +151,21 @@ def test_beat_sweep_collects_orphans_only_every_orphan_interval(monkeypatch, set
     settings.GALLERY_SWEEP_ORPHAN_INTERVAL = 0
     tasks.sweep()
     assert calls == [True, False, True]
+
+
+def test_sweeper_requeues_a_ready_photo_whose_worker_died_making_comparisons(user, monkeypatch):
+    now = timezone.now()
+    photo = pending_photo(
+        user,
+        status=Photo.Status.READY,
+        lease_owner="host:1:dead",
+        lease_expires_at=now - timedelta(seconds=1),
+    )
+    monkeypatch.setattr(sweeper, "queued_photo_ids", lambda timeout=2.0, held=True: set())
+    queued: list[str] = []
+    from gallery import services
+
+    monkeypatch.setattr(services, "enqueue_encode", lambda pid: queued.append(str(pid)) or True)
+    assert sweeper.requeue_stale().requeued == [str(photo.pk)] == queued
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.READY and photo.lease_expires_at is None
