@@ -95,3 +95,18 @@ def make_image_bytes() -> Callable[..., bytes]:
         return out.getvalue()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite tests use a file database, not the shared-cache in-memory one.
+
+    The gallery's integration tests run a real Celery worker in a thread of the test process; with
+    the in-memory database its writes take table locks that make concurrent reads fail at once
+    ("database table is locked") instead of waiting, which turned polls into 503s under load.
+    """
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
