@@ -301,7 +301,9 @@ def crop_grids(
                 if r is None or crop is None:
                     continue
                 size = f"{r['bytes']} B, {r['bpp']:.3f} bpp" + ("" if r["fits"] else " OVER budget")
-                tag = _label(name).replace("latent (ours, effort ", "latent ").replace(")", "")
+                short = {"avif-ds": "AVIF-fit", "jxl": "JXL"}
+                tag = short.get(name) or _label(name).replace("latent (ours, effort ", "latent ")
+                tag = tag.replace(")", "")
                 if r.get("downscaled"):
                     tag += f" DOWNSCALED {r['coded_width']}×{r['coded_height']}"
                 panels.append((crop, [tag, size]))
@@ -314,7 +316,7 @@ def crop_grids(
             grid_rows,
             f,
             f"{img}: rows = budgets {', '.join(str(b) for b in bpps)} bpp; each panel says "
-            "its own bytes; 'DOWNSCALED' = a smaller picture, upsampled",
+            "its own bytes; 'DOWNSCALED' = a smaller picture, upsampled; AVIF-fit = AVIF downscale-to-fit",
         )
         made.append((img, f.name))
     return made
