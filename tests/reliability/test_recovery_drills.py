@@ -57,7 +57,8 @@ def test_kill9_worker_mid_encode_requeued_within_60s(make_stack, kodak_image, re
         wait_status(stack, pid, {"pending"}, timeout=90, interval=0.25)
         requeued = time.monotonic() - killed_at
         assert requeued <= 60, f"re-queued only after {requeued:.1f} s"
-        assert stack.queue_length() == 1  # a fresh message, while the dead one is still unacked
+        # a fresh message (published right after the status change), while the dead one is still unacked
+        wait_until(lambda: stack.queue_length() == 1, 15, "the re-queued message")
 
         stack.start_worker()
         row = wait_status(stack, pid, {"ready", "failed"}, timeout=600, interval=0.25)
