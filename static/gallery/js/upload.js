@@ -125,34 +125,45 @@
       const gps = form.querySelector('[name="keep_location"]');
       if (gps && gps.checked) data.append("keep_location", "1");
       data.append("files", file, file.name);
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.addEventListener("progress", function (e) {
-        if (e.lengthComputable) {
-          ui.bar.value = Math.round((e.loaded / e.total) * 100);
-          ui.state.textContent = "Uploading… " + Math.round((e.loaded / e.total) * 100) + " %";
-        }
-      });
-      xhr.addEventListener("load", function () {
-        let body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
-        const result = body && body.results && body.results[0];
-        if (result && result.ok) {
-          ui.bar.value = 100; // the upload is complete; the text says what the worker does next
-          ui.state.textContent = "Uploaded; waiting for a worker…";
-          poll(ui, result);
-        } else if (result) {
-          fail(ui, "Not accepted: " + result.error);
-        } else if (body && body.errors) {
-          fail(ui, "Not accepted: " + Object.values(body.errors).flat().map(function (e) { return e.message; }).join(" "));
-        } else {
-          fail(ui, "Upload failed (HTTP " + xhr.status + "). Please try again.");
-        }
-        resolve();
-      });
-      xhr.addEventListener("error", function () { fail(ui, "Network error; the file was not uploaded."); resolve(); });
-      xhr.send(data);
+      let tries = 0;
+      (function attempt() {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", form.action);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.upload.addEventListener("progress", function (e) {
+          if (e.lengthComputable) {
+            ui.bar.value = Math.round((e.loaded / e.total) * 100);
+            ui.state.textContent = "Uploading… " + Math.round((e.loaded / e.total) * 100) + " %";
+          }
+        });
+        xhr.addEventListener("load", function () {
+          // A busy or briefly unavailable server (503 + Retry-After) stored nothing: send again.
+          if (xhr.status === 503 && tries++ < 3) {
+            const wait = Math.min(Number(xhr.getResponseHeader("Retry-After")) || 2, 30);
+            ui.bar.value = 0;
+            ui.state.textContent = "The server is busy; trying again in " + wait + " s…";
+            setTimeout(attempt, wait * 1000);
+            return;
+          }
+          let body = null;
+          try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+          const result = body && body.results && body.results[0];
+          if (result && result.ok) {
+            ui.bar.value = 100; // the upload is complete; the text says what the worker does next
+            ui.state.textContent = "Uploaded; waiting for a worker…";
+            poll(ui, result);
+          } else if (result) {
+            fail(ui, "Not accepted: " + result.error);
+          } else if (body && body.errors) {
+            fail(ui, "Not accepted: " + Object.values(body.errors).flat().map(function (e) { return e.message; }).join(" "));
+          } else {
+            fail(ui, "Upload failed (HTTP " + xhr.status + "). Please try again.");
+          }
+          resolve();
+        });
+        xhr.addEventListener("error", function () { fail(ui, "Network error; the file was not uploaded."); resolve(); });
+        xhr.send(data);
+      })();
     });
   }
 
