@@ -45,6 +45,10 @@ def _isolated_gallery(settings, tmp_path):
     settings.GALLERY_ENCODE_EFFORT = "fast"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.GALLERY_WARM_MODEL = False
+    # The test worker runs in a thread of this process: an address-space cap set for "the pool
+    # child" would cap pytest itself, and chromium (which reserves tens of GB of address space)
+    # then dies at launch with SIGTRAP.
+    settings.GALLERY_TASK_MEMORY_LIMIT = 0
     cache.clear()
     yield media
     try:
