@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--effort", default="default")
     ap.add_argument("--label", default="run")
     ap.add_argument("--out", default=str(ROOT / "docs/bench/gallery"))
+    ap.add_argument("--pipeline-file", default=None,
+                    help="run another version of gallery/worker/pipeline.py (A/B in the same tree and load), "
+                         "e.g. `git show 2bfedd7:gallery/worker/pipeline.py > /tmp/old.py`")
     args = ap.parse_args(argv)
 
     import torch
@@ -214,6 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gallery-"))
     setup_django(tmp)
+    if args.pipeline_file:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("gallery.worker.pipeline", args.pipeline_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["gallery.worker.pipeline"] = module
+        spec.loader.exec_module(module)
+        import gallery.worker
+
+        gallery.worker.pipeline = module
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
