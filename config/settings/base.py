@@ -149,7 +149,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Media is never served by URL from the storage root: gallery views check access and stream
-# files with the right Content-Type (see gallery/media.py). MEDIA_URL is only a namespace.
+# files with the right Content-Type (see gallery/storage.py). MEDIA_URL is only a namespace.
 MEDIA_URL = "/media/"
 
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
