@@ -21,6 +21,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 
+from codec.container.images import FORMATS as IMAGE_FORMATS
+
 log = logging.getLogger(__name__)
 
 LATENTS = "latents"
@@ -33,14 +35,11 @@ LATENT_EXT = "sdl"
 LATENT_CONTENT_TYPE = "application/octet-stream"
 
 
-# format name (as the codec's baselines and the preview specs call it) → (extension, content type)
+# format name (as the codec's baselines and the preview specs call it) → (extension, content type):
+# the codec's one image-format table (torch-free) plus our latent files
 _FORMATS: dict[str, tuple[str, str]] = {
-    "jpeg": ("jpg", "image/jpeg"),
-    "webp": ("webp", "image/webp"),
-    "avif": ("avif", "image/avif"),
-    "png": ("png", "image/png"),
-    "latent": (LATENT_EXT, LATENT_CONTENT_TYPE),
-}
+    name: (f.extension.lstrip("."), f.content_type) for name, f in IMAGE_FORMATS.items()
+} | {"latent": (LATENT_EXT, LATENT_CONTENT_TYPE)}
 _BY_EXTENSION: dict[str, str] = {ext: ctype for ext, ctype in _FORMATS.values()} | {"jpeg": "image/jpeg"}
 
 
