@@ -10,6 +10,7 @@ import pytest
 from gallery.models import Photo
 
 from .browser import chromium, needs_chromium
+from .test_integration import wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -72,10 +73,14 @@ def test_upload_toggle_and_statistics(
         timeout=120_000,
     )
 
+    # READY (with its thumbnail) no longer waits for the JPEG/WebP/AVIF comparisons: the same task
+    # makes them right after, so wait for the JPEG row before opening the photo page.
+    photo = Photo.objects.get()
+    jpeg = wait_for(
+        lambda: photo.comparisons.filter(fmt="jpeg").first(), 180, "the JPEG comparison after READY"
+    )
     item.locator("a").click()
     page.wait_for_selector("#variant-toggle")
-    photo = Photo.objects.get()
-    jpeg = photo.comparisons.get(fmt="jpeg")
     # The display preview is the real cache file (versioned URL), and it really decoded.
     page.wait_for_function(
         """() => { const i = document.querySelector('.viewer-stage img[data-key=latent]');
