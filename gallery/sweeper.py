@@ -15,10 +15,17 @@ A photo is re-queued when it still has its staged original and
   held in the outbox (fair share), and no encode message for it is waiting in or held from the
   broker (the Redis queue and its unacked set; when the broker cannot be read the age alone
   decides); or
-* it is ``encoding`` without a lease for ``encoding_after`` seconds (a worker of an older release).
+* it is ``encoding`` without a lease for ``encoding_after`` seconds (a worker of an older release); or
+* it is ``ready`` (latent committed) but its original is still staged and nobody holds a lease, for
+  ``pending_after`` seconds, with no encode message waiting or held: its comparisons (and with them
+  the deletion of the staged original) were left undone — the re-queue message of an earlier sweep
+  was lost, or a task gave up between the commit and the comparisons. The re-queued task only makes
+  the comparisons and then deletes the original (``pipeline.finish_comparisons``); without this the
+  staged original of such a photo would never be deleted.
 
-Re-queueing resets it to ``pending`` (new ``updated_at``, lease cleared), so the next sweep leaves it
-alone for another ``pending_after`` seconds. With the shipped defaults (lease 30 s renewed every 5 s,
+Re-queueing resets it to ``pending`` (a ``ready`` photo stays ready) with a new ``updated_at`` and the
+lease cleared, so the next sweep leaves it alone for another ``pending_after`` seconds. With the
+shipped defaults (lease 30 s renewed every 5 s,
 sweep every 15 s) a killed worker's photo is re-queued within about 45 s.
 
 Runs as the Celery beat task ``gallery.sweep`` and as ``manage.py sweep``.
@@ -70,11 +77,14 @@ def stale_photos(now=None, pending_after: float | None = None, encoding_after: f
     pending_after = settings.GALLERY_SWEEP_PENDING_AFTER if pending_after is None else pending_after
     encoding_after = settings.GALLERY_SWEEP_ENCODING_AFTER if encoding_after is None else encoding_after
     no_lease = Q(lease_expires_at__isnull=True)
-    pending, encoding = Photo.Status.PENDING, Photo.Status.ENCODING
+    pending, encoding, ready = Photo.Status.PENDING, Photo.Status.ENCODING, Photo.Status.READY
+    waited = Q(updated_at__lte=now - timedelta(seconds=pending_after))
     return Photo.objects.filter(staged__isnull=False).filter(
         # a READY photo still staged: its worker died while making the comparisons
-        Q(status__in=[pending, encoding, Photo.Status.READY], lease_expires_at__lte=now)
-        | (no_lease & Q(status=pending, updated_at__lte=now - timedelta(seconds=pending_after)))
+        Q(status__in=[pending, encoding, ready], lease_expires_at__lte=now)
+        | (no_lease & Q(status=pending) & waited)
+        # READY, still staged, no lease: the comparisons' task was lost (not only a dead worker's)
+        | (no_lease & Q(status=ready) & waited)
         | (no_lease & Q(status=encoding, encoding_started_at__lte=now - timedelta(seconds=encoding_after)))
         | (no_lease & Q(status=encoding, encoding_started_at__isnull=True))
     )
@@ -170,7 +180,8 @@ def requeue_stale(
             pk=photo.pk, status=photo.status, updated_at=photo.updated_at
         ).filter(lease_expires_at=photo.lease_expires_at)
         if photo.status == Photo.Status.READY:  # stays ready; the task only finishes the comparisons
-            changed = unchanged.update(lease_owner="", lease_expires_at=None)
+            # a new updated_at: should this message be lost too, the photo is picked again later
+            changed = unchanged.update(updated_at=timezone.now(), lease_owner="", lease_expires_at=None)
         else:
             changed = unchanged.update(
                 status=Photo.Status.PENDING, updated_at=timezone.now(), lease_owner="", lease_expires_at=None

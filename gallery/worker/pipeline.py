@@ -13,8 +13,10 @@ Data safety: the latent is committed (READY) first, with the staged original kep
 deleted only in the transaction that stores the comparisons, or when they are given up (bad luck
 with memory/time limits, or the task's retries spent: ``mark_failed`` on a READY photo). A task
 redelivered after a crash between the two finds the photo READY with its original still staged and
-only makes the comparisons (``finish_comparisons``). The sweeper looks only at pending/encoding
-photos, so a READY photo waiting for its comparisons is never taken for a stuck encode.
+only makes the comparisons (``finish_comparisons``). The sweeper re-queues a READY photo whose
+original is still staged when its lease expired or when it has had no lease and no queued message
+for ``GALLERY_SWEEP_PENDING_AFTER`` seconds (gallery/sweeper.py); the task then only finishes the
+comparisons. The staged original is deleted only once the photo is READY (checked under the row lock).
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def commit_comparisons(photo_id, comparisons: list[ComparisonFile], stored: dict
         if photo is None:
             return
         _store_comparisons(photo, comparisons, stored)
-        StagedUpload.objects.filter(photo=photo).delete()
+        if photo.status == Photo.Status.READY and photo.latent.name:  # never before the latent is in
+            StagedUpload.objects.filter(photo=photo).delete()
 
 
 def _record_latent(photo: Photo, latent_name, data, meta, seconds) -> None:

@@ -169,3 +169,38 @@ def test_sweeper_requeues_a_ready_photo_whose_worker_died_making_comparisons(use
     assert sweeper.requeue_stale().requeued == [str(photo.pk)] == queued
     photo.refresh_from_db()
     assert photo.status == Photo.Status.READY and photo.lease_expires_at is None
+
+
+def test_sweeper_requeues_a_ready_staged_photo_without_a_lease(user, monkeypatch):
+    """READY, original still staged, no lease and no message anywhere (an earlier re-queue message
+    was lost): the sweep re-queues it so the task makes the comparisons and deletes the original,
+    and restarts its clock so the next sweep waits another ``pending_after``."""
+    photo = pending_photo(user, status=Photo.Status.READY)
+    old = timezone.now() - timedelta(hours=1)
+    Photo.objects.filter(pk=photo.pk).update(updated_at=old)
+    fresh = pending_photo(user, status=Photo.Status.READY)  # just READY: its task may still be coming
+    queued_ids: set[str] = set()
+    monkeypatch.setattr(sweeper, "queued_photo_ids", lambda timeout=2.0, held=True: set(queued_ids))
+    queued: list[str] = []
+    from gallery import services
+
+    monkeypatch.setattr(services, "enqueue_encode", lambda pid: queued.append(str(pid)) or True)
+    assert sweeper.requeue_stale().requeued == [str(photo.pk)] == queued
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.READY and photo.updated_at > old
+    assert StagedUpload.objects.filter(photo=photo).exists()  # the worker deletes it, after comparisons
+    assert sweeper.requeue_stale().requeued == []  # not again before pending_after
+    # a message for it waits in the broker: left alone
+    Photo.objects.filter(pk=photo.pk).update(updated_at=old)
+    queued_ids.add(str(photo.pk))
+    report = sweeper.requeue_stale()
+    assert report.requeued == [] and report.still_queued == 1
+    assert str(fresh.pk) not in queued
+
+
+def test_comparisons_never_delete_the_original_of_a_photo_that_is_not_ready(user):
+    from gallery.worker import pipeline
+
+    photo = pending_photo(user, status=Photo.Status.ENCODING)
+    pipeline.commit_comparisons(photo.pk, [], {})
+    assert StagedUpload.objects.filter(photo=photo).exists()
