@@ -52,9 +52,16 @@ def cheaper_effort(effort: str) -> str | None:
     return EFFORT_LADDER[i + 1] if i + 1 < len(EFFORT_LADDER) else None
 
 
+def seconds_per_mp() -> dict[str, float]:
+    """The admission table in use: the measured ``SECONDS_PER_MP`` with the
+    ``GALLERY_ADMISSION_SECONDS_PER_MP`` overrides on top (checked by gallery/checks.py)."""
+    return {**SECONDS_PER_MP, **(getattr(settings, "GALLERY_ADMISSION_SECONDS_PER_MP", None) or {})}
+
+
 def estimate_seconds(width: int, height: int, effort: str, model: str | None = None) -> float:
     model = model or settings.GALLERY_CODEC_MODEL
-    per_mp = SECONDS_PER_MP.get(effort, SECONDS_PER_MP["default"]) * MODEL_FACTOR.get(model, 1.0)
+    table = seconds_per_mp()
+    per_mp = table.get(effort, table["default"]) * MODEL_FACTOR.get(model, 1.0)
     return OVERHEAD_SECONDS + width * height / 1e6 * per_mp
 
 

@@ -15,6 +15,7 @@ Nothing here imports torch (``codec.options``, ``codec.models`` specs, ``codec.r
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -112,6 +113,100 @@ def check_limits(app_configs=None, **kwargs) -> list:
                 id="gallery.E004",
             )
         )
+    return errors
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def largest_own_decode_work() -> float:
+    """Decode work (codec/container/cost.py units) of the largest file the site itself writes: a
+    ``GALLERY_MAX_PIXELS`` image at scale 1 (the rate control up-scales only pictures ≤ 3 MP), over a
+    range of aspect ratios (the tile overlap differs), plus the largest patch-layer atlas the guard
+    may add (its atlas is at most twice the display pixels, priced like Pillow pixels)."""
+    from codec.container import cost
+    from codec.container.header import Header
+    from codec.models.specs import get_spec
+
+    spec = get_spec(settings.GALLERY_CODEC_MODEL)
+    pixels = settings.GALLERY_MAX_PIXELS
+    worst = 0.0
+    for aspect in (1.0, 4 / 3, 3 / 2, 16 / 9, 2.0, 3.0, 4.0, 6.0):
+        width = min(16383, int(math.sqrt(pixels * aspect)))
+        height = max(1, min(16383, pixels // width))
+        work = cost.estimate(Header(model_id=spec.model_id, width=width, height=height), 1).work
+        worst = max(worst, work + 2 * width * height / 1e6 * cost.WORK_PER_IMAGE_MP)
+    return worst
+
+
+@checks.register(TAG)
+def check_cost_settings(app_configs=None, **kwargs) -> list:
+    """Cost control (issue 10): the work cap, the admission table, the task time and memory limits,
+    and the decode work limit of the worker's decodes (which must never refuse the site's own files)."""
+    from .admission import EFFORT_LADDER, OVERHEAD_SECONDS
+
+    errors = []
+    errors += _int_setting(
+        "GALLERY_MAX_ENCODE_SECONDS", minimum=0,
+        hint="Estimated encode seconds one photo may cost (gallery/admission.py); 0 means no cap.")
+    cap = settings.GALLERY_MAX_ENCODE_SECONDS
+    if not errors and 0 < cap <= OVERHEAD_SECONDS:
+        errors.append(checks.Error(
+            f"GALLERY_MAX_ENCODE_SECONDS={cap} is not above the fixed cost of one encode "
+            f"({OVERHEAD_SECONDS:g} s): every upload would be refused.",
+            hint="Use a number of seconds (the shipped default is 1800), or 0 for no cap.",
+            id="gallery.E015"))
+
+    table = settings.GALLERY_ADMISSION_SECONDS_PER_MP
+    bad_table = not isinstance(table, dict) or any(
+        k not in EFFORT_LADDER or not _is_number(v) or v <= 0 for k, v in table.items())
+    if bad_table:
+        errors.append(checks.Error(
+            f"GALLERY_ADMISSION_SECONDS_PER_MP must map efforts ({', '.join(EFFORT_LADDER)}) to positive "
+            f"seconds per megapixel, not {table!r}.",
+            hint="Leave it empty ({}) to use the measured table in gallery/admission.py (SECONDS_PER_MP).",
+            id="gallery.E016"))
+
+    for name in ("GALLERY_TASK_SOFT_TIME_LIMIT", "GALLERY_TASK_TIME_LIMIT"):
+        errors += _int_setting(name, minimum=1, hint="Seconds of one encode attempt (Celery time limits).")
+    soft, hard = settings.GALLERY_TASK_SOFT_TIME_LIMIT, settings.GALLERY_TASK_TIME_LIMIT
+    if _is_number(soft) and _is_number(hard) and hard <= soft:
+        errors.append(checks.Error(
+            f"GALLERY_TASK_TIME_LIMIT ({hard}) must be above GALLERY_TASK_SOFT_TIME_LIMIT ({soft}).",
+            hint="The soft limit lets the task step down to a cheaper effort; the hard one kills the "
+            "process. Leave the hard limit unset (soft + 120 s).",
+            id="gallery.E018"))
+
+    memory = settings.GALLERY_TASK_MEMORY_LIMIT
+    if not (isinstance(memory, int) and not isinstance(memory, bool) and (memory == 0 or memory >= 2**31)):
+        errors.append(checks.Error(
+            f"GALLERY_TASK_MEMORY_LIMIT must be 0 (no limit) or at least 2 GiB (2147483648 bytes), "
+            f"not {memory!r}.",
+            hint="The value is in bytes (e.g. 8589934592 for 8 GiB); a warm taesd worker alone maps "
+            "~1.3 GB, so a smaller address-space limit fails every encode.",
+            id="gallery.E017"))
+
+    work = settings.GALLERY_DECODE_MAX_WORK
+    if not _is_number(work) or work < 0:
+        errors.append(checks.Error(
+            f"GALLERY_DECODE_MAX_WORK must be a number ≥ 0 (decode work units), not {work!r}.",
+            hint="1 unit ≈ one megapixel through the decoder ≈ 6 s on 2 cores (codec/container/cost.py); "
+            "0 means no limit. The shipped default is 64.",
+            id="gallery.E013"))
+    elif work and not any(e.id == "gallery.E003" for e in check_limits()):
+        try:
+            needed = largest_own_decode_work()
+        except Exception:  # an unknown model is reported by check_codec_options
+            needed = 0.0
+        if work < needed:
+            errors.append(checks.Error(
+                f"GALLERY_DECODE_MAX_WORK={work:g} would refuse the site's own files: a "
+                f"{settings.GALLERY_MAX_PIXELS / 1e6:.0f} MP photo (GALLERY_MAX_PIXELS) costs up to "
+                f"{needed:.1f} work units to decode.",
+                hint=f"Raise it to at least {math.ceil(needed)} (or lower GALLERY_MAX_PIXELS), or 0 for "
+                "no limit.",
+                id="gallery.E014"))
     return errors
 
 

@@ -225,6 +225,13 @@ GALLERY_TASK_TIME_LIMIT = env_int("GALLERY_TASK_TIME_LIMIT", GALLERY_TASK_SOFT_T
 # Address-space limit of each encoding pool process (RLIMIT_AS, bytes; 0 = none): an allocation over it
 # fails the attempt like the time limit does. A warm taesd worker maps ~1.3 GB.
 GALLERY_TASK_MEMORY_LIMIT = env_int("GALLERY_TASK_MEMORY_LIMIT", 8 * 2**30)
+# Admission table overrides: effort → busy-box encode seconds per megapixel (gallery/admission.py
+# SECONDS_PER_MP has the measured values; entries here replace them, e.g. for a faster machine).
+GALLERY_ADMISSION_SECONDS_PER_MP: dict[str, float] = {}
+# Decode work limit (codec.options.DecodeLimits.max_work, units of codec/container/cost.py) for every
+# decode a worker does (previews, full-size downloads); 0 = no limit. The site's own largest files
+# (GALLERY_MAX_PIXELS = 40 MP at scale 1) cost ≤ 62.5 units, a 12 MP photo 16.9 (≈100 s on 2 cores).
+GALLERY_DECODE_MAX_WORK = float(os.environ.get("GALLERY_DECODE_MAX_WORK", "").strip() or 64)
 # Fair share: encodes of one user in the broker at once; the rest of a batch waits in the outbox and
 # users are interleaved round-robin (0 = no cap).
 GALLERY_USER_MAX_IN_FLIGHT = env_int("GALLERY_USER_MAX_IN_FLIGHT", 2)

@@ -26,6 +26,16 @@ EX_CONFIG = 78
 _torch_configured = False
 
 
+def decode_limits():
+    """The limits of every decode a worker does (previews, downloads): the stored latent is bounded
+    like an upload (``GALLERY_MAX_PIXELS``) and by its header's work estimate
+    (``GALLERY_DECODE_MAX_WORK``, 0 = none), so a corrupted or forged row cannot hold a worker."""
+    from codec.options import DecodeLimits
+
+    work = settings.GALLERY_DECODE_MAX_WORK
+    return DecodeLimits(max_pixels=settings.GALLERY_MAX_PIXELS, max_work=float(work) if work else None)
+
+
 def load_codec():
     """Import the codec (and torch) lazily and cap torch's threads once per process."""
     global _torch_configured

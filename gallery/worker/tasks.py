@@ -211,16 +211,18 @@ def render_previews(self, photo_id: str, spec_names: list[str] | None = None) ->
     """Decode the latent once and write the missing preview cache files."""
     from .. import previews
     from ..models import Photo
-    from .runtime import load_codec
+    from .runtime import decode_limits, load_codec
 
     photo = Photo.objects.filter(pk=photo_id, status=Photo.Status.READY).first()
     if photo is None:
         return []
     codec = load_codec()
+    limits = decode_limits()
 
     def decode(data: bytes):
-        # the stored latent is bounded like an upload: a corrupted row cannot ask for a 100 MP decode
-        return codec.decode(data, max_pixels=settings.GALLERY_MAX_PIXELS)
+        # the stored latent is bounded like an upload (pixels) and by its header's decode work: a
+        # corrupted row cannot ask for a 100 MP decode or a decode bomb
+        return codec.decode(data, limits=limits)
 
     # without names: the eager specs (on-demand ones, e.g. full-size downloads, only when asked for)
     eager = [name for name, spec in previews.SPECS.items() if not spec.on_demand]

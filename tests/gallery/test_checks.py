@@ -47,6 +47,18 @@ def test_shipped_settings_pass(settings):
         ("GALLERY_COMPARISON_MIN_QUALITY", 400, "gallery.E006"),
         ("GALLERY_PREVIEW_STRATEGY", "sometimes", "gallery.E007"),
         ("GALLERY_PREVIEW_FORMAT", "GIF", "gallery.E008"),
+        ("GALLERY_DECODE_MAX_WORK", "64", "gallery.E013"),
+        ("GALLERY_DECODE_MAX_WORK", -1, "gallery.E013"),
+        ("GALLERY_DECODE_MAX_WORK", float("inf"), "gallery.E013"),
+        ("GALLERY_DECODE_MAX_WORK", 20, "gallery.E014"),  # a 40 MP photo of the site costs ≈ 63
+        ("GALLERY_MAX_ENCODE_SECONDS", -1, "gallery.E003"),
+        ("GALLERY_MAX_ENCODE_SECONDS", 1, "gallery.E015"),  # under the fixed cost: refuses everything
+        ("GALLERY_ADMISSION_SECONDS_PER_MP", {"fastest": 10}, "gallery.E016"),
+        ("GALLERY_ADMISSION_SECONDS_PER_MP", {"fast": 0}, "gallery.E016"),
+        ("GALLERY_ADMISSION_SECONDS_PER_MP", [("fast", 10)], "gallery.E016"),
+        ("GALLERY_TASK_MEMORY_LIMIT", 8, "gallery.E017"),  # GiB meant, bytes read
+        ("GALLERY_TASK_MEMORY_LIMIT", "8G", "gallery.E017"),
+        ("GALLERY_TASK_TIME_LIMIT", 10, "gallery.E018"),  # not above the soft limit
     ],
 )
 @pytest.mark.django_db
@@ -133,3 +145,21 @@ def test_waiting_photos_are_explained_by_check_and_stats(user):
     waiting.status = Photo.Status.READY
     waiting.save()
     assert stats.setup_waiting().count == 0 and "gallery.W012" not in gallery_messages()
+
+
+@pytest.mark.django_db
+def test_cost_settings_accept_off_values_and_overrides(settings):
+    settings.GALLERY_DECODE_MAX_WORK = 0  # no limit
+    settings.GALLERY_MAX_ENCODE_SECONDS = 0  # no cap
+    settings.GALLERY_TASK_MEMORY_LIMIT = 0
+    settings.GALLERY_ADMISSION_SECONDS_PER_MP = {"fast": 25.0}
+    assert without_waiting(gallery_messages()) == {}
+    from gallery import admission
+
+    assert admission.estimate_seconds(1000, 1000, "fast") == pytest.approx(admission.OVERHEAD_SECONDS + 25.0)
+
+
+def test_bad_decode_limit_hint_names_the_needed_work(settings):
+    settings.GALLERY_DECODE_MAX_WORK = 20
+    [error] = [m for m in checks.check_cost_settings() if m.id == "gallery.E014"]
+    assert "at least 64" in error.hint and "40 MP" in error.msg
