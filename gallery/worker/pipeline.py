@@ -92,8 +92,11 @@ def claim(photo_id: str) -> Photo | None:
         return photo
 
 
-def encode(photo_id: str) -> str:
-    """Encode one photo end to end; returns a short outcome word for logs/tests."""
+def encode(photo_id: str, *, effort: str | None = None) -> str:
+    """Encode one photo end to end; returns a short outcome word for logs/tests.
+
+    ``effort``: the codec effort of this attempt (the task passes the photo's own, lowered after an
+    attempt over a limit); None = the photo's ``encode_effort``, else ``GALLERY_ENCODE_EFFORT``."""
     if comparisons_pending(photo_id):  # redelivered after READY: only the comparisons are left
         return finish_comparisons(photo_id)
     photo = claim(photo_id)
@@ -108,7 +111,7 @@ def encode(photo_id: str) -> str:
             rgb,
             max_bytes=photo.target_bytes,
             model=settings.GALLERY_CODEC_MODEL,
-            effort=settings.GALLERY_ENCODE_EFFORT,
+            effort=effort or photo.encode_effort or settings.GALLERY_ENCODE_EFFORT,
         )
         data, meta = result.data, result.info
         codec_seconds = time.monotonic() - started

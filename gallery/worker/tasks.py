@@ -79,8 +79,7 @@ def _encode(task, photo_id: str) -> str:
     from . import pipeline
 
     try:
-        with _effort_of(photo_id):
-            return pipeline.encode(photo_id)
+        return pipeline.encode(photo_id, effort=effort_for(photo_id))
     except pipeline.PermanentFailure:
         return "failed"
     except SoftTimeLimitExceeded:
@@ -177,25 +176,13 @@ def _retry_cheaper(task, photo_id: str, what: str, limit: str) -> str:
     return "retrying"
 
 
-class _effort_of:
-    """Encode with the photo's own effort (lowered after a limit) for the duration of one task.
+def effort_for(photo_id: str) -> str:
+    """The effort this photo is encoded at: its own (lowered after an attempt over a limit, or by
+    admission at upload), else ``GALLERY_ENCODE_EFFORT``. Passed to the pipeline explicitly."""
+    from ..models import Photo
 
-    The pipeline reads ``settings.GALLERY_ENCODE_EFFORT``; a prefork pool process runs one task at a
-    time, so swapping the setting for the task is confined to it."""
-
-    def __init__(self, photo_id: str) -> None:
-        from ..models import Photo
-
-        self.effort = Photo.objects.filter(pk=photo_id).values_list("encode_effort", flat=True).first() or ""
-        self.saved = settings.GALLERY_ENCODE_EFFORT
-
-    def __enter__(self):
-        if self.effort:
-            settings.GALLERY_ENCODE_EFFORT = self.effort
-        return self
-
-    def __exit__(self, *exc) -> None:
-        settings.GALLERY_ENCODE_EFFORT = self.saved
+    own = Photo.objects.filter(pk=photo_id).values_list("encode_effort", flat=True).first()
+    return own or settings.GALLERY_ENCODE_EFFORT
 
 
 @shared_task(

@@ -156,8 +156,8 @@ def test_memory_limit_steps_down_then_fails_keeping_the_original(user, settings,
     photo = pending_photo(user)
     efforts: list[str] = []
 
-    def encode(pid):
-        efforts.append(settings.GALLERY_ENCODE_EFFORT)
+    def encode(pid, *, effort=None):
+        efforts.append(effort)  # passed explicitly: the setting is never swapped
         raise MemoryError("cannot allocate")
 
     queued: list[str] = []
@@ -172,3 +172,27 @@ def test_memory_limit_steps_down_then_fails_keeping_the_original(user, settings,
     assert efforts == ["default", "fast"] and settings.GALLERY_ENCODE_EFFORT == "default"
     assert photo.status == Photo.Status.FAILED and "more memory" in photo.error and "1.0 GiB" in photo.error
     assert hasattr(photo, "staged")
+
+
+def test_the_photos_own_effort_reaches_the_codec_without_touching_settings(user, settings, monkeypatch):
+    """The step-down effort is an argument of the encode, not a swapped global setting."""
+    import codec
+    from gallery.worker import pipeline, tasks
+
+    settings.GALLERY_ENCODE_EFFORT = "default"
+    photo = pending_photo(user, encode_effort="fast")
+    seen: list[tuple[str, str]] = []
+
+    def encode_result(rgb, **kw):
+        seen.append((kw["effort"], settings.GALLERY_ENCODE_EFFORT))
+        raise codec.InputError("stop here")
+
+    monkeypatch.setattr(codec, "encode_result", encode_result)
+    assert tasks.encode_photo.apply(args=[str(photo.pk)]).get() == "failed"
+    assert seen == [("fast", "default")]
+    assert tasks.effort_for(str(photo.pk)) == "fast"
+    other = pending_photo(user)
+    assert tasks.effort_for(str(other.pk)) == "default"
+    with pytest.raises(pipeline.PermanentFailure):
+        pipeline.encode(str(other.pk), effort="max")
+    assert seen[-1] == ("max", "default")

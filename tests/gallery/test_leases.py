@@ -84,7 +84,7 @@ def test_duplicate_delivery_is_a_noop(user, monkeypatch):
 
     photo = pending_photo(user)
     leases.acquire(photo.pk, "other-worker", seconds=60)
-    monkeypatch.setattr(pipeline, "encode", lambda pid: pytest.fail("encoded twice"))
+    monkeypatch.setattr(pipeline, "encode", lambda pid, **_kw: pytest.fail("encoded twice"))
     assert tasks.encode_photo.apply(args=[str(photo.pk)]).get() == "noop"
 
 
