@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import albums, downloads, exif, presenters, previews, privacy, services, stats, storage
+from . import albums, downloads, exif, presenters, previews, privacy, quotas, services, stats, storage
 from .forms import UploadForm
 from .models import Comparison, Photo, Visibility
 
@@ -71,14 +71,14 @@ def photo_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits()})
+        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits(request)})
     files = request.FILES  # parse the body first: the size-limit upload handler records skipped files
     oversize = getattr(request, "gallery_oversize_uploads", [])
     form = UploadForm(request.POST, files, oversize=oversize)
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse({"errors": form.errors.get_json_data(), "results": []}, status=400)
-        return render(request, "gallery/upload.html", {"form": form, **_limits()}, status=400)
+        return render(request, "gallery/upload.html", {"form": form, **_limits(request)}, status=400)
     results = services.accept_uploads(
         request.user,
         form.cleaned_data["files"],
@@ -97,15 +97,16 @@ def upload(request: HttpRequest) -> HttpResponse:
         else:
             messages.error(request, f"“{r.name}” was not accepted: {r.error}")
     if not accepted:
-        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits()}, status=400)
+        return render(request, "gallery/upload.html", {"form": UploadForm(), **_limits(request)}, status=400)
     return redirect("gallery:list")
 
 
-def _limits() -> dict:
+def _limits(request: HttpRequest) -> dict:
     return {
         "max_upload_bytes": settings.GALLERY_MAX_UPLOAD_BYTES,
         "max_megapixels": settings.GALLERY_MAX_PIXELS / 1e6,
         "max_files": settings.GALLERY_MAX_FILES_PER_REQUEST,
+        "quota_meters": quotas.Usage(request.user).meters(),
     }
 
 

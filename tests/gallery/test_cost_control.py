@@ -196,3 +196,33 @@ def test_the_photos_own_effort_reaches_the_codec_without_touching_settings(user,
     with pytest.raises(pipeline.PermanentFailure):
         pipeline.encode(str(other.pk), effort="max")
     assert seen[-1] == ("max", "default")
+
+
+def test_upload_page_shows_quota_use_and_a_refusal_says_when_it_resets(user, client, password, settings):
+    settings.GALLERY_QUOTA_UPLOADS_PER_HOUR = 2
+    settings.GALLERY_QUOTA_BYTES_PER_DAY = 10_000
+    first = pending_photo(user, staged=b"x" * 1500)
+    Photo.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(minutes=50))
+    pending_photo(user, staged=b"y" * 1500)
+    client.login(username=user.username, password=password)
+    page = client.get("/upload/").content.decode()
+    assert "Uploads in the last hour" in page and "<strong>2 photos</strong> of 2 photos per hour" in page
+    assert "<strong>2.9\xa0KB</strong> of 9.8\xa0KB per day" in page
+    assert "Full — frees up at" in page and "(in 10 min)" in page  # the 50-minute-old upload leaves
+    usage = quotas.Usage(user)
+    message = usage.refusal(100)
+    assert "2 photos per hour" in message and "upload again at" in message and "(in 10 min)" in message
+    assert usage.uploads_reset_at() == Photo.objects.get(pk=first.pk).created_at + timedelta(hours=1)
+    # bytes: a file that fits only once the first upload is a day old
+    settings.GALLERY_QUOTA_UPLOADS_PER_HOUR = 0
+    usage = quotas.Usage(user)
+    message = usage.refusal(8000)
+    assert "9.8\xa0KB per day" in message and "fits again at" in message and "(in 23.2 h)" in message
+    assert "larger than the daily quota" in usage.refusal(20_000)
+    assert usage.refusal(1000) == ""
+
+
+def test_staff_see_no_limit(staff_user, client, password):
+    client.login(username=staff_user.username, password=password)
+    page = client.get("/upload/").content.decode()
+    assert page.count("of no limit") == 2 and "<meter" not in page
