@@ -1,6 +1,8 @@
 """The one decode path: bitstream → RGB, used by `codec.decode`, the fidelity guard and the bench.
 
-A latent payload goes symbols → latent (`codec.entropy`, `codec.quant`) → the model's stock decoder
+A latent payload goes symbols → latent (`codec.entropy`, `codec.quant`) → the learned latent denoiser
+when the file names one this build has (metadata tag ``latent_filter``, `codec.models.denoiser`) → the
+model's stock decoder
 (tiled for large images, `codec.tiling`) → crop to the coded size → resize to the display size, then
 the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's last resort) is
 decoded by the container's strict image decoder. Torch-side: the web process never imports this.
@@ -25,6 +27,7 @@ from codec.container.describe import as_bytes
 from codec.container.header import PAYLOAD_AVIF, Header, parse
 from codec.container.images import decode_image
 from codec.imageio import resize_rgb
+from codec.models import denoiser
 from codec.models.base import LatentAutoencoder
 from codec.models.registry import get_model, get_spec
 from codec.options import DEFAULT_DECODE_LIMITS, UNLIMITED_DECODE, DecodeLimits
@@ -60,6 +63,7 @@ def decode_rgb(
     limits: DecodeLimits = UNLIMITED_DECODE,
     max_pixels: int | _Default | None = _DEFAULT,
     patches: bool = True,
+    denoise: bool = True,
 ) -> np.ndarray:
     """Decode a bitstream to (H, W, 3) uint8 at the display size.
 
@@ -67,7 +71,8 @@ def decode_rgb(
     loaded (cached per process). ``patches=False`` skips the patch layer (the guard scores the plain
     latent first). ``limits``: see `codec.decode`; the default here is none but the format's own
     (callers inside the codec decode what they just encoded; `codec.decode` applies the defaults),
-    ``max_pixels`` overrides that one field.
+    ``max_pixels`` overrides that one field. ``denoise=False`` ignores the file's latent denoiser (the
+    stock decoder path every SD-1.x decoder can take; the encoder compares both).
     """
     if max_pixels is not _DEFAULT:
         limits = replace(limits, max_pixels=max_pixels)
@@ -81,6 +86,8 @@ def decode_rgb(
     latent = _latent(header, payload)
     if model is None:
         model = get_model(get_spec(header.model_id).name, device=device, model_path=model_path)
+    if denoise:
+        latent = filter_latent(header, latent, model.name)
     rgb = latent_to_rgb(model, latent, header.coded_width, header.coded_height, header.width, header.height)
     if layer is not None:
         rgb = patchlayer.apply(rgb, layer)
@@ -92,6 +99,16 @@ def _latent(header: Header, payload: bytes) -> np.ndarray:
     assert header.quant is not None
     symbols = entropy.decode_symbols(header.entropy_coder, payload, header.latent_shape, header.quant.levels)
     return dequantize(symbols, header.quant)
+
+
+def filter_latent(header: Header, latent: np.ndarray, model_name: str) -> np.ndarray:
+    """``latent`` through the denoiser the header names, when this build knows it for ``model_name``
+    (an unknown id — a newer file — or another model's decoder: the latent as it is)."""
+    spec = denoiser.filter_spec(header.latent_filter) if header.latent_filter is not None else None
+    if spec is None or spec.model != model_name:
+        return latent
+    assert header.quant is not None
+    return denoiser.apply(denoiser.get_denoiser(spec.filter_id), latent, header.quant)
 
 
 def decode(

@@ -20,7 +20,7 @@ from codec.container.header import (
     section_bytes,
 )
 from codec.errors import UsageError
-from codec.models.specs import MODELS_BY_ID
+from codec.models.specs import LATENT_FILTERS, MODELS_BY_ID
 
 
 def as_bytes(data: Any) -> bytes:
@@ -68,6 +68,15 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
         value = getattr(h, name)
         if value is not None:
             out[name] = value
+    if h.payload_kind == PAYLOAD_LATENT and spec is not None:
+        # which decoder path the file prefers: the stock decoder of its model (any SD-1.x VAE decoder
+        # also works for taesd), or that decoder after the learned latent denoiser (issue 14 item 2)
+        known = LATENT_FILTERS.get(h.latent_filter) if h.latent_filter is not None else None
+        out["preferred_decoder"] = (f"{spec.name}+{known.name}" if known is not None
+                                    else spec.name if h.latent_filter is None
+                                    else f"{spec.name}+filter{h.latent_filter}")
+        if h.latent_filter is not None:
+            out["latent_filter_available"] = known is not None
     if h.faces_found is not None or h.text_cer is not None:  # the identity check ran (issue 12)
         out["text_checked"] = h.text_cer is not None
     if payload_bytes is not None:

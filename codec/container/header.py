@@ -67,6 +67,9 @@ TAG_TEXT_CER = 11
 TAG_TARGET = 12
 TAG_TARGET_MET = 13
 TAG_PROTECTION_BYTES = 14
+# learned dequantization (issue 14 item 2): id of the latent denoiser the file prefers before the stock
+# decoder (`codec.models.specs.LATENT_FILTERS`); non-critical: without it the file still decodes
+TAG_LATENT_FILTER = 15
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
@@ -82,6 +85,7 @@ _TAGS: dict[int, tuple[str, str]] = {
     TAG_TARGET: ("target", "str"),
     TAG_TARGET_MET: ("target_met", "bool"),
     TAG_PROTECTION_BYTES: ("protection_bytes", "uint"),
+    TAG_LATENT_FILTER: ("latent_filter", "uint"),
 }
 #: largest value of a ``uint`` metadata tag (a varint of at most 5 bytes)
 MAX_TAG_UINT = 2**32 - 1
@@ -128,6 +132,8 @@ class Header:
     target: str | None = None
     target_met: bool | None = None
     protection_bytes: int | None = None
+    #: latent denoiser id (≥ 1) the encoder measured better than plain dequantization (latent only)
+    latent_filter: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only
     patch_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
@@ -286,6 +292,9 @@ def pack(header: Header, payload: bytes) -> bytes:
     coded = (h.coded_width, h.coded_height) != (h.width, h.height)
     if coded:
         flags |= _FLAG_CODED_SIZE
+    if h.latent_filter is not None and (not _is_int(h.latent_filter) or h.latent_filter < 1
+                                        or h.payload_kind != PAYLOAD_LATENT):
+        raise ValueError(f"latent_filter must be an id ≥ 1 on a latent payload, got {h.latent_filter!r}")
     meta = _metadata_bytes(h)
     if meta:
         flags |= _FLAG_METADATA
@@ -470,6 +479,8 @@ def parse(data: bytes, *, max_pixels: int | None = None) -> tuple[Header, bytes]
         _check_geometry(h)
     if flags & _FLAG_METADATA:
         _parse_metadata(r, h)
+        if h.latent_filter is not None and (h.latent_filter == 0 or kind != PAYLOAD_LATENT):
+            raise BitstreamError(f"latent_filter {h.latent_filter} invalid (ids start at 1; latent only)")
     bound = max_payload_bytes(h)
     length = r.varint("payload length", bound)
     remaining = r.end - r.pos

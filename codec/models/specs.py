@@ -58,6 +58,28 @@ _SPECS: tuple[ModelSpec, ...] = (
 )
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+
+
+@dataclass(frozen=True)
+class LatentFilterSpec:
+    """A learned latent denoiser (`codec.models.denoiser`) applied between dequantization and the stock
+    decoder when a file's metadata tag ``latent_filter`` (FORMAT.md tag 15) names its id."""
+
+    filter_id: int  # stable id stored in the bitstream (≥ 1)
+    name: str
+    model: str  # the model whose latents it was trained on
+    file: str  # weight file in `ZOO_DIR`
+
+
+LATENT_FILTERS: dict[int, LatentFilterSpec] = {
+    1: LatentFilterSpec(1, "dq1", "taesd", "taesd_latent_denoiser.safetensors"),
+}
+
+
+def latent_filter_for(model: str) -> LatentFilterSpec | None:
+    """The newest shipped latent denoiser of ``model`` (its weight file present), else None."""
+    found = [s for s in LATENT_FILTERS.values() if s.model == model and (ZOO_DIR / s.file).is_file()]
+    return max(found, key=lambda s: s.filter_id) if found else None
 MODELS_BY_ID: dict[int, ModelSpec] = {s.model_id: s for s in _SPECS}
 DEFAULT_MODEL = "taesd"
 
