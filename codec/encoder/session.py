@@ -17,7 +17,9 @@ from codec.encoder.faces import detect as detect_faces
 from codec.encoder.rdo import encode_latent, refine_latent
 from codec.imageio import pad_to_multiple, resize_rgb, to_tensor
 from codec.metrics import lpips, ms_ssim
+from codec.models import denoiser
 from codec.models.base import LatentAutoencoder
+from codec.models.specs import LatentFilterSpec, latent_filter_for
 from codec.options import effort_code
 from codec.quant import QuantParams, dequantize, params_for_latent, quantize
 
@@ -53,6 +55,8 @@ class EncodeSession:
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
     _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
     _memo: dict[str, object] = field(default_factory=dict)
+    #: measured quality (MS-SSIM − LPIPS) per setting: (stock decode, decode after the latent denoiser)
+    _denoise: dict[ratecontrol.Setting, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -90,6 +94,7 @@ class EncodeSession:
         """Use ``latent`` for ``scale`` (e.g. a refined one); drops the streams built from another."""
         self._latents[scale] = latent
         self._streams = {k: v for k, v in self._streams.items() if k[0].scale != scale}
+        self._denoise = {k: v for k, v in self._denoise.items() if k.scale != scale}
 
     def stream(self, setting: ratecontrol.Setting, *, search: bool = False) -> bytes:
         """The bitstream for ``setting``. ``search=True`` tries only the fast entropy coders (used
@@ -121,14 +126,49 @@ class EncodeSession:
             entropy_coder=coder_id,
             effort=effort_code(self.effort),
         )
+        # the latent denoiser's tag: in every search stream (so the size the search saw is an upper
+        # bound), in the final stream only when the denoised decode measured better
+        spec = self.latent_filter()
+        if spec is not None and (search or self.denoise_wins(setting)):
+            header.latent_filter = spec.filter_id
         return pack(header, payload)
 
-    def reconstruction(self, setting: ratecontrol.Setting) -> np.ndarray:
-        """What the decoder will show for ``setting`` (RGB uint8 at display size)."""
+    def latent_filter(self) -> LatentFilterSpec | None:
+        """The latent denoiser this encode may ask for (effort default/max, images the encoder can
+        measure: ≤ `MEASURED_CHOICE_MAX_PIXELS`), else None."""
+        width, height = self.size
+        if self.effort == "fast" or width * height > MEASURED_CHOICE_MAX_PIXELS:
+            return None
+        return latent_filter_for(self.model.name)
+
+    def denoise_wins(self, setting: ratecontrol.Setting) -> bool:
+        """Whether the decode after the latent denoiser measured better than the stock decode."""
+        stock, denoised = self._measured(setting)
+        return denoised > stock
+
+    def _measured(self, setting: ratecontrol.Setting) -> tuple[float, float]:
+        """(stock, denoised) MS-SSIM − LPIPS of ``setting`` (denoised = stock without a denoiser)."""
+        if setting not in self._denoise:
+            def quality(out: np.ndarray) -> float:
+                return ms_ssim(self.rgb, out) - lpips(self.rgb, out)
+
+            stock = quality(self.reconstruction(setting))
+            denoised = (quality(self.reconstruction(setting, denoise=True))
+                        if self.latent_filter() is not None else stock)
+            self._denoise[setting] = (stock, denoised)
+        return self._denoise[setting]
+
+    def reconstruction(self, setting: ratecontrol.Setting, *, denoise: bool = False) -> np.ndarray:
+        """What the stock decoder shows for ``setting`` (RGB uint8 at display size); ``denoise=True``:
+        after the latent denoiser (`latent_filter`)."""
         latent = self.latent(setting.scale)
         qp = quant_params(latent, setting.levels)
         coded_w, coded_h = setting.coded_size(*self.size)
-        return latent_to_rgb(self.model, dequantize(quantize(latent, qp), qp), coded_w, coded_h, *self.size)
+        z = dequantize(quantize(latent, qp), qp)
+        spec = self.latent_filter() if denoise else None
+        if spec is not None:
+            z = denoiser.apply(denoiser.get_denoiser(spec.filter_id), z, qp)
+        return latent_to_rgb(self.model, z, coded_w, coded_h, *self.size)
 
     def pick_measured(self, fitting: list[ratecontrol.Setting]) -> ratecontrol.Setting:
         """Encoder-side RD decision between the best fitting setting of each resolution scale.
@@ -143,8 +183,7 @@ class EncodeSession:
             return fitting[0]
 
         def quality(setting: ratecontrol.Setting) -> float:
-            out = self.reconstruction(setting)
-            return ms_ssim(self.rgb, out) - lpips(self.rgb, out)
+            return max(self._measured(setting))  # the final stream keeps the better decoder path
 
         return max(fitting[:MEASURED_CHOICE_CANDIDATES], key=quality)
 
