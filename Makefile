@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd bench-gallery reliability train-encoder train-denoiser clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-gallery reliability soak train-encoder train-denoiser clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,6 +53,13 @@ bench-gallery: venv
 
 reliability: venv
 	$(BIN)/python scripts/reliability.py
+
+# 30-minute soak of the whole stack with the shipped defaults: mixed uploads/views/deletes, kill -9 of
+# the worker, Redis killed or paused at random; 0 lost, 0 stuck, 0 5xx outside the faults, memory flat.
+# Writes docs/bench/reliability/soak-<date>.json|.md. e.g. make soak SOAK_ARGS='--minutes 5'
+SOAK_ARGS ?=
+soak: venv
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 train-encoder: venv
 	$(BIN)/python -m codec.tools.training.train_encoder $(TRAIN_ARGS)
