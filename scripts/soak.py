@@ -33,6 +33,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -521,6 +522,21 @@ def start_maintenance(stack: Stack) -> Proc:
     return Proc("maintenance", cmd, stack.env(), stack.base / "maintenance.log").start()
 
 
+def source_commit() -> str:
+    """The commit under test: ``SOAK_COMMIT`` (a snapshot made with git archive has no .git), else
+    ``git rev-parse HEAD`` (+ "-dirty" when tracked files differ from it)."""
+    if os.environ.get("SOAK_COMMIT"):
+        return os.environ["SOAK_COMMIT"]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty else "") if head.returncode == 0 else "unknown"
+
+
 def percentiles(ms: list[float]) -> dict:
     if not ms:
         return {}
@@ -577,7 +593,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the stack folder under /tmp (logs, db, media)"
     )
+    parser.add_argument("--report", type=Path, help="only re-write the .md of an existing soak .json")
     args = parser.parse_args(argv)
+    if args.report:
+        record = json.loads(args.report.read_text())
+        checks = soakcheck.evaluate(record)
+        args.report.with_suffix(".md").write_text(soakcheck.markdown(record, checks))
+        return 0 if soakcheck.passed(checks) else 1
 
     base = Path(tempfile.mkdtemp(prefix="soak-", dir="/tmp"))
     stack = Stack(base, effort=args.effort, beat=False)
@@ -650,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stack": "private redis-server (no persistence), SQLite file, gunicorn -w 2 --threads 4, "
                 "celery worker -Q gpu -c 1 (prefork), maintenance worker -Q maintenance -B",
                 "users": len(USERS),
+                "commit": source_commit(),
                 "cpus": os.cpu_count(),
             },
             "faults": soak.faults,

@@ -160,7 +160,8 @@ def markdown(record: dict, checks: dict[str, dict]) -> str:
         "",
         f"Load {cfg.get('minutes')} min + drain {record.get('drain', {}).get('seconds', '?')} s "
         f"(complete: {record.get('drain', {}).get('complete')}); shipped defaults except effort "
-        f"`{cfg.get('effort')}`; stack: {cfg.get('stack', '')}.",
+        f"`{cfg.get('effort')}`; commit {cfg.get('commit', '?')}; seed {cfg.get('seed')}; stack: "
+        f"{cfg.get('stack', '')}.",
         "",
         "## Checks",
         "",
@@ -175,7 +176,19 @@ def markdown(record: dict, checks: dict[str, dict]) -> str:
         lines.append(f"| {name} | {'ok' if c['ok'] else 'FAIL'} | {value} | {detail} |")
     lines += ["", "## Counts", ""]
     lines += [f"- {k}: {v}" for k, v in counts.items()]
-    for key in ("requests", "load_average", "recovery", "events", "notes"):
+    if record.get("requests"):
+        lines += [
+            "",
+            "## Requests",
+            "",
+            "| kind | n | statuses | p50 ms | p95 ms | max ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for kind, r in record["requests"].items():
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
+            times = " | ".join(str(r.get(k)) for k in ("p50_ms", "p95_ms", "max_ms"))
+            lines.append(f"| {kind} | {r['n']} | {statuses} | {times} |")
+    for key in ("load_average", "recovery", "events", "notes"):
         if record.get(key):
             lines += ["", f"## {key.replace('_', ' ').capitalize()}", ""]
             value = record[key]
