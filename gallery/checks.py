@@ -73,6 +73,15 @@ def check_codec_options(app_configs=None, **kwargs) -> list:
         get_spec(settings.GALLERY_CODEC_MODEL)
     except codec.CodecError as exc:
         errors.append(checks.Error(f"GALLERY_CODEC_MODEL: {exc}", id="gallery.E002"))
+    from .sizes import PRESET_TARGETS
+
+    target = settings.GALLERY_PRESET_TARGET
+    if target not in ("", None, *PRESET_TARGETS):
+        errors.append(checks.Error(
+            f"GALLERY_PRESET_TARGET must be empty or one of {', '.join(PRESET_TARGETS)}, not {target!r}.",
+            hint="Empty: the presets are plain byte budgets; \"faithful\": the smallest file that keeps the "
+            "block floor and every face, with the preset's bytes as the cap.",
+            id="gallery.E019"))
     return errors
 
 

@@ -14,6 +14,10 @@ PRESET_BPP: dict[str, float] = {"tiny": 0.05, "small": 0.10, "standard": 0.15}
 BUDGET = "budget"  # the explicit byte budget choice
 DEFAULT = "standard"
 
+#: quality targets a preset may use (``GALLERY_PRESET_TARGET``; the codec's
+#: ``codec.encoder.encode.TARGETS``, repeated here because that module imports torch)
+PRESET_TARGETS: tuple[str, ...] = ("faithful",)
+
 MIN_BUDGET_BYTES = 256
 MAX_BUDGET_BYTES = 10 * 1024 * 1024
 
@@ -35,3 +39,10 @@ def target_for(
         return int(budget_bytes), None
     bpp = PRESET_BPP[size]
     return max(MIN_BUDGET_BYTES, bpp_to_bytes(bpp, width, height)), bpp
+
+
+def quality_target(size: str, target: str) -> str | None:
+    """The codec ``target`` for a photo of this size choice: the presets are quality targets with
+    their bytes as the cap (``GALLERY_PRESET_TARGET``, e.g. "faithful": the smallest file that keeps
+    the block floor and every face); an explicit byte budget, or an empty setting, is a plain budget."""
+    return target if target and size in PRESET_BPP else None

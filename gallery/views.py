@@ -107,6 +107,7 @@ def _limits(request: HttpRequest) -> dict:
         "max_megapixels": settings.GALLERY_MAX_PIXELS / 1e6,
         "max_files": settings.GALLERY_MAX_FILES_PER_REQUEST,
         "quota_meters": quotas.Usage(request.user).meters(),
+        "preset_target": settings.GALLERY_PRESET_TARGET,
     }
 
 

@@ -197,6 +197,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file form fields only
 # --- gallery behaviour ------------------------------------------------------------------------
 GALLERY_ENCODE_EFFORT = os.environ.get("GALLERY_ENCODE_EFFORT", "default")
 GALLERY_CODEC_MODEL = os.environ.get("GALLERY_CODEC_MODEL", "taesd")
+# The size presets (tiny/small/standard) as quality targets with the preset's bytes as the cap:
+# "faithful" = the smallest file that keeps the block floor and every face (codec target_met says
+# whether the cap allowed it; the photo page and upload row show a badge when not). Empty = the old
+# behaviour (the best file at the preset's bytes). An explicit byte budget is never a target.
+GALLERY_PRESET_TARGET = os.environ.get("GALLERY_PRESET_TARGET", "faithful")
 GALLERY_COMPARISON_FORMATS = env_list("GALLERY_COMPARISON_FORMATS", ["jpeg", "webp", "avif"])
 # Lowest quality a comparison may use before it is downscaled to fit; empty = the format's minimum
 # (JPEG quality 1), i.e. downscale only when even that is over the latent's size.

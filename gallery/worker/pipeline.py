@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .. import previews, storage
+from .. import previews, sizes, storage
 from ..models import Comparison, Photo, StagedUpload
 from .runtime import is_setup_problem, load_codec
 
@@ -107,11 +107,13 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
     staged = bytes(StagedUpload.objects.values_list("data", flat=True).get(photo_id=photo.pk))
     try:
         rgb = codec.load_image(staged, max_pixels=settings.GALLERY_MAX_PIXELS)
+        target = sizes.quality_target(photo.size, settings.GALLERY_PRESET_TARGET)
         result = codec.encode_result(
             rgb,
-            max_bytes=photo.target_bytes,
+            max_bytes=photo.target_bytes,  # with a target: the cap (the file may be smaller)
             model=settings.GALLERY_CODEC_MODEL,
             effort=effort or photo.encode_effort or settings.GALLERY_ENCODE_EFFORT,
+            **({"target": target} if target else {}),
         )
         data, meta = result.data, result.info
         codec_seconds = time.monotonic() - started
