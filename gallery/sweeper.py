@@ -25,8 +25,8 @@ A photo is re-queued when it still has its staged original and
 
 Re-queueing resets it to ``pending`` (a ``ready`` photo stays ready) with a new ``updated_at`` and the
 lease cleared, so the next sweep leaves it alone for another ``pending_after`` seconds. With the
-shipped defaults (lease 30 s renewed every 5 s,
-sweep every 15 s) a killed worker's photo is re-queued within about 45 s.
+shipped defaults (lease 30 s renewed every 5 s, sweep every 15 s) a killed worker's photo is
+re-queued within about 45 s.
 
 Runs as the Celery beat task ``gallery.sweep`` and as ``manage.py sweep``.
 """
