@@ -51,6 +51,13 @@ IW_EPS = 0.2  # weight of a flat pixel in the information-weighted pooling
 COLOUR_CELL = 8
 DELTA_E_JND = 2.3
 DELTA_E_SPAN = 30.0
+#: the coarse scale: luma averaged over 8×8 cells (the decoder's invented grain averages out, the layout of
+#: objects stays), SSIM there with K2 = 0.20 (forgives a local contrast of σ ≈ 50 at that scale: the
+#: decoder's ordinary drift of mid-scale shading), pooled like the fine scale over each 32×32 window
+COARSE_FACTOR = 8
+COARSE_K2 = 0.20
+#: coarse SSIM at or below this maps to a coarse score of 0 (see `coarse_term`; calibrated)
+COARSE_ZERO = 0.75
 
 
 def _gauss_kernel(sigma: float, radius: int) -> np.ndarray:
@@ -144,6 +151,19 @@ def window_means(x: np.ndarray, grid: Grid) -> np.ndarray:
     return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / (grid.bh * grid.bw)
 
 
+def coarse_ssim(a: np.ndarray, b: np.ndarray, grid: Grid, factor: int = 4, k2: float = 0.03) -> np.ndarray:
+    """Coarse-scale structural SSIM of two lumas (H, W) per window of ``grid`` → (rows, cols).
+
+    Both lumas are averaged over ``factor`` × ``factor`` cells, the SSIM map (same Gaussian window,
+    information-weighted like the fine scale) is taken at that resolution and pooled over every
+    full-resolution window of ``grid``."""
+    h, w = a.shape
+    ca, cb = _cell_means(a, factor), _cell_means(b, factor)
+    s, wgt = ssim_maps(ca, cb, k2=k2)
+    s_up, w_up = _upsample(s * wgt, factor, h, w), _upsample(wgt, factor, h, w)
+    return window_means(s_up, grid) / window_means(w_up, grid)
+
+
 @dataclass
 class BlockScores:
     """Per-window maps (rows, cols): the score and its two parts."""
@@ -152,6 +172,8 @@ class BlockScores:
     score: np.ndarray
     ssim: np.ndarray
     delta_e: np.ndarray
+    fine: np.ndarray | None = None  # the 32×32 score alone (SSIM × colour)
+    coarse: np.ndarray | None = None  # the coarse-scale structural score alone
 
 
 def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) -> BlockScores:
@@ -161,15 +183,31 @@ def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) 
         raise ValueError(f"images must be (H, W, 3) of the same shape, got {a.shape} and {b.shape}")
     h, w = a.shape[:2]
     grid = Grid(h, w, block)
-    s, wgt = ssim_maps(luma(a), luma(b))
+    ya, yb = luma(a), luma(b)
+    s, wgt = ssim_maps(ya, yb)
     ssim = window_means(s * wgt, grid) / window_means(wgt, grid)
     la, lb = srgb_to_lab(_cell_means(a, COLOUR_CELL)), srgb_to_lab(_cell_means(b, COLOUR_CELL))
     de2 = ((la - lb) ** 2).sum(axis=-1)
     # (integral-image sums can come out a hair below zero on an exact match: clamp before the root)
     delta_e = np.sqrt(np.maximum(window_means(_upsample(de2, COLOUR_CELL, h, w), grid), 0.0))
     colour = np.clip(1.0 - np.maximum(0.0, delta_e - DELTA_E_JND) / DELTA_E_SPAN, 0.0, 1.0)
-    score = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
-    return BlockScores(grid, score, ssim, delta_e)
+    fine = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
+    coarse = np.nan_to_num(np.clip(coarse_ssim(ya, yb, grid, COARSE_FACTOR, COARSE_K2), 0.0, 1.0), nan=0.0)
+    score = combine(fine, coarse)
+    return BlockScores(grid, score, ssim, delta_e, fine, coarse)
+
+
+def coarse_term(c: np.ndarray) -> np.ndarray:
+    """Coarse SSIM → the coarse score on the fine score's scale: ``clip((c − Z) / (1 − Z), 0, 1)`` with
+    ``Z = COARSE_ZERO``. Natural decodes keep the coarse layout (coarse SSIM 0.8–1.0), so the raw value
+    would never come near the floor; the map puts the coarse SSIM of the natural photos' worst block at
+    about the same place as the fine score's (see the calibration above)."""
+    return np.clip((c - COARSE_ZERO) / (1.0 - COARSE_ZERO), 0.0, 1.0)
+
+
+def combine(fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """The block score from its two scales: the worse of the two (either failure alone counts)."""
+    return np.minimum(fine, coarse_term(coarse))
 
 
 @dataclass
