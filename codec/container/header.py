@@ -226,6 +226,13 @@ def max_payload_bytes(h: Header) -> int:
     return 3 * h.width * h.height + 65536
 
 
+def max_section_bytes(h: Header) -> int:
+    """Upper bound on one extension section: the latent payload bound or, when larger, that of a
+    whole image at the display size (a patch layer covers display pixels; a tiny latent of a large
+    flat image may carry patches bigger than itself)."""
+    return max(max_payload_bytes(h), 3 * h.width * h.height + 65536)
+
+
 # ------------------------------------------------------------------------------------------ pack
 
 
@@ -263,8 +270,8 @@ def section_bytes(h: Header) -> bytes:
     out = bytearray(varint_bytes(len(present)))
     for sid, body in present:
         body = bytes(body)
-        if not 1 <= len(body) <= max_payload_bytes(h):
-            raise ValueError(f"section {sid}: {len(body)} bytes outside [1, {max_payload_bytes(h)}]")
+        if not 1 <= len(body) <= max_section_bytes(h):
+            raise ValueError(f"section {sid}: {len(body)} bytes outside [1, {max_section_bytes(h)}]")
         out += tlv_bytes(sid, body)
     return bytes(out)
 
@@ -384,7 +391,7 @@ def _parse_sections(r: Reader, h: Header) -> None:
     count = r.varint("section count", MAX_SECTIONS)
     if count < 1:
         raise BitstreamError("sections flagged but none present")
-    for sid, body in read_tlvs(r, "section", _SECTIONS, length_limit=max_payload_bytes(h), min_length=1,
+    for sid, body in read_tlvs(r, "section", _SECTIONS, length_limit=max_section_bytes(h), min_length=1,
                                count=count):
         setattr(h, _SECTIONS[sid], body)
     if r.pos != r.end:

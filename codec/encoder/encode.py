@@ -6,6 +6,8 @@
    per scale in the `EncodeSession`, so searching a byte budget costs one encoder pass per scale;
 3. quantize (`codec.quant`), entropy-code (`codec.entropy`, best coder kept), pack (`codec.container`);
    with a byte budget, `codec.encoder.ratecontrol.search` picks the best setting whose file fits;
+   an image without fine detail (`codec.encoder.flat`: flat fills, smooth gradients) searches only one
+   tiny scale, so a huge flat picture costs milliseconds of encoder work, not minutes;
 4. the fidelity guard (`codec.encoder.guard`) checks the decoded result block by block, and every face
    of the original against the identity floors (`codec.encoder.faces`), protecting what fails.
 
@@ -20,6 +22,7 @@ import math
 from typing import Any
 
 from codec.encoder import ratecontrol
+from codec.encoder.flat import low_detail_scale
 from codec.encoder.guard import GuardResult, guard_result, resolve_floor
 from codec.encoder.session import EncodeSession
 from codec.errors import BudgetError, UsageError
@@ -96,7 +99,9 @@ def encode(
             raise UsageError("target needs a byte cap: give max_bytes or bpp")
         if resolve_floor(min_fidelity) <= 0.0:
             raise UsageError("target needs the fidelity guard (min_fidelity must not be 0)")
-    session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort)
+    low = low_detail_scale(rgb)
+    session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
+                            search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES)
     if target is not None:
         assert max_bytes is not None
         return encode_to_target(session, target, max_bytes, min_fidelity, check_faces, check_text).data
@@ -104,8 +109,11 @@ def encode(
     if max_bytes is None:
         assert quality is not None
         setting = ratecontrol.setting_for_quality(quality)
+        if low is not None:
+            setting = ratecontrol.Setting(low, setting.levels)
     else:
-        fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes)
+        fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
+                                         scales=session.search_scales)
         setting = session.pick_measured(fitting)
     data = session.stream(setting)
     if effort == "max":
@@ -121,7 +129,8 @@ def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float
                      target: str | None = None, check_faces: bool = True,
                      check_text: bool = False) -> GuardResult:
     """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits)."""
-    fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes)
+    fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
+                                     scales=session.search_scales)
     setting = session.pick_measured(fitting)
     data = session.stream(setting)
     if session.effort == "max":

@@ -52,6 +52,9 @@ class EncodeSession:
     model: LatentAutoencoder
     rgb: np.ndarray
     effort: str
+    #: resolution scales the rate control searches (`codec.encoder.flat`: one tiny scale for an image
+    #: without fine detail)
+    search_scales: tuple[float, ...] = ratecontrol.ALL_SCALES
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
     _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
     _memo: dict[str, object] = field(default_factory=dict)
