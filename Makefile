@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd bench-gallery reliability soak train-encoder train-denoiser clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery reliability soak train-encoder train-denoiser clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,16 @@ bench-quick: venv
 # latent efforts fast and default (many hours on 2 cores; rows are cached in bench-out/rd-cache)
 bench-rd: venv
 	$(BIN)/python -m codec.tools.bench.rd --kodak $(KODAK) --heldout 24 --efforts fast,default --out docs/bench/rd $(BENCH_ARGS)
+
+# Faces and text (issue 12): identity distance / landmark shift / still-detected per face for the latent,
+# AVIF and WebP at the same bytes on the held-out faces set (docs/bench/faces/set.json; whole photos +
+# 256×256 face photos), the face protection before/after on the portraits, OCR CER of rendered text,
+# then docs/bench/faces/report.md from those JSON files (about an hour on 2 cores)
+bench-faces: venv
+	$(BIN)/python scripts/faces_bench.py --splits test --full-splits test --crops --effort default --out docs/bench/faces/results_test_crops.json
+	$(BIN)/python scripts/faces_protection_bench.py
+	$(BIN)/python scripts/text_bench.py
+	$(BIN)/python scripts/faces_report.py
 
 # Photos through the real worker pipeline with a per-stage profile, photos/min, peak RSS and the
 # Upload→READY / stock-decode ratio (issue 13); results in docs/bench/gallery/<label>.json|.md
