@@ -41,31 +41,54 @@ def build(spec: ModelSpec, device: object, model_path: str | None) -> LatentAuto
     return factory(spec, device=device, **{location_arg: model_path})
 
 
-_cache: dict[tuple[str, str, str | None], LatentAutoencoder] = {}
+_cache: dict[tuple[str, str, str | None, str], LatentAutoencoder] = {}
 _cache_lock = threading.Lock()
 
 
 def get_model(
-    name: str = DEFAULT_MODEL, device: str | None = None, model_path: str | os.PathLike[str] | None = None
+    name: str = DEFAULT_MODEL,
+    device: str | None = None,
+    model_path: str | os.PathLike[str] | None = None,
+    backend: str | None = None,
 ) -> LatentAutoencoder:
     """The loaded model ``name`` on ``device`` (None → CUDA if available, else CPU), cached per process.
 
     ``model_path``: for the TAESD family a directory holding the weight files (overrides
     ``CODEC_MODEL_DIR``); for ``sd-vae`` the diffusers directory (required).
+    ``backend``: inference engine, None → ``$CODEC_BACKEND``, default ``torch`` (the reference);
+    ``onnxruntime``/``openvino`` run the TAESD family's inference on the CPU through
+    `codec.models.onnx_runtime`. From the environment variable, a model or device the engine does not
+    serve silently stays on torch; passed explicitly, it raises UsageError.
     """
     from codec.device import resolve_device
+    from codec.models.onnx_runtime import resolve_backend
 
     spec = get_spec(name)
     dev = resolve_device(device)
     path = str(Path(model_path).expanduser().resolve()) if model_path is not None else None
-    key = (spec.name, str(dev), path)
+    engine = resolve_backend(backend)
+    if engine != "torch" and backend is None and (spec.family != "taesd" or dev.type != "cpu"):
+        engine = "torch"
+    key = (spec.name, str(dev), path, engine)
     with _cache_lock:
         model = _cache.get(key)
         if model is None:
             # Built under the lock: two threads asking at once must not load twice.
-            model = build(spec, dev, path)
+            torch_key = (spec.name, str(dev), path, "torch")
+            base = _cache.get(torch_key)
+            if base is None:
+                base = _cache[torch_key] = build(spec, dev, path)
+            model = base if engine == "torch" else _wrap(spec, base, engine)
             _cache[key] = model
     return model
+
+
+def _wrap(spec: ModelSpec, base: LatentAutoencoder, engine: str) -> LatentAutoencoder:
+    from codec.models.onnx_runtime import OnnxAutoencoder
+
+    if spec.family != "taesd":
+        raise UsageError(f"backend {engine!r} serves the TAESD family only, not {spec.name!r}")
+    return OnnxAutoencoder(base, engine)  # type: ignore[return-value]
 
 
 def clear_cache() -> None:

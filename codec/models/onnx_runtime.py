@@ -1,0 +1,234 @@
+"""Optional CPU inference backends for the TAESD family: ONNX Runtime or OpenVINO on an ONNX export.
+
+torch stays the reference and the default. With ``CODEC_BACKEND=onnxruntime`` (or ``openvino``, or
+``get_model(..., backend=...)``) the registry wraps the torch model in :class:`OnnxAutoencoder`:
+
+- The torch encoder/decoder (``(x*2-1)`` / ``(y+1)/2`` included, so the graphs speak the
+  ``LatentAutoencoder`` convention) is exported to ONNX **at run time** with dynamic N, H, W into
+  ``<cache root>/onnx/`` (``CODEC_CACHE_DIR``, see `codec.resources.locations.cache_root`). The file
+  name carries a hash of the weights, the torch version and the opset, so new weights get a new file.
+  Nothing exported is ever committed.
+- Inference calls (no gradient wanted: ``torch.no_grad``/``inference_mode``, or an input that does not
+  require grad) run on the engine; calls that need a gradient (the encoder-side RDO differentiates
+  through ``decode``) and everything else (``.ae``, the tuned encoder) go to the wrapped torch model.
+- Any spatial size works (dynamic axes; OpenVINO compiles one static-shape model per input shape and
+  keeps the last few), so the tiled decode of `codec.tiling` runs unchanged.
+- Thread count: torch's (``CODEC_NUM_THREADS`` when set). Each engine is deterministic for a fixed
+  thread count (checked in tests/codec/test_inference_backend.py and scripts/bench_inference.py);
+  results differ from torch by float rounding only (PSNR numbers in docs/bench/inference/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from codec.errors import UsageError
+from codec.models.base import check_image_batch, check_latent_batch
+
+BACKEND_ENV = "CODEC_BACKEND"
+#: backend name → pip package that provides it (pinned in requirements.txt)
+ENGINES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+BACKENDS = ("torch", *ENGINES)
+OPSET = 17
+_OV_SHAPES = 8  # compiled OpenVINO models kept per part (tiled decode uses ≤ 4 shapes)
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """``backend`` or ``$CODEC_BACKEND`` (default ``torch``), checked against :data:`BACKENDS`."""
+    raw = backend if backend is not None else os.environ.get(BACKEND_ENV, "")
+    name = (raw or "torch").strip().lower()
+    if name not in BACKENDS:
+        where = f"{BACKEND_ENV}={raw!r}" if backend is None else f"backend {raw!r}"
+        raise UsageError(f"unknown inference backend ({where}); choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+def import_engine(name: str) -> Any:
+    """Import the engine's package or raise a UsageError that says what to install."""
+    package = ENGINES[name]
+    try:
+        return __import__(package)
+    except ImportError as exc:
+        raise UsageError(
+            f"inference backend {name!r} needs the Python package {package!r}, which is not installed: "
+            f"`pip install {package}` (version pinned in requirements.txt), or unset {BACKEND_ENV} "
+            "to use torch"
+        ) from exc
+
+
+class DecodeGraph(torch.nn.Module):
+    """Latent → image in [0, 1]: the decoder with the wrapper's affine, as one exportable module."""
+
+    def __init__(self, ae: torch.nn.Module) -> None:
+        super().__init__()
+        self.decoder = ae.decoder
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.decoder(z) + 1) / 2
+
+
+class EncodeGraph(torch.nn.Module):
+    """Image in [0, 1] → latent."""
+
+    def __init__(self, ae: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = ae.encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x * 2 - 1)
+
+
+def graph_of(ae: torch.nn.Module, part: str) -> torch.nn.Module:
+    """The exportable module of ``part`` ("enc" | "dec") of a diffusers ``AutoencoderTiny``."""
+    return (DecodeGraph(ae) if part == "dec" else EncodeGraph(ae)).eval()
+
+
+def export_onnx(module: torch.nn.Module, part: str, channels: int, path: str | os.PathLike[str]) -> Path:
+    """Export ``module`` ("dec": latent → image, "enc": image → latent) to ``path`` with dynamic N, H, W.
+
+    Exported in float32 and contiguous layout from a copy-free view of the weights; written to a
+    temporary name and renamed, so a concurrent reader never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    in_ch = channels if part == "dec" else 3
+    example = torch.zeros(1, in_ch, 16, 16)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                module,
+                (example,),
+                str(tmp),
+                dynamo=False,  # the TorchScript exporter needs no onnxscript and handles this graph
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "oh", 3: "ow"}},
+                opset_version=OPSET,
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnx_cache_path(module: torch.nn.Module, model_name: str, part: str) -> Path:
+    """``<cache root>/onnx/<model>-<part>-<hash>.onnx``; the hash covers weights, torch and opset."""
+    from codec.resources import cache_root
+
+    h = hashlib.sha256(f"{torch.__version__}|{OPSET}|{part}".encode())
+    for key, t in sorted(module.state_dict().items()):
+        h.update(key.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return cache_root() / "onnx" / f"{model_name}-{part}-{h.hexdigest()[:16]}.onnx"
+
+
+def ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """An ONNX Runtime CPU session on ``path`` as a numpy → numpy callable."""
+    ort = import_engine("onnxruntime")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle threads sleep instead of spinning: the CPU is shared with the web process and other workers
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return lambda a: sess.run(None, {name: a})[0]
+
+
+def ov_runner(path: Path, threads: int, precision: str = "f32") -> Callable[[np.ndarray], np.ndarray]:
+    """OpenVINO on the CPU for ``path`` as a numpy → numpy callable (``precision``: f32 or bf16)."""
+    ov = import_engine("openvino")
+    core = ov.Core()
+    base = core.read_model(str(path))
+    compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+    lock = threading.Lock()
+    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_PRECISION_HINT": precision}  # f32: OpenVINO may pick bf16 on its own otherwise
+
+    def run(a: np.ndarray) -> np.ndarray:
+        with lock:
+            cm = compiled.pop(a.shape, None)
+            if cm is None:  # static shapes compile to faster kernels than a dynamic model
+                m = base.clone()
+                m.reshape({m.inputs[0].get_any_name(): list(a.shape)})
+                cm = core.compile_model(m, "CPU", config)
+            compiled[a.shape] = cm
+            while len(compiled) > _OV_SHAPES:
+                compiled.popitem(last=False)
+        return cm.create_infer_request().infer({0: a})[0]
+
+    return run
+
+
+class OnnxAutoencoder:
+    """A torch TAESD-family model whose inference calls run on ONNX Runtime or OpenVINO.
+
+    Attributes the interface does not cover (``ae``, ``spec``, …) come from the wrapped torch model.
+    """
+
+    def __init__(self, base: Any, engine: str) -> None:
+        if engine not in ENGINES:
+            raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if getattr(base, "device", None) is None or base.device.type != "cpu" or not hasattr(base, "ae"):
+            raise UsageError(f"backend {engine!r} serves the TAESD family on the CPU only")
+        import_engine(engine)  # fail at load time, not at the first decode
+        self.base = base
+        self.engine = engine
+        for name in ("name", "model_id", "latent_channels", "downscale", "device", "dtype"):
+            setattr(self, name, getattr(base, name))
+        self.threads = torch.get_num_threads()
+        self._runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["base"], name)
+
+    def runner(self, part: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The engine's callable for ``part`` (exported to the cache and loaded on first use)."""
+        with self._lock:
+            run = self._runners.get(part)
+            if run is None:
+                module = graph_of(self.base.ae, part)
+                path = onnx_cache_path(module, self.name, part)
+                if not path.is_file():
+                    import copy
+
+                    cpu = copy.deepcopy(module).float().to(memory_format=torch.contiguous_format)
+                    export_onnx(cpu, part, self.latent_channels, path)
+                make = ort_runner if self.engine == "onnxruntime" else ov_runner
+                run = make(path, self.threads)
+                self._runners[part] = run
+        return run
+
+    def _run(self, part: str, t: torch.Tensor) -> torch.Tensor:
+        a = np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
+        return torch.from_numpy(np.asarray(self.runner(part)(a), dtype=np.float32))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return self.base.encode(x)
+        check_image_batch(x, self.downscale)
+        return self._run("enc", x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and z.requires_grad:
+            return self.base.decode(z)  # gradients (encoder-side RDO) need torch
+        check_latent_batch(z, self.latent_channels)
+        return self._run("dec", z)
+
+    def __repr__(self) -> str:
+        return f"OnnxAutoencoder(name={self.name!r}, engine={self.engine!r}, threads={self.threads})"

@@ -1,0 +1,87 @@
+"""Optional inference engines (codec/models/onnx_runtime.py) against the torch reference, real weights.
+
+Lean: a 64×64 image and a 4×12×10 latent; the speed and full-size PSNR live in
+scripts/bench_inference.py (docs/bench/inference/).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from codec.errors import UsageError
+from codec.models import get_model
+from codec.models.onnx_runtime import BACKEND_ENV, OnnxAutoencoder, resolve_backend
+from codec.resources import cache_root
+from codec.tiling import TilingConfig, decode_latent
+
+ENGINES = [
+    pytest.param(e, marks=pytest.mark.skipif(importlib.util.find_spec(e) is None, reason=f"no {e}"))
+    for e in ("onnxruntime", "openvino")
+]
+
+
+@pytest.fixture(scope="module")
+def torch_model():
+    return get_model("taesd", device="cpu", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def latent(torch_model) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 96, 80, generator=g)
+    with torch.inference_mode():
+        return torch_model.encode(x)  # a real latent (4, 12, 10), not noise
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_matches_torch_and_is_deterministic(engine: str, torch_model, latent) -> None:
+    m = OnnxAutoencoder(torch_model, engine)
+    with torch.inference_mode():
+        ref = torch_model.decode(latent)
+        a, b = m.decode(latent), m.decode(latent)
+        x = ref.clamp(0, 1)[:, :, :64, :64].contiguous()
+        z_ref, z = torch_model.encode(x), m.encode(x)
+    assert a.shape == ref.shape and a.dtype == torch.float32
+    assert torch.equal(a, b)  # same engine, same threads: bit-identical
+    assert float((a - ref).abs().max()) < 1e-3
+    assert z.shape == z_ref.shape and float((z - z_ref).abs().max()) < 1e-3
+    assert list((cache_root() / "onnx").glob("taesd-dec-*.onnx"))  # exported at run time, into the cache
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tiled_decode_uses_dynamic_shapes(engine: str, torch_model, latent) -> None:
+    m = OnnxAutoencoder(torch_model, engine)
+    cfg = TilingConfig(max_whole_pixels=0, tile=48, margin=16)  # tiles of several shapes
+    ref = decode_latent(torch_model, latent[0].numpy(), config=cfg, tiled=True).astype(int)
+    out = decode_latent(m, latent[0].numpy(), config=cfg, tiled=True).astype(int)
+    assert out.shape == ref.shape and np.abs(out - ref).max() <= 1
+
+
+def test_gradients_go_to_torch(torch_model, latent) -> None:
+    pytest.importorskip("onnxruntime")
+    m = OnnxAutoencoder(torch_model, "onnxruntime")
+    z = latent.clone().requires_grad_(True)
+    m.decode(z).mean().backward()  # the encoder-side RDO differentiates through decode
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
+
+
+def test_missing_package_is_a_clear_error(monkeypatch, torch_model) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime → ImportError
+    with pytest.raises(UsageError, match=r"pip install onnxruntime"):
+        OnnxAutoencoder(torch_model, "onnxruntime")
+
+
+def test_backend_selection(monkeypatch) -> None:
+    monkeypatch.setenv(BACKEND_ENV, "tensorrt")
+    with pytest.raises(UsageError, match=BACKEND_ENV):
+        resolve_backend()
+    monkeypatch.setenv(BACKEND_ENV, "")
+    assert resolve_backend() == "torch"
+    assert get_model("taesd", device="cpu") is get_model("taesd", device="cpu", backend="torch")
+    with pytest.raises(UsageError, match="TAESD family only"):
+        get_model("taef2", device="cpu", backend="onnxruntime")
