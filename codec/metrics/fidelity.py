@@ -55,9 +55,9 @@ DELTA_E_SPAN = 30.0
 #: objects stays), SSIM there with K2 = 0.20 (forgives a local contrast of σ ≈ 50 at that scale: the
 #: decoder's ordinary drift of mid-scale shading), pooled like the fine scale over each 32×32 window
 COARSE_FACTOR = 8
-COARSE_K2 = 0.20
+COARSE_K2 = 0.05
 #: coarse SSIM at or below this maps to a coarse score of 0 (see `coarse_term`; calibrated)
-COARSE_ZERO = 0.75
+COARSE_ZERO = 0.66
 
 
 def _gauss_kernel(sigma: float, radius: int) -> np.ndarray:

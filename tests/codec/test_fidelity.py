@@ -104,7 +104,8 @@ def test_block_scores_identical_and_damage_sanity() -> None:
     bad[32:64, 64:96] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     s = fidelity.block_scores(rgb, bad).score
     assert np.unravel_index(np.argmin(s), s.shape) == (1, 2) and s[1, 2] < 0.3
-    assert s[0, 0] == pytest.approx(1.0) and s[2, 0] == pytest.approx(1.0)
+    # (the coarse scale sees ~48 px around a window: a neighbour of the damage moves by a hair)
+    assert s[0, 0] == pytest.approx(1.0, abs=0.01) and s[2, 0] == pytest.approx(1.0, abs=0.01)
     # a pure colour shift (same structure) is caught by the colour term
     shifted = rgb.copy()
     shifted[:32, :32, 0] = np.clip(shifted[:32, :32, 0].astype(int) + 70, 0, 255)
@@ -154,6 +155,66 @@ def test_scoring_is_fast_enough() -> None:
     t0 = time.perf_counter()
     fidelity.block_scores(rgb, dec)
     assert time.perf_counter() - t0 < 1.5  # ~0.1 s on an idle core; generous for a shared CI machine
+
+
+def _head_scene(h: int = 128, w: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """A person's head as the generative decoder loses it: smooth dark hair + skin blobs (little fine
+    structure) on a shaded background. Returns (photo, the same photo with the head gone)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    back = np.stack([120 + 30 * yy / h, 130 + 20 * xx / w, 110 + 0 * xx], -1)
+    hair = np.exp(-(((xx - 96) / 20) ** 2 + ((yy - 56) / 22) ** 2))[..., None]
+    skin = np.exp(-(((xx - 96) / 14) ** 2 + ((yy - 66) / 16) ** 2))[..., None]
+    head = back * (1 - hair) + np.array([40, 30, 25]) * hair
+    head = head * (1 - skin) + np.array([215, 170, 140]) * skin
+    grain = rng.normal(0, 4, (h, w, 1))
+    return (np.clip(head + grain, 0, 255).astype(np.uint8), np.clip(back + grain, 0, 255).astype(np.uint8))
+
+
+def test_coarse_scale_catches_a_vanished_head_the_fine_scale_forgives() -> None:
+    rgb, gone = _head_scene()
+    floor = fidelity.DEFAULT_MIN_FIDELITY
+    bs = fidelity.block_scores(rgb, gone)
+    head = (slice(0, 3), slice(2, 4))  # the 32×32 windows the head covers
+    # the fine 32×32 score alone forgives it (the issue's "worst blocks 0.47–0.84, floor met") …
+    assert bs.fine.min() > floor + 0.2
+    # … the coarse scale does not, and the block score is the worse of the two
+    assert fidelity.coarse_term(bs.coarse)[head].min() < floor
+    assert bs.score[head].min() < floor
+    assert np.array_equal(bs.score, np.minimum(bs.fine, fidelity.coarse_term(bs.coarse)))
+    assert bs.score[:, 0].min() > 0.8  # far from the head nothing changed
+    rep = fidelity.measure(rgb, gone)
+    assert not rep.floor_met and rep.worst_block[0] in (64, 96)
+    # a dark flat rectangle where the head was: caught as well
+    dark = rgb.copy()
+    dark[24:104, 64:128] = 25
+    assert fidelity.measure(rgb, dark).min < floor
+
+
+def test_invented_fine_grain_is_not_a_structural_failure() -> None:
+    rgb, _gone = _head_scene()
+    rng = np.random.default_rng(1)
+    for sigma in (6, 10):
+        grainy = np.clip(rgb + rng.normal(0, sigma, rgb.shape[:2])[..., None], 0, 255).astype(np.uint8)
+        bs = fidelity.block_scores(rgb, grainy)
+        assert fidelity.coarse_term(bs.coarse).min() > 0.9  # grain averages out at the coarse scale
+        assert bs.score.min() > 0.6 and fidelity.measure(rgb, grainy).floor_met
+
+
+def test_guard_patch_layer_restores_the_vanished_head() -> None:
+    """The guard's block list (score < floor) holds the head's windows of the patch-layer grid, and the
+    patch layer the guard builds from them brings the decode back over the floor."""
+    rgb, gone = _head_scene()
+    floor = fidelity.DEFAULT_MIN_FIDELITY
+    bs = fidelity.block_scores(rgb, gone)
+    bad = [int(i) for i in np.flatnonzero(bs.score.ravel() < floor)]
+    cols = {i % bs.grid.cols for i in bad}
+    assert bad and cols <= {1, 2, 3, 4} and {2, 3} <= cols
+    layer = guard.build_layer(rgb, bs.grid, bad, "webp", 80)
+    layer = patchlayer.parse(patchlayer.pack(layer), rgb.shape[1], rgb.shape[0])
+    fixed = patchlayer.apply(gone, layer)
+    rep = fidelity.measure(rgb, fixed)
+    assert rep.floor_met and rep.min > fidelity.measure(rgb, gone).min + 0.3
 
 
 def test_resolve_floor() -> None:
