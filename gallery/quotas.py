@@ -139,8 +139,9 @@ class Usage:
         if lim.uploads_per_hour and self.uploads_hour + 1 > lim.uploads_per_hour:
             at = self.uploads_reset_at()
             again = f"You can upload again at {when_text(at, self.now)}" if at else "Try again later"
+            photos = f"{lim.uploads_per_hour} photo{'' if lim.uploads_per_hour == 1 else 's'}"
             return (
-                f"Upload quota reached: {lim.uploads_per_hour} photos per hour "
+                f"Upload quota reached: {photos} per hour "
                 f"({self.uploads_hour} in the last hour). {again}, or ask an administrator for a "
                 "higher quota."
             )

@@ -226,3 +226,18 @@ def test_staff_see_no_limit(staff_user, client, password):
     client.login(username=staff_user.username, password=password)
     page = client.get("/upload/").content.decode()
     assert page.count("of no limit") == 2 and "<meter" not in page
+
+
+def test_upload_row_gets_the_quota_refusal_with_its_reset_time(alice_client, user, settings):
+    """The upload page's JSON (one row per file): the refused file names the limit and when it frees."""
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    settings.GALLERY_QUOTA_UPLOADS_PER_HOUR = 1
+    files = [ContentFile(image_bytes(40, 30, "PNG"), name=f"{i}.png") for i in range(2)]
+    response = alice_client.post(reverse("gallery:upload"), {"size": "tiny", "files": files},
+                                 HTTP_ACCEPT="application/json")
+    first, second = response.json()["results"]
+    assert first["ok"] and not second["ok"]
+    assert "1 photo per hour" in second["error"] and "You can upload again at" in second["error"]
+    assert "(in 60 min)" in second["error"]  # the file just accepted counts for an hour
