@@ -7,7 +7,12 @@ wire format is `codec.container.patchlayer`; decoding goes through `codec.decode
 `guard` runs at the end of `codec.encode` (`codec.encoder.encode`), with the original still in hand:
 
 1. decode what was written (exactly like `codec.decode`) and score it; floor met → done, the
-   scores go into the header (tags fidelity_min / _mean / _floor_met / _floor).
+   scores go into the header (tags fidelity_min / _mean / _floor_met / _floor). Every block of the
+   patch-layer grid is scored at two scales (`codec.metrics.fidelity.block_scores`): the 32×32 SSIM ×
+   colour score, and a coarse structural score (8× downsampled luma, pooled over the same window) that
+   catches a head or object turned into a flat area or vanished into the background (issue 12), which
+   the 32×32 score forgives; the block score is the worse of the two, so the blocks of such a region
+   are the ones under the floor and the ones the patch layer below re-codes.
 2. otherwise spend bits where the image needs them: the blocks under the floor are coded once
    more, as pixels, in a small patch layer (`codec.container.patchlayer`: a WebP / JPEG XL / AVIF atlas,
    whichever scores best) stored as an extension section of the bitstream. With a byte budget the

@@ -57,7 +57,7 @@ DELTA_E_SPAN = 30.0
 COARSE_FACTOR = 8
 COARSE_K2 = 0.05
 #: coarse SSIM at or below this maps to a coarse score of 0 (see `coarse_term`; calibrated)
-COARSE_ZERO = 0.66
+COARSE_ZERO = 0.65
 
 
 def _gauss_kernel(sigma: float, radius: int) -> np.ndarray:
