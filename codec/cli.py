@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--no-fidelity-guard", action="store_true", help="skip the fidelity check")
     enc.add_argument("--target", choices=("faithful",),
                      help="smallest file that keeps the block floor and every face, up to --max-bytes/--bpp")
+    enc.add_argument("--base-bytes", type=_positive_int,
+                     help="with --target: the nominal budget; more bytes (up to the cap) only when the "
+                          "target needs them, never fewer")
     enc.add_argument("--check-text", action="store_true",
                      help="also OCR the text lines (Tesseract) and protect them (slow: ~10 s per photo)")
 
@@ -148,6 +151,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         options["min_fidelity"] = args.min_fidelity
     if args.target is not None:
         options["target"] = args.target
+    if args.base_bytes is not None:
+        options["base_bytes"] = args.base_bytes
     if args.check_text:
         options["check_text"] = True
     stream = codec.encode(data, **options)

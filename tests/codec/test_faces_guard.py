@@ -169,7 +169,28 @@ def test_target_faithful_says_when_the_cap_is_too_small(face_rgb) -> None:
     assert meta["target_met"] is False  # 250 bytes cannot keep a 224-px face photo: said, never silent
 
 
+def test_base_bytes_never_shrinks_below_the_nominal_file(smooth_rgb) -> None:
+    """With ``base_bytes`` the search only goes up: a file that meets the target at the nominal budget
+    is that file, not the smallest faithful one (which loses quality the floors do not see)."""
+    smallest = codec.encode(smooth_rgb, max_bytes=900, effort="fast", target="faithful")
+    data = codec.encode(smooth_rgb, max_bytes=900, base_bytes=600, effort="fast", target="faithful")
+    meta = codec.info(data)
+    assert meta["target_met"] is True
+    assert len(smallest) < len(data) <= 600
+
+
+def test_base_bytes_grows_the_file_when_the_target_needs_it(face_rgb) -> None:
+    data = codec.encode(face_rgb, max_bytes=2000, base_bytes=250, effort="fast", target="faithful")
+    meta = codec.info(data)
+    assert 250 < len(data) <= 2000  # 250 bytes cannot keep the face (above): more bytes were spent
+    assert meta["target"] == "faithful" and isinstance(meta["target_met"], bool)
+
+
 def test_target_usage_errors(face_rgb) -> None:
+    with pytest.raises(UsageError):
+        codec.encode(face_rgb, max_bytes=500, base_bytes=300, effort="fast")  # base without a target
+    with pytest.raises(UsageError):
+        codec.encode(face_rgb, max_bytes=500, base_bytes=600, target="faithful", effort="fast")
     with pytest.raises(UsageError):
         codec.encode(face_rgb, target="faithful", effort="fast")  # no cap
     with pytest.raises(UsageError):
