@@ -82,6 +82,13 @@ def check_codec_options(app_configs=None, **kwargs) -> list:
             hint="Empty: the presets are plain byte budgets; \"faithful\": the smallest file that keeps the "
             "block floor and every face, with the preset's bytes as the cap.",
             id="gallery.E019"))
+    headroom = getattr(settings, "GALLERY_PRESET_TARGET_HEADROOM", 2.0)
+    if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not 1.0 <= headroom <= 8.0:
+        errors.append(checks.Error(
+            f"GALLERY_PRESET_TARGET_HEADROOM must be a number from 1 to 8, not {headroom!r}.",
+            hint="How far a preset photo may grow beyond the preset's bytes to keep its faces and "
+            "structure (1 = never).",
+            id="gallery.E020"))
     return errors
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from django.conf import settings
 from django.urls import reverse
 
-from . import previews
+from . import previews, sizes
 from .models import Comparison, Photo
 from .redact import public_message
 
@@ -241,7 +242,7 @@ def protection(photo: Photo) -> Protection:
             "target-missed",
             "Target not met",
             f"The “{target}” quality target could not be reached within the cap of "
-            f"{photo.target_bytes:,} bytes; this is the closest file that fits.",
+            f"{_cap(photo):,} bytes; this is the closest file that fits.",
             True,
         ))
     if kept is True and found:
@@ -445,3 +446,10 @@ def full_url(photo: Photo) -> str:
         return ""
     url, _ready = preview_url(photo, "full")
     return url
+
+
+def _cap(photo: Photo) -> int:
+    """The byte cap the photo was encoded under (the preset's headroom cap for a target)."""
+    budget = sizes.encode_budget(photo.size, photo.target_bytes, settings.GALLERY_PRESET_TARGET,
+                                 settings.GALLERY_PRESET_TARGET_HEADROOM)
+    return int(budget["max_bytes"])  # type: ignore[call-overload]

@@ -42,7 +42,29 @@ def target_for(
 
 
 def quality_target(size: str, target: str) -> str | None:
-    """The codec ``target`` for a photo of this size choice: the presets are quality targets with
-    their bytes as the cap (``GALLERY_PRESET_TARGET``, e.g. "faithful": the smallest file that keeps
-    the block floor and every face); an explicit byte budget, or an empty setting, is a plain budget."""
+    """The codec ``target`` for a photo of this size choice (``GALLERY_PRESET_TARGET``, e.g.
+    "faithful": the block floor and every face kept); an explicit byte budget, or an empty setting,
+    is a plain budget."""
     return target if target and size in PRESET_BPP else None
+
+
+def target_cap(target_bytes: int, headroom: float) -> int:
+    """The most bytes a preset photo may take when its quality target needs more than the preset's
+    nominal bytes (``GALLERY_PRESET_TARGET_HEADROOM`` × nominal, at most `MAX_BUDGET_BYTES`)."""
+    return max(int(target_bytes), min(MAX_BUDGET_BYTES, int(target_bytes * headroom)))
+
+
+def encode_budget(size: str, target_bytes: int, target: str, headroom: float) -> dict[str, object]:
+    """The codec's rate arguments for a photo: a plain budget (``max_bytes``), or for a preset with a
+    quality target the nominal bytes as ``base_bytes`` and the headroom cap as ``max_bytes``.
+
+    Why upwards and not "the smallest file that meets the target": the target's floors say a face or
+    a block is not broken, not that the picture is as good as the preset promised. Shrinking to them
+    loses what they do not see (kodim04 at "standard": 7,099 → 2,192 bytes, LPIPS 0.141 → 0.330,
+    blue eyes turned brown, floors met). So a preset photo is the nominal file when that already
+    keeps its faces and structure (no extra encoder work), and only a photo that needs it grows."""
+    quality = quality_target(size, target)
+    if quality is None:
+        return {"max_bytes": int(target_bytes)}
+    return {"max_bytes": target_cap(target_bytes, headroom), "base_bytes": int(target_bytes),
+            "target": quality}

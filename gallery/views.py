@@ -108,6 +108,7 @@ def _limits(request: HttpRequest) -> dict:
         "max_files": settings.GALLERY_MAX_FILES_PER_REQUEST,
         "quota_meters": quotas.Usage(request.user).meters(),
         "preset_target": settings.GALLERY_PRESET_TARGET,
+        "preset_headroom": f"{settings.GALLERY_PRESET_TARGET_HEADROOM:g}",
     }
 
 

@@ -30,6 +30,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -197,11 +202,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file form fields only
 # --- gallery behaviour ------------------------------------------------------------------------
 GALLERY_ENCODE_EFFORT = os.environ.get("GALLERY_ENCODE_EFFORT", "default")
 GALLERY_CODEC_MODEL = os.environ.get("GALLERY_CODEC_MODEL", "taesd")
-# The size presets (tiny/small/standard) as quality targets with the preset's bytes as the cap:
-# "faithful" = the smallest file that keeps the block floor and every face (codec target_met says
-# whether the cap allowed it; the photo page and upload row show a badge when not). Empty = the old
-# behaviour (the best file at the preset's bytes). An explicit byte budget is never a target.
+# The size presets (tiny/small/standard) as quality targets: "faithful" = keep the block floor and
+# every face. The preset's bytes are the nominal budget; a photo that misses the target there may
+# grow up to GALLERY_PRESET_TARGET_HEADROOM × those bytes (codec base_bytes/max_bytes; target_met says
+# whether it was reached; the photo page and upload row show a badge when not). Empty = the best
+# file at the preset's bytes, no growth. An explicit byte budget is never a target.
 GALLERY_PRESET_TARGET = os.environ.get("GALLERY_PRESET_TARGET", "faithful")
+GALLERY_PRESET_TARGET_HEADROOM = env_float("GALLERY_PRESET_TARGET_HEADROOM", 2.0)
 GALLERY_COMPARISON_FORMATS = env_list("GALLERY_COMPARISON_FORMATS", ["jpeg", "webp", "avif"])
 # Lowest quality a comparison may use before it is downscaled to fit; empty = the format's minimum
 # (JPEG quality 1), i.e. downscale only when even that is over the latent's size.

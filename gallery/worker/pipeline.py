@@ -107,13 +107,13 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
     staged = bytes(StagedUpload.objects.values_list("data", flat=True).get(photo_id=photo.pk))
     try:
         rgb = codec.load_image(staged, max_pixels=settings.GALLERY_MAX_PIXELS)
-        target = sizes.quality_target(photo.size, settings.GALLERY_PRESET_TARGET)
+        budget = sizes.encode_budget(photo.size, photo.target_bytes, settings.GALLERY_PRESET_TARGET,
+                                     settings.GALLERY_PRESET_TARGET_HEADROOM)
         result = codec.encode_result(
             rgb,
-            max_bytes=photo.target_bytes,  # with a target: the cap (the file may be smaller)
             model=settings.GALLERY_CODEC_MODEL,
             effort=effort or photo.encode_effort or settings.GALLERY_ENCODE_EFFORT,
-            **({"target": target} if target else {}),
+            **budget,  # type: ignore[arg-type]
         )
         data, meta = result.data, result.info
         codec_seconds = time.monotonic() - started

@@ -60,6 +60,7 @@ def test_shipped_settings_pass(settings):
         ("GALLERY_TASK_MEMORY_LIMIT", "8G", "gallery.E017"),
         ("GALLERY_TASK_TIME_LIMIT", 10, "gallery.E018"),  # not above the soft limit
         ("GALLERY_PRESET_TARGET", "faithfull", "gallery.E019"),
+        ("GALLERY_PRESET_TARGET_HEADROOM", 0.5, "gallery.E020"),
     ],
 )
 @pytest.mark.django_db
