@@ -273,6 +273,8 @@ def main() -> None:
                     help="decoded images are kept here (PNG), so re-scoring needs no re-encode")
     ap.add_argument("--crops", type=Path, default=None, help="save crops of the synthetic failures here")
     ap.add_argument("--decode-only", action="store_true", help="only fill the decode cache")
+    ap.add_argument("--thin", nargs="*", default=[], metavar="BPP=K",
+                    help="at BPP use only every K-th photo (CPU time: 0.10 bpp always uses all)")
     args = ap.parse_args()
 
     import torch
@@ -285,6 +287,11 @@ def main() -> None:
 
     train = Path(train_dir())
     photos = list(dict.fromkeys(sample(train, args.n) + face_photos(train, args.faces)))
+    thin = {float(b): int(k) for b, k in (t.split("=") for t in args.thin)}
+
+    def photos_at(bpp: float) -> list[Path]:
+        return photos[:: thin.get(bpp, 1)]
+
     natural: dict[str, dict[str, dict]] = {}
     synth: dict[str, dict[str, dict]] = {}
 
@@ -300,7 +307,7 @@ def main() -> None:
 
     if args.decode_only:
         for bpp in args.bpps:
-            for path in photos:
+            for path in photos_at(bpp):
                 t0 = time.perf_counter()
                 decode_cached(f"{path.parent.name}/{path.name}", codec.load_image(path), bpp)
                 print(f"{bpp} {path.name} {time.perf_counter() - t0:.1f} s", flush=True)
@@ -312,6 +319,8 @@ def main() -> None:
         name = f"{path.parent.name}/{path.name}"
         rgb = codec.load_image(path)
         for bpp in args.bpps:
+            if path not in photos_at(bpp):
+                continue
             dec = decode_cached(name, rgb, bpp)
             t0 = time.perf_counter()
             maps = scores(rgb, dec)

@@ -32,6 +32,45 @@ the last row/column shifted inwards so every window is full size). Each window g
 
 32×32 windows: a word of 12–16 px text or an eye in a portrait; 16×16 windows are too few samples
 for SSIM (noisy on natural texture), 64×64 dilute a wrong digit with background.
+
+COARSE SCALE (issue 12: structural loss the 32×32 score forgives)
+-----------------------------------------------------------------
+Users saw at small budgets a man turned into a headless dark shape, a woman's head gone, building
+lines bent — with worst blocks of 0.47–0.84 against the floor 0.15. A head is mostly smooth shading
+(skin, hair): its local contrast at 1:1 is below the σ ≈ 25 that ``K2 = 0.10`` forgives, so the 32×32
+score sees a vanished head as "grain lost" (a smooth head on a shaded background, gone: 0.50, see
+tests/codec/test_fidelity.py). So every window also gets a coarse score:
+
+    coarse = SSIM of the luma averaged over 8×8 cells (``K2 = 0.05``, σ = 1.5 cells = 12 px,
+             information-weighted like the fine scale), pooled over the same 32×32 window
+    score  = min(fine, clip((coarse − COARSE_ZERO) / (1 − COARSE_ZERO), 0, 1))
+
+At 8× the decoder's invented grain averages out (grain σ = 6–10 on the test scene: coarse term
+> 0.9) while the layout of objects stays: a head or object flattened, darkened, inpainted with its
+surroundings or warped drops to 0.0–0.5. The decoder keeps the coarse layout well on ordinary
+photos (worst coarse block at 0.10 bpp: p5 0.72, median 0.86), so the raw value is mapped onto the
+fine score's scale: ``COARSE_ZERO`` puts the natural photos' p5 coarse worst block (0.717 → 0.667)
+at the floor, rounded down to 0.05 like the floor (0.65). Scale × K2 were picked among 4×/6×/8× ×
+K2 0.01–0.20 as the variant that caught most failures below at the same natural p5; 4× is noisy
+(mid-scale texture the decoder re-invents), K2 0.20 forgave the smooth head. Cost: the coarse part
+(cell means + a 1/64-size SSIM + the pooling) measured 0.14 s of 0.63 s for a 768×512 `block_scores`
+on the loaded shared cores (≈ +25 %); the whole score 0.29 s median per 768×512 in the calibration run.
+
+CALIBRATION (``scripts/calibrate_fidelity.py``, TRAINING photos only, docs/bench/fidelity/): 47
+photos (36 sampled from bsds500 / imagenet_samples / urban100_x2, seed 5, + 11 with faces from
+docs/bench/faces/set.json, never its test split), encoded with the guard off (effort default).
+Share of natural decodes whose worst block is under the floor 0.15 (= the guard acts), fine score
+alone (before) → two-scale score (after): 0.05 bpp 23 % → 55 %, 0.10 bpp 2.1 % → 4.3 %, 0.15 bpp
+(16 photos) 0 % → 0 %. At 0.05 bpp the extra ones are mostly real structural losses (a stone wall
+turned to mush, a logo's letters garbled, an office block's window grid warped; looked at).
+Synthetic structural failures built on the 0.10 bpp decodes (worst block INSIDE the damaged box
+under 0.15, before → after): object inpainted with its surroundings 70 % → 100 % (47), head
+filled with its mean 86 → 100 %, dark rectangle 100 → 100 %, head vanished into the background
+43 → 100 % (14 faces of 53–224 px); the same on faces shrunk to 36 px (a person in a crowd): mean
+21 → 93 %, dark 93 → 100 %, vanished 14 → 71 %, object 21 → 50 %; a 6 px bulge around the
+strongest edges 45 → 62 %; the text/line-art cases 2/3 → 3/3; the control (the decode + grain σ 6)
+4 % = the natural rate. NOT caught (fine-scale failures the coarse scale cannot see): eyes filled
+black 21 → 21 % (36 px faces: 0 %), hatching replaced by blurred painted texture 6 → 11 %.
 """
 
 from __future__ import annotations
@@ -251,8 +290,10 @@ def report(bs: BlockScores, floor: float) -> FidelityReport:
     )
 
 
-#: Default floor for the worst block, from TRAINING photos (never Kodak), ``scripts/calibrate_fidelity.py
-#: --n 24 --bpp 0.10``: 24 photos (8 each from bsds500, imagenet_samples, urban100_x2; seed 5) encoded at
+#: Default floor for the worst block. Kept at 0.15 in the issue-12 recalibration (above): the fine
+#: score's worst block at 0.10 bpp is now p5 0.208 (the encoder improved), and the coarse scale is
+#: mapped onto this floor instead. History, from TRAINING photos (never Kodak), ``--n 24 --bpp 0.10``:
+#: 24 photos (8 each from bsds500, imagenet_samples, urban100_x2; seed 5) encoded at
 #: 0.10 bpp (the gallery's "small" size, effort default) without the guard. Their worst block:
 #: p1 0.115, p5 0.161, p10 0.169, p25 0.197, median 0.243 (all blocks: p0.1 0.17, p1 0.26, p5 0.34).
 #: The floor is p5 rounded down to 0.05: the guard acts on photos whose worst block is worse than
