@@ -19,9 +19,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
+
+from scripts import procinfo
 
 from .factories import image_bytes
 
@@ -96,17 +97,8 @@ def cleanup(proc, log_path) -> None:
 
 
 def process_table() -> dict[int, tuple[int, int, str]]:
-    """pid → (parent pid, process group, state) of every process (Linux /proc)."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            table[int(entry)] = (int(fields[1]), int(fields[2]), fields[0])
-    return table
+    """pid → (parent pid, process group, state) of every process (scripts/procinfo.py reads /proc)."""
+    return {p.pid: (p.ppid, p.pgid, p.state) for p in procinfo.processes()}
 
 
 def test_run_stack_without_system_redis_kill_worker_leaves_no_orphans(project_root, tmp_path):
