@@ -52,9 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, rgb in load_kodak(args.limit):
         h, w = rgb.shape[:2]
+        latents: dict[float, np.ndarray] = {}
         for st in settings:
             cw, ch = st.coded_size(w, h)
-            lat = encode_latent(model, rgb if (cw, ch) == (w, h) else resize_rgb(rgb, cw, ch), "default")
+            if st.scale not in latents:
+                coded = rgb if (cw, ch) == (w, h) else resize_rgb(rgb, cw, ch)
+                latents[st.scale] = encode_latent(model, coded, "default")
+            lat = latents[st.scale]
             qp = quant_params(lat, st.levels)
             sym = quantize(lat, qp)
             nbytes = len(encode_symbols(sym, qp.levels, coders=FAST_CODERS)[1]) + 40
