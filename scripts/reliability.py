@@ -39,6 +39,8 @@ AREAS: dict[str, list[str]] = {
         # issue 10: kill -9 / broker restart with the shipped defaults (leases), the bomb, time limits,
         # and the lean lease / cost-control checks
         "tests/reliability/test_recovery_drills.py",
+        # found by the soak (make soak): a photo deleted mid-encode leaves its latent + previews (open)
+        "tests/reliability/test_delete_mid_encode.py",
         "tests/gallery/test_leases.py",
         "tests/gallery/test_cost_control.py",
         # /readyz with Redis paused or on a closed port, read-only media; make run's process groups
