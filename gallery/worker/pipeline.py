@@ -104,7 +104,12 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
         return "noop"
     codec = load_codec()
     started = time.monotonic()
-    staged = bytes(StagedUpload.objects.values_list("data", flat=True).get(photo_id=photo.pk))
+    row = StagedUpload.objects.filter(photo_id=photo.pk).values_list("data", flat=True).first()
+    if row is None and not Photo.objects.filter(pk=photo.pk).exists():
+        return "deleted"  # by its owner, after the claim
+    if row is None:
+        raise StagedUpload.DoesNotExist(f"photo {photo.pk} has no staged original")
+    staged = bytes(row)
     try:
         rgb = codec.load_image(staged, max_pixels=settings.GALLERY_MAX_PIXELS)
         budget = sizes.encode_budget(photo.size, photo.target_bytes, settings.GALLERY_PRESET_TARGET,
@@ -128,12 +133,20 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
             raise SetupProblem(str(exc)) from exc
         raise  # any other error: the task retries with the staged original kept
     del staged
+    if not Photo.objects.filter(pk=photo.pk).exists():  # deleted by its owner during the encode
+        log.info("photo %s was deleted during its encode; nothing stored", photo.pk)
+        return "deleted"
     latent_name = storage.save(storage.latent_name(photo.pk), data, storage.LATENT_CONTENT_TYPE)
     rendered = write_previews(photo, data, result.reconstruction)
     del result  # the reconstruction (a full-size picture) is not needed any more
     seconds = time.monotonic() - started
-    if not commit_ready(photo.pk, latent_name, data, meta, seconds, previews_written=rendered):
-        return "ready"  # a duplicate delivery was READY first; it makes the comparisons
+    try:
+        if not commit_ready(photo.pk, latent_name, data, meta, seconds, previews_written=rendered):
+            return "ready"  # a duplicate delivery was READY first; it makes the comparisons
+    except Photo.DoesNotExist:  # deleted between the check and the commit: drop what was stored
+        discard_files(photo.pk, [latent_name])
+        log.info("photo %s was deleted during its encode; its files were removed", photo.pk)
+        return "deleted"
     log.info(
         "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, previews %s)",
         photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, "written" if rendered else "queued",
@@ -198,7 +211,9 @@ def compare_and_release(photo_id, rgb, budget: int) -> None:
         c.fmt: storage.save(storage.comparison_name(photo_id, c.fmt), c.data, storage.content_type(c.fmt))
         for c in comparisons
     }
-    commit_comparisons(photo_id, comparisons, stored)
+    if not commit_comparisons(photo_id, comparisons, stored):
+        discard_files(photo_id, list(stored.values()))  # the photo was deleted meanwhile
+        return
     log.info("photo %s: comparisons %s in %.1f s; original deleted", photo_id, ",".join(stored),
              time.monotonic() - started)
 
@@ -265,15 +280,25 @@ def commit_ready(photo_id, latent_name, data, meta, seconds, *, previews_written
     return True
 
 
-def commit_comparisons(photo_id, comparisons: list[ComparisonFile], stored: dict[str, str]) -> None:
-    """Store the comparison rows of a READY photo and delete its staged original, atomically."""
+def commit_comparisons(photo_id, comparisons: list[ComparisonFile], stored: dict[str, str]) -> bool:
+    """Store the comparison rows of a READY photo and delete its staged original, atomically.
+    False when the photo no longer exists (its owner deleted it meanwhile)."""
     with transaction.atomic():
         photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
         if photo is None:
-            return
+            return False
         _store_comparisons(photo, comparisons, stored)
         if photo.status == Photo.Status.READY and photo.latent.name:  # never before the latent is in
             StagedUpload.objects.filter(photo=photo).delete()
+    return True
+
+
+def discard_files(photo_id, names: list[str]) -> None:
+    """Remove what a task stored for a photo deleted while the task ran (latent, previews,
+    comparisons, the photo's folders), instead of leaving them to the orphan sweep (1 h; never on
+    remote storage). The photo's delete already removed what existed at that moment."""
+    previews.purge(photo_id)
+    storage.delete_photo_files(photo_id, names)
 
 
 def _record_latent(photo: Photo, latent_name, data, meta, seconds) -> None:

@@ -2,8 +2,9 @@
 while its encode runs. The encode goes on after the delete (the heartbeat only logs "lost the lease"),
 stores the latent and the previews of a photo that no longer exists, then ``commit_ready`` raises
 ``Photo.DoesNotExist``, which the task treats as a transient failure ("failed (attempt 1),
-retrying"). The files stay until the sweeper's orphan pass (GALLERY_SWEEP_ORPHAN_AFTER, 1 h; never
-on remote storage). Open: gallery/worker/pipeline.py + tasks.py (xfail until fixed).
+retrying"). The files stayed until the sweeper's orphan pass (GALLERY_SWEEP_ORPHAN_AFTER, 1 h; never
+on remote storage). Fixed in gallery/worker/pipeline.py (a deleted photo's task stores nothing, or
+removes what it stored, and returns "deleted"); lean version: tests/gallery/test_delete_during_encode.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from .test_faults import big_png, make_stack, upload_one, wait_status  # noqa: F
 pytestmark = [pytest.mark.long, pytest.mark.integration]
 
 
-@pytest.mark.xfail(
-    reason="a photo deleted mid-encode leaves its latent and previews (pipeline.encode)", strict=False
-)
 def test_delete_mid_encode_leaves_no_files_and_no_retry(make_stack, kodak_image, reliability_record):  # noqa: F811
     stack = make_stack(effort="fast").start()
     stack.wait_worker_ready()
