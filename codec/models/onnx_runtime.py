@@ -1,7 +1,11 @@
 """Optional CPU inference backends for the TAESD family: ONNX Runtime or OpenVINO on an ONNX export.
 
-torch stays the reference and the default. With ``CODEC_BACKEND=onnxruntime`` (or ``openvino``, or
-``get_model(..., backend=...)``) the registry wraps the torch model in :class:`OnnxAutoencoder`:
+torch stays the reference and the default. With ``CODEC_BACKEND=openvino`` (or ``openvino-bf16``,
+``onnxruntime``, or ``get_model(..., backend=...)``) the registry wraps the torch model in
+:class:`OnnxAutoencoder`. Measured on the 2-core dev CPU (docs/bench/inference/2026-11-30.md, 2
+threads, warm medians, loaded machine): OpenVINO f32 decodes 1.6× and encodes 1.7× faster than torch
+at ~96 dB PSNR against it; ``openvino-bf16`` 3.2–3.5× at ~54 dB (bf16 arithmetic: near-exact, not
+exact); ONNX Runtime 1.3–1.8×.
 
 - The torch encoder/decoder (``(x*2-1)`` / ``(y+1)/2`` included, so the graphs speak the
   ``LatentAutoencoder`` convention) is exported to ONNX **at run time** with dynamic N, H, W into
@@ -11,8 +15,7 @@ torch stays the reference and the default. With ``CODEC_BACKEND=onnxruntime`` (o
 - Inference calls (no gradient wanted: ``torch.no_grad``/``inference_mode``, or an input that does not
   require grad) run on the engine; calls that need a gradient (the encoder-side RDO differentiates
   through ``decode``) and everything else (``.ae``, the tuned encoder) go to the wrapped torch model.
-- Any spatial size works (dynamic axes; OpenVINO compiles one static-shape model per input shape and
-  keeps the last few), so the tiled decode of `codec.tiling` runs unchanged.
+- Any spatial size works (dynamic axes), so the tiled decode of `codec.tiling` runs unchanged.
 - Thread count: torch's (``CODEC_NUM_THREADS`` when set). Each engine is deterministic for a fixed
   thread count (checked in tests/codec/test_inference_backend.py and scripts/bench_inference.py);
   results differ from torch by float rounding only (PSNR numbers in docs/bench/inference/).
@@ -24,7 +27,6 @@ import hashlib
 import os
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,10 @@ from codec.errors import UsageError
 from codec.models.base import check_image_batch, check_latent_batch
 
 BACKEND_ENV = "CODEC_BACKEND"
-#: backend name → pip package that provides it (pinned in requirements.txt)
-ENGINES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+#: backend name → pip package that runs it (pinned in requirements.txt; the export also needs ``onnx``)
+ENGINES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino"}
 BACKENDS = ("torch", *ENGINES)
 OPSET = 17
-_OV_SHAPES = 8  # compiled OpenVINO models kept per part (tiled decode uses ≤ 4 shapes)
 
 
 def resolve_backend(backend: str | None = None) -> str:
@@ -54,8 +55,11 @@ def resolve_backend(backend: str | None = None) -> str:
 
 
 def import_engine(name: str) -> Any:
-    """Import the engine's package or raise a UsageError that says what to install."""
-    package = ENGINES[name]
+    """Import the engine's package (``name``: a key of :data:`ENGINES` or ``"onnx"``, the exporter's).
+
+    A missing package raises a UsageError that says what to install.
+    """
+    package = ENGINES.get(name, name)
     try:
         return __import__(package)
     except ImportError as exc:
@@ -99,6 +103,7 @@ def export_onnx(module: torch.nn.Module, part: str, channels: int, path: str | o
     Exported in float32 and contiguous layout from a copy-free view of the weights; written to a
     temporary name and renamed, so a concurrent reader never sees half a file.
     """
+    import_engine("onnx")  # torch's exporter needs it; say so before torch's own error
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     in_ch = channels if part == "dec" else 3
@@ -150,28 +155,17 @@ def ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def ov_runner(path: Path, threads: int, precision: str = "f32") -> Callable[[np.ndarray], np.ndarray]:
-    """OpenVINO on the CPU for ``path`` as a numpy → numpy callable (``precision``: f32 or bf16)."""
+    """OpenVINO on the CPU for ``path`` as a numpy → numpy callable (``precision``: f32 or bf16).
+
+    One dynamic-shape compiled model serves every size (measured: as fast as a static-shape compile
+    per size and bit-identical to it); one infer request per call, so threads may share it.
+    """
     ov = import_engine("openvino")
     core = ov.Core()
-    base = core.read_model(str(path))
-    compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-    lock = threading.Lock()
     config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
               "INFERENCE_PRECISION_HINT": precision}  # f32: OpenVINO may pick bf16 on its own otherwise
-
-    def run(a: np.ndarray) -> np.ndarray:
-        with lock:
-            cm = compiled.pop(a.shape, None)
-            if cm is None:  # static shapes compile to faster kernels than a dynamic model
-                m = base.clone()
-                m.reshape({m.inputs[0].get_any_name(): list(a.shape)})
-                cm = core.compile_model(m, "CPU", config)
-            compiled[a.shape] = cm
-            while len(compiled) > _OV_SHAPES:
-                compiled.popitem(last=False)
-        return cm.create_infer_request().infer({0: a})[0]
-
-    return run
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    return lambda a: compiled.create_infer_request().infer({0: a})[0]
 
 
 class OnnxAutoencoder:
@@ -186,6 +180,7 @@ class OnnxAutoencoder:
         if getattr(base, "device", None) is None or base.device.type != "cpu" or not hasattr(base, "ae"):
             raise UsageError(f"backend {engine!r} serves the TAESD family on the CPU only")
         import_engine(engine)  # fail at load time, not at the first decode
+        import_engine("onnx")
         self.base = base
         self.engine = engine
         for name in ("name", "model_id", "latent_channels", "downscale", "device", "dtype"):
@@ -209,8 +204,10 @@ class OnnxAutoencoder:
 
                     cpu = copy.deepcopy(module).float().to(memory_format=torch.contiguous_format)
                     export_onnx(cpu, part, self.latent_channels, path)
-                make = ort_runner if self.engine == "onnxruntime" else ov_runner
-                run = make(path, self.threads)
+                if self.engine == "onnxruntime":
+                    run = ort_runner(path, self.threads)
+                else:
+                    run = ov_runner(path, self.threads, "bf16" if self.engine.endswith("bf16") else "f32")
                 self._runners[part] = run
         return run
 
