@@ -40,7 +40,7 @@ MAX_TEXT = 64
 PAYLOAD_LATENT = 0
 PAYLOAD_AVIF = 1
 PAYLOAD_KINDS = {PAYLOAD_LATENT: "latent", PAYLOAD_AVIF: "avif"}
-ENTROPY_CODERS = {0: "raw", 1: "ctx", 2: "lzma", 3: "webp", 4: "jxl"}
+ENTROPY_CODERS = {0: "raw", 1: "ctx", 2: "lzma", 3: "webp", 4: "jxl", 5: "learned"}
 DOWNSCALES = (8, 16, 32, 64)
 
 _FLAG_KIND_MASK = 0x03

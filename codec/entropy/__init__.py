@@ -6,7 +6,9 @@ Coders (id: name — module):
 - 1: ``ctx``  — context-adaptive range coder, constriction (`context`), usually the smallest;
 - 2: ``lzma`` — raw LZMA2 of bit-packed symbols (`lzma_coder`);
 - 3: ``webp`` — lossless WebP of the planes (`webp_coder`);
-- 4: ``jxl``  — lossless JPEG XL of the planes (`jxl_coder`).
+- 4: ``jxl``  — lossless JPEG XL of the planes (`jxl_coder`);
+- 5: ``learned`` — learned conditional model (small integer MLP, weights in codec/zoo), constriction
+  (`learned`).
 
 `encode_symbols` runs every coder (or the ones asked for) and keeps the smallest payload;
 `decode_symbols` dispatches on the id stored in the bitstream header. Decoders take the shape and
@@ -31,6 +33,7 @@ from codec.entropy.base import (
 )
 from codec.entropy.context import ContextCoder
 from codec.entropy.jxl_coder import JxlCoder
+from codec.entropy.learned import LearnedCoder
 from codec.entropy.lzma_coder import LzmaCoder
 from codec.entropy.raw import RawCoder
 from codec.entropy.webp_coder import WebpCoder
@@ -52,7 +55,8 @@ __all__ = [
 ]
 
 CODERS: dict[int, EntropyCoder] = {
-    c.coder_id: c for c in (RawCoder(), ContextCoder(), LzmaCoder(), WebpCoder(), JxlCoder())
+    c.coder_id: c
+    for c in (RawCoder(), ContextCoder(), LzmaCoder(), WebpCoder(), JxlCoder(), LearnedCoder())
 }
 #: the coders worth trying inside a rate-control search (the image codecs cost ~0.2-0.5 s each
 #: and have not beaten ``ctx`` on real latents; see README.md)
