@@ -23,6 +23,7 @@ timed run of the backend gave bit-identical output.
 
     .venv/bin/python scripts/bench_inference.py                 # docs/bench/inference/<date>.json + .md
     .venv/bin/python scripts/bench_inference.py --rounds 3 --backends torch_cl,ort --no-write
+    .venv/bin/python scripts/bench_inference.py --e2e    # codec.decode of one file per CODEC_BACKEND
 """
 
 from __future__ import annotations
@@ -116,6 +117,37 @@ def load_inputs(kodak_name: str, mp_size: tuple[int, int]) -> dict[str, np.ndarr
     return {f"{kodak.width}x{kodak.height}": arr(kodak), f"{big.width}x{big.height}": arr(big)}
 
 
+def end_to_end(kodak_name: str, rounds: int) -> int:
+    """``codec.decode`` of one 768×512 file (0.10 bpp, coded at full size) under each ``CODEC_BACKEND``."""
+    import codec
+    from codec.models.onnx_runtime import BACKENDS
+    from codec.resources import kodak_dir
+
+    data = codec.encode(kodak_dir() / kodak_name, bpp=0.10, effort="fast", check_faces=False)
+    meta = codec.info(data)
+    print(f"{kodak_name}: {len(data)} B, coded {meta['coded_width']}x{meta['coded_height']}", flush=True)
+    outs: dict[str, np.ndarray] = {}
+    times: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    for b in BACKENDS:  # warm (export + compile)
+        os.environ["CODEC_BACKEND"] = b
+        outs[b] = np.asarray(codec.decode(data))
+    for r in range(rounds):
+        for b in BACKENDS[r % len(BACKENDS):] + BACKENDS[: r % len(BACKENDS)]:
+            os.environ["CODEC_BACKEND"] = b
+            t0 = time.perf_counter()
+            out = np.asarray(codec.decode(data))
+            times[b].append(time.perf_counter() - t0)
+            if not np.array_equal(out, outs[b]):
+                print(f"{b}: NOT deterministic")
+    ref_t = statistics.median(times["torch"])
+    print("| CODEC_BACKEND | decode median s | × vs torch | PSNR vs torch dB |\n|---|---:|---:|---:|")
+    for b in BACKENDS:
+        med = statistics.median(times[b])
+        print(f"| {b} | {med:.2f} | {ref_t / med:.2f} | {psnr(outs[b], outs['torch'], 255.0):.2f} |")
+    print(f"load average {[round(v, 2) for v in os.getloadavg()]}, {rounds} interleaved rounds")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -125,10 +157,13 @@ def main() -> int:
     ap.add_argument("--parts", default="dec,enc")
     ap.add_argument("--out", default=str(ROOT / "docs/bench/inference"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--e2e", action="store_true", help="time codec.decode per CODEC_BACKEND instead")
     args = ap.parse_args()
 
     torch.set_num_threads(THREADS)
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+    if args.e2e:
+        return end_to_end(args.kodak, args.rounds)
     from codec.models.registry import get_model
 
     model = get_model("taesd", device="cpu")
