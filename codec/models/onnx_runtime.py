@@ -190,7 +190,16 @@ class OnnxAutoencoder:
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["base"], name)
+        base = self.__dict__.get("base")
+        if base is None:  # during copy/unpickle, before __dict__ is filled
+            raise AttributeError(name)
+        return getattr(base, name)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A deep copy is a copy of the torch model (what callers copy to fine-tune, see base.py)."""
+        import copy
+
+        return copy.deepcopy(self.base, memo)
 
     def runner(self, part: str) -> Callable[[np.ndarray], np.ndarray]:
         """The engine's callable for ``part`` (exported to the cache and loaded on first use)."""

@@ -6,6 +6,7 @@ scripts/bench_inference.py (docs/bench/inference/).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import sys
 
@@ -78,6 +79,8 @@ def test_gradients_go_to_torch(torch_model, latent) -> None:
     z = latent.clone().requires_grad_(True)
     m.decode(z).mean().backward()  # the encoder-side RDO differentiates through decode
     assert z.grad is not None and float(z.grad.abs().sum()) > 0
+    assert m.ae is torch_model.ae  # the rest of the torch model shows through
+    assert copy.deepcopy(m).ae is not torch_model.ae  # a copy to fine-tune is a torch copy
 
 
 @pytest.mark.parametrize(("engine", "package"), [("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
