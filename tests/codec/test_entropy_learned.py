@@ -47,6 +47,16 @@ def test_round_trip_random_and_smooth(shape, levels):
         assert np.array_equal(entropy.decode_symbols(ID, payload, shape, levels), sym)
 
 
+def test_round_trip_across_encoder_chunks():
+    """The encoder evaluates the model in chunks of ENCODE_CHUNK positions, the decoder per wavefront:
+    integer inference must give the same distributions either way."""
+    shape = (2, 190, 180)
+    assert shape[1] * shape[2] > learned.ENCODE_CHUNK
+    sym = smooth(shape, 6, seed=4)
+    payload = entropy.CODERS[ID].encode(sym, 6)
+    assert np.array_equal(entropy.decode_symbols(ID, payload, shape, 6), sym)
+
+
 def test_round_trip_real_latent_and_deterministic():
     """A real (small) latent: the TAESD encoder's output of a training-like picture, quantized."""
     torch = pytest.importorskip("torch")
