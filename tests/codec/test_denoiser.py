@@ -108,7 +108,7 @@ def test_zoo_weights_load_small_and_deterministic(monkeypatch) -> None:
     assert not np.array_equal(dn, decode_rgb(plain))
 
 
-def test_encoder_sets_the_tag_only_when_measured_better(kodak_image) -> None:
+def test_encoder_sets_the_tag_when_measured_better_or_at_default(kodak_image) -> None:
     from codec.encoder.ratecontrol import Setting
     from codec.encoder.session import EncodeSession
     from codec.imageio import load_image
@@ -116,7 +116,7 @@ def test_encoder_sets_the_tag_only_when_measured_better(kodak_image) -> None:
 
     rgb = load_image(kodak_image(1))[200:328, 300:428]
     model = get_model("taesd")
-    for effort in ("default", "fast"):
+    for effort in ("max", "default", "fast"):
         session = EncodeSession(model, rgb, effort)
         for setting in (Setting(1.0, 4), Setting(1.0, 12)):
             final, search = session.stream(setting), session.stream(setting, search=True)
@@ -124,6 +124,9 @@ def test_encoder_sets_the_tag_only_when_measured_better(kodak_image) -> None:
             tag = parse(final)[0].latent_filter
             if effort == "fast":
                 assert tag is None
+                continue
+            if effort == "default":  # the trained denoiser without a second (stock) decode
+                assert tag == 1 and session._measured(setting)[0] == float("-inf")
                 continue
             stock, denoised = session._measured(setting)
             assert (tag == 1) == (denoised > stock)
