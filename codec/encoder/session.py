@@ -149,7 +149,8 @@ class EncodeSession:
         """Whether the file asks for the latent denoiser: effort ``max`` when the denoised decode
         measured better than the stock one; effort ``default`` whenever a denoiser exists (trained
         and checked on held-out training crops; measuring both paths costs one more decoder pass and
-        two LPIPS/MS-SSIM runs per encode, ≈ +25 % encode time for a gain of ≈ 0.01 LPIPS)."""
+        two LPIPS/MS-SSIM runs per encode — estimated +20–30 % encode time, not measured idle — for a
+        gain of ≈ 0.01 LPIPS)."""
         if self.latent_filter() is None:
             return False
         if self.effort != "max":
