@@ -108,6 +108,9 @@ MODEL_WORK: dict[str, float] = {
 #: entropy decoding, in work units per million latent symbols (ctx coder, the slowest: 2.6 CPU-s per
 #: million random symbols, 1.3 for the flat 4096² stream ≈ 0.22 / 0.11 units; rounded up)
 WORK_PER_MSYMBOL = 0.25
+#: coders slower than that, by coder id: 5 = learned (an integer MLP per symbol: 14.8 CPU-s for a
+#: 4×500×750 latent = 9.8 CPU-s per million symbols under load ≈ 0.82 units; rounded up)
+WORK_PER_MSYMBOL_BY_CODER: dict[int, float] = {5: 1.0}
 #: Pillow decoding an AVIF/WebP/JPEG XL image, resizing, pasting, in work units per megapixel (AVIF
 #: 1 MP: 0.017 CPU-s ≈ 0.0014 units; rounded up generously)
 WORK_PER_IMAGE_MP = 0.01
@@ -168,7 +171,8 @@ def estimate(h: Header, payload_bytes: int) -> DecodeCost:
     symbols = h.latent_channels * lh * lw
     coded = int(h.coded_width or h.width) * int(h.coded_height or h.height)
     image_px = _atlas_pixels(h) + (display if coded != display else 0)
-    work = decoder_px / 1e6 * factor + symbols / 1e6 * WORK_PER_MSYMBOL + image_px / 1e6 * WORK_PER_IMAGE_MP
+    per_msymbol = WORK_PER_MSYMBOL_BY_CODER.get(int(h.entropy_coder), WORK_PER_MSYMBOL)
+    work = decoder_px / 1e6 * factor + symbols / 1e6 * per_msymbol + image_px / 1e6 * WORK_PER_IMAGE_MP
     largest = max(a * b for a, b in passes)
     peak = PEAK_BASE_BYTES + PEAK_BYTES_PER_PASS_PIXEL * largest * factor + PEAK_BYTES_PER_IMAGE_PIXEL * (
         lh * lw * h.downscale**2 + display)

@@ -144,9 +144,24 @@ def _weights_or_none() -> Weights | None:
 
 
 # ---- geometry and inputs ------------------------------------------------------------------------
-@functools.lru_cache(maxsize=8)
+#: planes up to this many positions keep their geometry cached (~240 bytes per position)
+_CACHE_POSITIONS = 1 << 16
+
+
 def geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """(causal neighbour map (h*w, 16), wavefront order, wavefront bounds, windows per `PREV_WINDOWS`).
+    """(causal neighbour map (h*w, 16), wavefront order, wavefront bounds, windows per `PREV_WINDOWS`)."""
+    if h * w <= _CACHE_POSITIONS:
+        return _cached_geometry(h, w)
+    return _build_geometry(h, w)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    return _build_geometry(h, w)
+
+
+def _build_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """See `geometry`; index maps are int32 (a plane has < 2**31 positions: `MAX_SYMBOLS`).
 
     Indices point into a plane of h*w + 1 values whose last one is 0 (the middle of the range):
     a neighbour outside the plane or not yet decoded falls back to W, then N, then that sentinel.
@@ -162,7 +177,7 @@ def geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[n
     west = np.where(raw[0] >= 0, raw[0], np.where(raw[1] >= 0, raw[1], sentinel))
     north = np.where(raw[1] >= 0, raw[1], west)
     maps = [west, north] + [np.where(r >= 0, r, north) for r in raw[2:]]
-    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.intp)
+    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.int32)
     flat_t = t.ravel()
     order = np.argsort(flat_t, kind="stable").astype(np.intp)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_t))]).astype(np.intp)
@@ -173,7 +188,7 @@ def geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[n
         for di in range(-r, r + 1):
             for dj in range(-r, r + 1):
                 around.append((np.clip(i + di, 0, h - 1) * w + np.clip(j + dj, 0, w - 1)).ravel())
-        windows.append(np.stack(around, axis=1).astype(np.intp))
+        windows.append(np.stack(around, axis=1).astype(np.int32))
     for arr in (nb, order, bounds, *windows):
         arr.setflags(write=False)
     return nb, order, bounds, windows
@@ -186,18 +201,19 @@ def to_fixed(symbols: np.ndarray, levels: int) -> np.ndarray:
     return ((2 * FP * v + lm1) // (2 * lm1)).astype(np.float64)
 
 
-def rest_inputs(planes: list[np.ndarray], c: int, levels: int, windows: list[np.ndarray]) -> np.ndarray:
-    """(h*w, N_INPUTS − N_CAUSAL) non-causal inputs of channel c: previous channels' windows
-    (clamped at the borders), channel one-hot, quantizer step.
+def rest_inputs(planes: list[np.ndarray], c: int, levels: int, windows: list[np.ndarray],
+                pos: np.ndarray | None = None) -> np.ndarray:
+    """(n, N_INPUTS − N_CAUSAL) non-causal inputs of channel c at ``pos`` (default: every position):
+    previous channels' windows (clamped at the borders), channel one-hot, quantizer step.
 
     ``planes``: fixed-point values (`to_fixed`) of the channels decoded so far (h*w each).
     """
-    n = windows[0].shape[0]
+    n = windows[0].shape[0] if pos is None else len(pos)
     out = np.zeros((n, N_INPUTS - N_CAUSAL), dtype=np.float64)
     col = 0
     for back, win in enumerate(windows, start=1):
         if c - back >= 0:
-            out[:, col : col + win.shape[1]] = planes[c - back][win]
+            out[:, col : col + win.shape[1]] = planes[c - back][win if pos is None else win[pos]]
         col += win.shape[1]
     out[:, N_PREV + min(c, CHANNEL_SLOTS - 1)] = FP
     out[:, -1] = (2 * FP * 2 + (levels - 1)) // (2 * (levels - 1))  # round(2·FP/(L−1))
@@ -276,10 +292,10 @@ class LearnedCoder:
         for c in range(c_total):
             s = symbols[c].reshape(-1).astype(np.int64)
             plane = np.concatenate([to_fixed(s, levels), [0.0]])
-            base = hidden_base(wt, rest_inputs(planes, c, levels, windows))
             for start in range(0, h * w, ENCODE_CHUNK):
                 pos = order[start : start + ENCODE_CHUNK]
-                mu, k = head(wt, plane[nb[pos]], base[pos])
+                base = hidden_base(wt, rest_inputs(planes, c, levels, windows, pos))
+                mu, k = head(wt, plane[nb[pos]], base)
                 encoder.encode(s[pos].astype(np.int32), family, counts(mu, k, levels))
             planes.append(plane[:-1])
         return encoder.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
@@ -304,10 +320,17 @@ class LearnedCoder:
         try:
             for c in range(c_total):
                 plane = np.zeros(h * w + 1, dtype=np.float64)
-                base = hidden_base(wt, rest_inputs(planes, c, levels, windows))
+                block_start = block_end = 0  # the first layer's non-causal part, a block at a time
                 for t in range(len(bounds) - 1):
+                    if bounds[t + 1] > block_end:
+                        block_start = int(bounds[t])
+                        last = np.searchsorted(bounds, block_start + ENCODE_CHUNK, "right") - 1
+                        block_end = max(int(bounds[last]), int(bounds[t + 1]))
+                        block = order[block_start:block_end]
+                        base = hidden_base(wt, rest_inputs(planes, c, levels, windows, block))
                     pos = order[bounds[t] : bounds[t + 1]]
-                    mu, k = head(wt, plane[nb[pos]], base[pos])
+                    rows = base[bounds[t] - block_start : bounds[t + 1] - block_start]
+                    mu, k = head(wt, plane[nb[pos]], rows)
                     s = decoder.decode(family, counts(mu, k, levels)).astype(np.intp)
                     if s.size and (s.min() < 0 or s.max() > lm1):
                         raise BitstreamError("learned payload decoded a symbol out of range")
