@@ -61,7 +61,7 @@ SIGMA_MAX_K = 64  # … up to 2**8 symbols
 COUNT_BITS = 20  # probabilities are rounded to counts of 2**-20 (+1 so none is zero)
 #: where the weights live (part of the format: `WEIGHTS_SHA256`)
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "zoo" / "entropy_learned.safetensors"
-WEIGHTS_SHA256 = "4fb8c7c4e266b530fa3541bf5a3ffc76d996047f7c2ff2976bf1d46119541961"
+WEIGHTS_SHA256 = "8cd54f06add95b7d23a0d8ccfc7733ed7c4e40518168ccb780a8a9a61978b748"
 #: encoder batches hold at most this many positions (bounds the (n, levels) probability matrix)
 ENCODE_CHUNK = 1 << 15
 

@@ -83,7 +83,7 @@ def test_format_stable():
     assert hashlib.sha256(entropy.CODERS[ID].encode(sym, 8)).hexdigest()[:16] == GOLDEN
 
 
-GOLDEN = "c78ebf3799c4d9a4"
+GOLDEN = "3ccd3d56cfc67c95"
 
 
 def test_corrupt_and_truncated_payloads_are_typed_and_bounded():
