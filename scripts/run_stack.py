@@ -266,13 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         log("checking the database and the media storage")
         manage(env, "health", "--only", "database,storage", "--require", "database,storage")
         admin = manage(env, "ensure_admin")
+        # the worker's inference engine: OpenVINO f32 (1.6× torch on this CPU, ≈ 95 dB from it,
+        # deterministic; docs/bench/inference); falls back to torch on CUDA. CODEC_BACKEND=torch: off
+        worker_env = {**env, "CODEC_BACKEND": env.get("CODEC_BACKEND") or "openvino"}
         stack.start(
             "celery worker",
             # -B: the embedded beat scheduler runs the periodic sweeper (re-queues lost encodes).
             [PY, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@%h",
              "-B", "--schedule", str(var_dir / "celerybeat-schedule"),
              "--loglevel", env.get("LOG_LEVEL", "INFO")],
-            env,
+            worker_env,
         )
         if args.web == "gunicorn":
             web = [PY, "-m", "gunicorn", "config.wsgi", "-b", f"{args.host}:{args.port}", "-w", "2",
