@@ -22,8 +22,9 @@ Determinism (encoder and decoder must agree bit for bit on every machine):
 - the network's outputs are a fixed-point mean and a log-scale index on a 1/8-octave grid; the
   distribution is evaluated with +, −, ×, ÷ and sqrt only (IEEE-754 correctly rounded, no exp/erf
   from a libm) and rounded to integer counts before constriction sees it;
-- the weights define the format: the loader checks their sha256 (`WEIGHTS_SHA256`); other
-  weights need a new coder id.
+- the weights define the format: the loader checks the sha256 of their values (`weights_digest`,
+  `WEIGHTS_SHA256`; not of the file, whose metadata order safetensors does not fix); other weights
+  need a new coder id.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ SIGMA_MAX_K = 64  # … up to 2**8 symbols
 COUNT_BITS = 20  # probabilities are rounded to counts of 2**-20 (+1 so none is zero)
 #: where the weights live (part of the format: `WEIGHTS_SHA256`)
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "zoo" / "entropy_learned.safetensors"
-WEIGHTS_SHA256 = "8cd54f06add95b7d23a0d8ccfc7733ed7c4e40518168ccb780a8a9a61978b748"
+WEIGHTS_SHA256 = "fd95ec621b85ea35d80bb74e7c9bea3850ad88eb091dd573f70fc6f708008920"
 #: encoder batches hold at most this many positions (bounds the (n, levels) probability matrix)
 ENCODE_CHUNK = 1 << 15
 
@@ -118,6 +119,14 @@ class Weights:
             out[name] = np.rint(np.asarray(arr, dtype=np.float64) * scale)
         return cls(out)
 
+    def digest(self) -> str:
+        """sha256 over the tensors' names, shapes and little-endian int32 values (sorted by name)."""
+        h = hashlib.sha256()
+        for name, arr in sorted(self.tensors().items()):
+            h.update(f"{name}:{arr.shape}:".encode())
+            h.update(arr.astype("<i4").tobytes())
+        return h.hexdigest()
+
     def tensors(self) -> dict[str, np.ndarray]:
         # contiguous: safetensors writes a transposed view's buffer as is
         names = ("w1", "b1", "w2", "b2", "w3", "b3")
@@ -126,14 +135,18 @@ class Weights:
 
 @functools.lru_cache(maxsize=1)
 def load_weights(path: str | None = None, check_hash: bool = True) -> Weights:
-    """The shipped weights (sha256-checked: they are part of the format)."""
+    """The shipped weights (their values are sha256-checked: they are part of the format)."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load
 
     p = Path(path) if path else WEIGHTS_FILE
-    data = p.read_bytes()
-    if check_hash and hashlib.sha256(data).hexdigest() != WEIGHTS_SHA256:
-        raise ValueError(f"{p} is not the weight file coder {CODER_ID} was defined with")
-    return Weights(load(data))
+    try:
+        wt = Weights(load(p.read_bytes()))
+    except SafetensorError as exc:
+        raise ValueError(f"{p} is not a safetensors file: {exc}") from exc
+    if check_hash and wt.digest() != WEIGHTS_SHA256:
+        raise ValueError(f"{p} holds other weights than the ones coder {CODER_ID} was defined with")
+    return wt
 
 
 def _weights_or_none() -> Weights | None:

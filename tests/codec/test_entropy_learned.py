@@ -32,7 +32,7 @@ def smooth(shape, levels, seed=0) -> np.ndarray:
 
 def test_weights_ship_and_match_the_format():
     assert learned.WEIGHTS_FILE.is_file()
-    assert hashlib.sha256(learned.WEIGHTS_FILE.read_bytes()).hexdigest() == learned.WEIGHTS_SHA256
+    assert learned.load_weights().digest() == learned.WEIGHTS_SHA256
     assert learned.WEIGHTS_FILE.stat().st_size < 64 * 1024
     assert entropy.coder_name(ID) == "learned"
 
@@ -112,6 +112,16 @@ def test_corrupt_and_truncated_payloads_are_typed_and_bounded():
 def test_missing_or_foreign_weights(tmp_path: Path):
     bad = tmp_path / "w.safetensors"
     bad.write_bytes(learned.WEIGHTS_FILE.read_bytes()[:-1] + b" ")
+    with pytest.raises(ValueError):
+        learned.load_weights(str(bad))
+    from safetensors.numpy import save_file
+
+    same = tmp_path / "same.safetensors"  # same values, other metadata: the same model
+    save_file(learned.load_weights().tensors(), str(same), metadata={"note": "copy"})
+    assert learned.load_weights(str(same)).digest() == learned.WEIGHTS_SHA256
+    other = learned.load_weights().tensors()
+    other["b3"] = other["b3"] + 1
+    save_file(other, str(bad))
     with pytest.raises(ValueError):
         learned.load_weights(str(bad))
     coder = learned.LearnedCoder()

@@ -16,7 +16,6 @@ next to ``ctx``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 import time
@@ -178,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             "data": "training-cache crops_c256_k1_s512_seed0 (../shared/data/train)"}
     blob = save(wt.tensors(), metadata=meta)
     Path(args.out).write_bytes(blob)
-    print(f"[entropy] wrote {args.out} ({len(blob)} B, sha256 {hashlib.sha256(blob).hexdigest()})")
+    print(f"[entropy] wrote {args.out} ({len(blob)} B, weights digest {wt.digest()}; "
+          f"the coder expects {learned.WEIGHTS_SHA256})")
 
     # evaluate the file as written (what ships), not the in-memory export
     res = evaluate(learned.load_weights(args.out, check_hash=False), held, [4, 8, 16, 32])
