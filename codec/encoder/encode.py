@@ -130,7 +130,7 @@ def encode(
     else:
         fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
                                          scales=session.search_scales)
-        setting = session.pick_measured(fitting)
+        setting = session.upgrade(session.pick_measured(fitting), max_bytes)
     data = session.stream(setting)
     if effort == "max":
         data = session.refine_max(setting, data, max_bytes)
@@ -147,7 +147,7 @@ def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float
     """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits)."""
     fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
                                      scales=session.search_scales)
-    setting = session.pick_measured(fitting)
+    setting = session.upgrade(session.pick_measured(fitting), max_bytes)
     data = session.stream(setting)
     if session.effort == "max":
         data = session.refine_max(setting, data, max_bytes)
