@@ -81,6 +81,16 @@ def _cached_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return _build_geometry(h, w)
 
 
+def neighbour_map(raw: list[np.ndarray], sentinel: int) -> np.ndarray:
+    """(h*w, len(raw)) int32 neighbour indices from per-offset maps whose unusable entries are -1
+    (``raw[0]`` = W, ``raw[1]`` = N): an unusable neighbour falls back to W, then N, then
+    ``sentinel``. Shared by the context coder and the learned coder (`codec.entropy.learned`)."""
+    west = np.where(raw[0] >= 0, raw[0], np.where(raw[1] >= 0, raw[1], sentinel))
+    north = np.where(raw[1] >= 0, raw[1], west)
+    maps = [west, north] + [np.where(r >= 0, r, north) for r in raw[2:]]
+    return np.stack([m.ravel() for m in maps], axis=1).astype(np.int32)
+
+
 def _build_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(neighbour index map (h*w, 12), wavefront order, wavefront bounds, prev-channel map (h*w, 5)).
 
@@ -97,10 +107,7 @@ def _build_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         jj = np.clip(j + dj, 0, w - 1)
         ok = (2 * ii + jj) < t
         raw.append(np.where(ok, ii * w + jj, -1))
-    west = np.where(raw[0] >= 0, raw[0], np.where(raw[1] >= 0, raw[1], sentinel))
-    north = np.where(raw[1] >= 0, raw[1], west)
-    maps = [west, north] + [np.where(r >= 0, r, north) for r in raw[2:]]
-    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.int32)
+    nb = neighbour_map(raw, sentinel)
 
     flat_t = t.ravel()
     order = np.argsort(flat_t, kind="stable").astype(np.int32)

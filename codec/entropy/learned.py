@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from codec.entropy.base import CoderUnsuitable, check_shape
+from codec.entropy.context import neighbour_map
 from codec.errors import BitstreamError
 
 CODER_ID = 5
@@ -187,10 +188,7 @@ def _build_geometry(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         ii, jj = i + di, j + dj
         ok = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
         raw.append(np.where(ok, np.clip(ii, 0, h - 1) * w + np.clip(jj, 0, w - 1), -1))
-    west = np.where(raw[0] >= 0, raw[0], np.where(raw[1] >= 0, raw[1], sentinel))
-    north = np.where(raw[1] >= 0, raw[1], west)
-    maps = [west, north] + [np.where(r >= 0, r, north) for r in raw[2:]]
-    nb = np.stack([m.ravel() for m in maps], axis=1).astype(np.int32)
+    nb = neighbour_map(raw, sentinel)
     flat_t = t.ravel()
     order = np.argsort(flat_t, kind="stable").astype(np.intp)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat_t))]).astype(np.intp)
