@@ -273,7 +273,7 @@ class Soak:
         client = Client(self.stack, timeout=self.args.http_timeout)
         while not self.stop_load.is_set():
             try:
-                login(client, user, password)
+                client.login(user, password)
                 break
             except Exception as exc:
                 self.event(f"{user}: login failed ({exc}); retrying")
@@ -481,19 +481,6 @@ class Soak:
             "deleted_files_left": leftovers[:20],
             "outbox_left": self.stack.query("SELECT COUNT(*) FROM gallery_outboxmessage")[0][0],
         }
-
-
-def login(client: Client, username: str, password: str) -> None:
-    url = f"{client.stack.url}/accounts/login/"
-    client.http.get(url, timeout=client.timeout).raise_for_status()
-    r = client.http.post(
-        url,
-        {"username": username, "password": password, "csrfmiddlewaretoken": client.csrf},
-        timeout=client.timeout,
-        allow_redirects=False,
-    )
-    if r.status_code != 302:
-        raise RuntimeError(f"login of {username} failed: {r.status_code}")
 
 
 def start_maintenance(stack: Stack) -> Proc:

@@ -307,17 +307,17 @@ class Client:
         self.http = requests.Session()
         self.http.headers["Referer"] = stack.url + "/"
 
-    def login(self) -> None:
+    def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
         url = f"{self.stack.url}/accounts/login/"
         self.http.get(url, timeout=self.timeout).raise_for_status()
         r = self.http.post(
             url,
-            {"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": self.csrf},
+            {"username": username, "password": password, "csrfmiddlewaretoken": self.csrf},
             timeout=self.timeout,
             allow_redirects=False,
         )
         if r.status_code != 302:
-            raise RuntimeError(f"login failed: {r.status_code} {r.text[:300]}")
+            raise RuntimeError(f"login of {username} failed: {r.status_code} {r.text[:300]}")
 
     @property
     def csrf(self) -> str:
