@@ -4,8 +4,10 @@ A latent payload goes symbols → latent (`codec.entropy`, `codec.quant`) → th
 when the file names one this build has (metadata tag ``latent_filter``, `codec.models.denoiser`) → the
 model's stock decoder
 (tiled for large images, `codec.tiling`) → crop to the coded size → resize to the display size, then
-the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's last resort) is
-decoded by the container's strict image decoder. Torch-side: the web process never imports this.
+the region latents (if any: faces coded once more as small latents, `codec.container.regionlayer`) are
+blended in and the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's
+last resort) is decoded by the container's strict image decoder. Torch-side: the web process never
+imports this.
 
 Before anything is decoded, the header is priced (`codec.container.cost`) and checked against the
 caller's `codec.options.DecodeLimits`: a stream asking for more work than allowed, or a sparse
@@ -22,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from codec import entropy
-from codec.container import cost, patchlayer
+from codec.container import cost, patchlayer, regionlayer
 from codec.container.describe import as_bytes
 from codec.container.header import PAYLOAD_AVIF, Header, parse
 from codec.container.images import decode_image
@@ -68,8 +70,8 @@ def decode_rgb(
     """Decode a bitstream to (H, W, 3) uint8 at the display size.
 
     ``model``: an already loaded model (the encoder's own, in the guard); else the header's model is
-    loaded (cached per process). ``patches=False`` skips the patch layer (the guard scores the plain
-    latent first). ``limits``: see `codec.decode`; the default here is none but the format's own
+    loaded (cached per process). ``patches=False`` skips the patch and region layers (the guard scores
+    the plain latent first). ``limits``: see `codec.decode`; the default here is none but the format's own
     (callers inside the codec decode what they just encoded; `codec.decode` applies the defaults),
     ``max_pixels`` overrides that one field. ``denoise=False`` ignores the file's latent denoiser (the
     stock decoder path every SD-1.x decoder can take; the encoder compares both).
@@ -80,15 +82,21 @@ def decode_rgb(
     cost.check(header, len(payload), limits)  # before anything is decoded
     if header.payload_kind == PAYLOAD_AVIF:  # the fidelity guard's last resort
         return decode_image(payload, "avif", (header.width, header.height))
-    layer = None
+    layer = regions = None
     if patches and header.patch_layer is not None:  # checked before the latent is decoded
         layer = patchlayer.parse(header.patch_layer, header.width, header.height)
+    if patches and header.region_layer is not None:  # every nested header checked here too
+        regions = regionlayer.parse(header.region_layer, header.width, header.height, header.model_id)
     latent = _latent(header, payload)
     if model is None:
         model = get_model(get_spec(header.model_id).name, device=device, model_path=model_path)
     if denoise:
         latent = filter_latent(header, latent, model.name)
     rgb = latent_to_rgb(model, latent, header.coded_width, header.coded_height, header.width, header.height)
+    if regions is not None:  # priced with the outer stream by cost.check above
+        loaded = model
+        rgb = regionlayer.apply(rgb, regions, lambda stream: decode_rgb(
+            stream, model=loaded, limits=UNLIMITED_DECODE, max_pixels=None, patches=False, denoise=denoise))
     if layer is not None:
         rgb = patchlayer.apply(rgb, layer)
     return rgb

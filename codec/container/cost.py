@@ -176,8 +176,33 @@ def estimate(h: Header, payload_bytes: int) -> DecodeCost:
     largest = max(a * b for a, b in passes)
     peak = PEAK_BASE_BYTES + PEAK_BYTES_PER_PASS_PIXEL * largest * factor + PEAK_BYTES_PER_IMAGE_PIXEL * (
         lh * lw * h.downscale**2 + display)
-    return DecodeCost(work, decoder_px, len(passes), image_px, symbols, 8.0 * payload_bytes / max(1, symbols),
+    npass = len(passes)
+    for sub, sub_payload in _region_streams(h):  # region latents: each is one more small decode
+        extra = estimate(sub, sub_payload)
+        work += extra.work
+        decoder_px += extra.decoder_pixels
+        npass += extra.passes
+    return DecodeCost(work, decoder_px, npass, image_px, symbols, 8.0 * payload_bytes / max(1, symbols),
                       work * SECONDS_PER_WORK, int(peak))
+
+
+def _region_streams(h: Header) -> list[tuple[Header, int]]:
+    """(header, payload bytes) of every region latent (`codec.container.regionlayer`); none when the
+    layer does not parse (the decoder refuses it before anything is decoded)."""
+    if h.region_layer is None:
+        return []
+    from codec.container import regionlayer  # imports header lazily too
+    from codec.container.header import parse
+
+    try:
+        layer = regionlayer.parse(h.region_layer, h.width, h.height, int(h.model_id))
+    except BitstreamError:
+        return []
+    out = []
+    for reg in layer.regions:
+        sub, payload = parse(reg.stream)
+        out.append((sub, len(payload)))
+    return out
 
 
 def check(h: Header, payload_bytes: int, limits: DecodeLimits) -> DecodeCost:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from codec.container import regionlayer
 from codec.container.cost import estimate
 from codec.container.header import (
     _TAGS,
@@ -19,7 +20,7 @@ from codec.container.header import (
     parse,
     section_bytes,
 )
-from codec.errors import UsageError
+from codec.errors import BitstreamError, UsageError
 from codec.models.specs import LATENT_FILTERS, MODELS_BY_ID
 
 
@@ -83,8 +84,22 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
         out["decode_cost"] = estimate(h, payload_bytes).as_dict()
     if h.patch_layer is not None:
         out["patch_layer_bytes"] = len(h.patch_layer)
-    if h.fidelity_min is not None:  # the guard ran: what it spent (patch layer, or the whole AVIF file)
-        out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("patches" if h.patch_layer else "none")
+    if h.region_layer is not None:  # faces coded once more as small latents (issue 12)
+        out["region_layer_bytes"] = len(h.region_layer)
+        out["regions"] = _regions(h)
+    if h.fidelity_min is not None:  # the guard ran: what it spent (layers, or the whole AVIF file)
+        kinds = [k for k, body in (("regions", h.region_layer), ("patches", h.patch_layer))
+                 if body is not None]
+        out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("+".join(kinds) or "none")
         out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
                               else len(section_bytes(h)))
     return out
+
+
+def _regions(h: Header) -> list[dict[str, object]] | str:
+    """Box and bytes of each region latent, or why the layer does not parse."""
+    try:
+        layer = regionlayer.parse(h.region_layer or b"", h.width, h.height, int(h.model_id))
+    except BitstreamError as exc:
+        return f"invalid: {exc}"
+    return [{"box": [r.x, r.y, r.w, r.h], "bytes": len(r.stream)} for r in layer.regions]

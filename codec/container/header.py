@@ -92,7 +92,8 @@ MAX_TAG_UINT = 2**32 - 1
 
 # ---- extension sections after the payload (id: Header attribute); bit 0x80 of the id = critical --
 SECTION_PATCH_LAYER = 1
-_SECTIONS: dict[int, str] = {SECTION_PATCH_LAYER: "patch_layer"}
+SECTION_REGION_LAYER = 2
+_SECTIONS: dict[int, str] = {SECTION_PATCH_LAYER: "patch_layer", SECTION_REGION_LAYER: "region_layer"}
 MAX_SECTIONS = 4
 
 
@@ -136,6 +137,8 @@ class Header:
     latent_filter: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only
     patch_layer: bytes | None = None
+    #: region latents (faces coded once more as small latents, `codec.container.regionlayer`), latent only
+    region_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

@@ -42,13 +42,13 @@ import numpy as np
 from PIL import Image
 
 from codec.baselines import FORMATS, encode_at_budget, encode_once
-from codec.container import patchlayer
+from codec.container import patchlayer, regionlayer
 from codec.container.header import PAYLOAD_AVIF, Header, pack, parse, section_bytes
 from codec.container.images import decode_image
 from codec.container.patchlayer import Grid, PatchLayer
 from codec.decoder import decode_rgb
 from codec.encoder import faces as face_check
-from codec.encoder import ratecontrol
+from codec.encoder import ratecontrol, regions
 from codec.encoder import text as text_check
 from codec.encoder.faces import FaceVerdict
 from codec.encoder.session import EncodeSession
@@ -95,6 +95,8 @@ MAX_QUALITY_LOSS = 0.02
 FACE_FRACTIONS = (1.0, 0.8, 0.65, 0.5)
 #: patch qualities tried for faces without a byte budget (the lowest that keeps the faces is kept)
 FACE_QUALITY_LADDER = (50, 70, 90)
+#: fewest section bytes worth trying region latents in (a region stream's header alone is ~40 B)
+MIN_REGION_ALLOWANCE = 160
 
 
 def resolve_floor(min_fidelity: float | None) -> float:
@@ -146,14 +148,16 @@ def build_layer(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, qua
     return PatchLayer(codec=codec, block=grid.block, indices=idx, cols=cols, atlas=data, quality=int(quality))
 
 
-def with_fidelity(data: bytes, report: FidelityReport, layer: bytes | None = None) -> bytes:
-    """Re-pack ``data`` with the fidelity tags (and the patch layer section, if any)."""
+def with_fidelity(data: bytes, report: FidelityReport, layer: bytes | None = None,
+                  regions: bytes | None = None) -> bytes:
+    """Re-pack ``data`` with the fidelity tags (and the patch / region layer sections, if any)."""
     header, payload = parse(data)
     header.fidelity_min = report.min
     header.fidelity_mean = report.mean
     header.fidelity_floor_met = report.floor_met
     header.fidelity_floor = report.floor
     header.patch_layer = layer
+    header.region_layer = regions
     return pack(header, payload)
 
 
@@ -434,6 +438,8 @@ class _FaceGuard:
         if text:
             blocks |= set(text_check.text_blocks(text, g.grid))
         self.blocks = sorted(blocks)
+        #: the crops' encode sessions (`codec.encoder.regions`), reused across the latents tried
+        self._region_sessions: dict[tuple[int, int, int, int], EncodeSession] = {}
 
     def verdict(self, cand: Candidate) -> FaceVerdict:
         assert cand.decoded is not None
@@ -500,6 +506,43 @@ class _FaceGuard:
 
         yield from sorted(found, key=face_score, reverse=True)
 
+    def region_candidate(self, stream: bytes, base: np.ndarray) -> Candidate | None:
+        """The faces coded once more as region latents over ``stream`` (`codec.encoder.regions`),
+        in the bytes the budget leaves; None when no region fits."""
+        g = self.g
+        allowance = None
+        if g.max_bytes is not None:
+            dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), g.floor, False, (0, 0, 0, 0), 0, 1)
+            allowance = g.max_bytes - len(with_fidelity(stream, dummy)) - 5  # section count, id, length
+            if allowance < MIN_REGION_ALLOWANCE:
+                return None
+        layer = regions.build(g.session.model, g.rgb, self.faces.boxes, g.session.effort, allowance,
+                              self._region_sessions)
+        if layer is None:
+            return None
+        height, width = g.rgb.shape[:2]
+        body = regionlayer.pack(layer, width, height)
+        decoded = regionlayer.apply(base, layer, lambda sub: decode_latent_stream(g.session.model, sub))
+        _bs, rep = g.report(decoded)
+        cand = Candidate(with_fidelity(stream, rep, regions=body), rep, "regions", len(stream),
+                         f"{len(layer.regions)} region latents", decoded=decoded, stream=stream)
+        return cand if g.fits(cand.data) else None
+
+    def candidates(self, stream: bytes, base: np.ndarray, extra: Sequence[int]) -> Iterator[Candidate]:
+        """Protected files on ``stream``, best expected first: the faces as region latents (fewer bytes
+        for the same identity than a classical patch, docs/bench/faces/regions.md; not for text), then
+        up to two patch layers."""
+        if not self.text:
+            cand = self.region_candidate(stream, base)
+            if cand is not None:
+                yield cand
+        yield from itertools.islice(self.layers(stream, base, extra), 2)
+
+    def keeps_blocks(self, cand: Candidate, chosen: Candidate) -> bool:
+        """Protecting faces may not break the block guard's verdict: the floor met, or a worst block
+        no worse than the chosen file's (a face fix that wipes out another block is no fix)."""
+        return cand.report.floor_met or cand.report.min >= chosen.report.min
+
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
         if first.ok or not self.blocks or chosen.decoded is None:
@@ -511,21 +554,22 @@ class _FaceGuard:
             else:
                 base = decode_latent_stream(self.g.session.model, stream)
             extra = chosen.layer.indices if (chosen.layer is not None and stream == chosen.stream) else ()
-            for cand in itertools.islice(self.layers(stream, base, extra), 2):
+            for cand in self.candidates(stream, base, extra):
                 v = self.verdict(cand)
                 cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
                 tried.append((cand, v))
-                if v.ok:
+                if v.ok and self.keeps_blocks(cand, chosen):
                     return cand, v
         avif = self.g.avif(self.g.max_bytes if self.g.max_bytes is not None else 2 * len(chosen.data))
         if avif is not None:
             v = self.verdict(avif)
             avif.protection_bytes = len(avif.data)
             tried.append((avif, v))
-            if v.ok:
+            if v.ok and self.keeps_blocks(avif, chosen):
                 return avif, v
-        # nothing keeps every face: the least bad, when it is clearly less bad than the chosen file
-        best, bv = min(tried, key=lambda t: t[1].badness)
+        # nothing keeps every face: the least bad, when it is clearly less bad than the chosen file and
+        # keeps the block verdict
+        best, bv = min(((c, v) for c, v in tried if self.keeps_blocks(c, chosen)), key=lambda t: t[1].badness)
         if bv.badness < first.badness - 0.1:
             return best, bv
         return chosen, first

@@ -1,0 +1,178 @@
+"""Region latents (issue 12): a face coded once more as a small latent — format, strict parsing, decode,
+cost, and the guard building one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.container import cost, regionlayer
+from codec.container.header import pack, parse
+from codec.container.regionlayer import Region, RegionLayer
+from codec.errors import BitstreamError, UnsupportedVersionError
+from codec.options import UNLIMITED_DECODE
+
+W, H = 96, 64
+BOX = (32, 16, 48, 40)  # x, y, w, h
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((W, H), Image.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def base_stream(image) -> bytes:
+    return codec.encode(image, max_bytes=300, effort="fast", min_fidelity=0)
+
+
+@pytest.fixture(scope="module")
+def region_stream(image) -> bytes:
+    x, y, w, h = BOX
+    return codec.encode(np.ascontiguousarray(image[y : y + h, x : x + w]), max_bytes=400, effort="fast",
+                        min_fidelity=0)
+
+
+def _with_layer(base: bytes, body: bytes) -> bytes:
+    header, payload = parse(base)
+    header.region_layer = body
+    return pack(header, payload)
+
+
+def _layer(stream: bytes, feather: int = 4) -> RegionLayer:
+    return RegionLayer((Region(*BOX, feather, stream),))
+
+
+def test_round_trip_decode_and_info(base_stream, region_stream) -> None:
+    body = regionlayer.pack(_layer(region_stream), W, H)
+    data = _with_layer(base_stream, body)
+    back = regionlayer.parse(parse(data)[0].region_layer, W, H, 1)
+    assert back == _layer(region_stream)
+    plain = np.asarray(codec.decode(base_stream))
+    region = np.asarray(codec.decode(region_stream))
+    out = np.asarray(codec.decode(data))
+    x, y, w, h = BOX
+    # inside the feather the region's own decode, outside the box the base's
+    assert np.array_equal(out[y + 4 : y + h - 4, x + 4 : x + w - 4], region[4:-4, 4:-4])
+    assert np.array_equal(out[:, :x], plain[:, :x]) and np.array_equal(out[y + h :], plain[y + h :])
+    meta = codec.info(data)
+    assert meta["region_layer_bytes"] == len(body)
+    assert meta["regions"] == [{"box": list(BOX), "bytes": len(region_stream)}]
+
+
+def test_feather_blends_only_edges_inside_the_image() -> None:
+    m = regionlayer.blend_mask(Region(0, 10, 20, 20, 4, b"x"), 40, 40)[..., 0]
+    assert m[10, 0] == 1.0  # left edge on the image border: no ramp
+    assert m[0, 10] < 0.2 and m[-1, 10] < 0.2 and m[10, -1] < 0.2  # top, bottom, right edges ramp
+    assert m[10, 10] == 1.0
+
+
+def test_cost_counts_the_region_decode(base_stream, region_stream) -> None:
+    data = _with_layer(base_stream, regionlayer.pack(_layer(region_stream), W, H))
+    with_regions = cost.estimate(*(lambda h, p: (h, len(p)))(*parse(data)))
+    plain = cost.estimate(*(lambda h, p: (h, len(p)))(*parse(base_stream)))
+    assert with_regions.work > plain.work and with_regions.passes == plain.passes + 1
+
+
+def _bad_bodies(region_stream: bytes) -> list[tuple[bytes, str]]:
+    good = regionlayer.pack(_layer(region_stream), W, H)
+    x, y, w, h = BOX
+    other = codec.encode(np.zeros((h, w + 8, 3), np.uint8), max_bytes=200, effort="fast", min_fidelity=0)
+    header, payload = parse(region_stream)
+    header.patch_layer = b"\x01"  # a nested stream with a section
+    nested = pack(header, payload)
+
+    def body(*fields: int, stream: bytes = region_stream, feather: int = 4, version: int = 0) -> bytes:
+        from codec.container.wire import varint_bytes
+
+        out = bytes([version]) + varint_bytes(1)
+        for v in fields:
+            out += varint_bytes(v)
+        return out + bytes([feather]) + varint_bytes(len(stream)) + stream
+
+    return [
+        (good[:-1], "truncated stream"),
+        (good + b"\x00", "trailing byte"),
+        (b"\x00\x00", "no regions"),
+        (bytes([0, 9]) + good[2:], "too many regions"),
+        (body(x, y, w, h, version=1), "unknown version"),
+        (body(60, y, w, h), "box outside the image"),
+        (body(x, y, 8, h), "box side under the minimum"),
+        (body(x, y, w, h, feather=40), "feather over a quarter"),
+        (body(x, y, w + 8, h), "stream size differs from its box"),
+        (body(x, y, w + 8, h, stream=other[:-3]), "nested stream corrupt"),
+        (body(x, y, w, h, stream=nested), "nested stream with a section"),
+        (body(0, 0, W, H), "box over the area share"),
+    ]
+
+
+def test_strict_parsing_refuses_every_bad_body(region_stream) -> None:
+    for body, why in _bad_bodies(region_stream):
+        with pytest.raises(BitstreamError):
+            regionlayer.parse(body, W, H, 1)
+            pytest.fail(why)
+    with pytest.raises(UnsupportedVersionError):
+        regionlayer.parse(bytes([1]) + regionlayer.pack(_layer(region_stream), W, H)[1:], W, H, 1)
+    with pytest.raises(BitstreamError):  # another model's latent
+        regionlayer.parse(regionlayer.pack(_layer(region_stream), W, H), W, H, 2)
+
+
+def test_every_truncation_of_a_file_with_regions_is_a_typed_error(base_stream, region_stream) -> None:
+    data = _with_layer(base_stream, regionlayer.pack(_layer(region_stream), W, H))
+    for cut in range(len(data) - len(region_stream) - 12, len(data)):
+        with pytest.raises(BitstreamError):
+            codec.decode(data[:cut])
+
+
+def test_a_corrupt_layer_in_a_valid_container_fails_before_decoding(base_stream, region_stream) -> None:
+    from codec.decoder import decode_rgb
+
+    body = regionlayer.pack(_layer(region_stream), W, H)
+    data = _with_layer(base_stream, body[:-5] + b"\xff" * 5)  # container CRC fixed by pack: body is bad
+    with pytest.raises(BitstreamError):
+        decode_rgb(data, limits=UNLIMITED_DECODE)
+
+
+def test_pack_refuses_what_parse_would() -> None:
+    with pytest.raises(ValueError):
+        regionlayer.pack(RegionLayer(()), W, H)
+    with pytest.raises(ValueError):
+        regionlayer.pack(RegionLayer((Region(90, 0, 16, 16, 2, b"x"),)), W, H)
+
+
+def test_region_boxes_grow_snap_and_merge() -> None:
+    from codec.encoder.regions import boxes
+    from codec.metrics.identity import FaceBox
+
+    faces = [FaceBox(100, 100, 160, 160, 1.0, 1), FaceBox(150, 110, 200, 170, 1.0, 1),
+             FaceBox(10, 300, 60, 350, 1.0, 1)]
+    out = boxes(faces, 400, 400)
+    assert len(out) == 2  # the first two overlap once grown: one region
+    for x, y, w, h in out:
+        assert x % 8 == 0 and y % 8 == 0 and (w % 8 == 0 or x + w == 400) and (h % 8 == 0 or y + h == 400)
+    big = out[0]
+    assert big[0] <= 100 - 21 and big[0] + big[2] >= 200 + 17
+
+
+def test_guard_region_candidate_is_a_valid_file(image) -> None:
+    """The face guard's region candidate decodes through `codec.decode` to what the guard measured."""
+    from codec.encoder.faces import OriginalFaces
+    from codec.encoder.guard import _FaceGuard, _Guard
+    from codec.encoder.session import EncodeSession
+    from codec.metrics.fidelity import DEFAULT_MIN_FIDELITY
+    from codec.metrics.identity import FaceBox
+    from codec.models.registry import get_model
+
+    session = EncodeSession(get_model("taesd"), image, "fast")
+    g = _Guard(session, DEFAULT_MIN_FIDELITY, 900)
+    fg = _FaceGuard(g, OriginalFaces((FaceBox(40, 20, 72, 52, 1.0, 1),), 0))
+    stream = codec.encode(image, max_bytes=300, effort="fast", min_fidelity=0)
+    base = np.asarray(codec.decode(stream))
+    cand = fg.region_candidate(stream, base)
+    assert cand is not None and cand.kind == "regions" and len(cand.data) <= 900
+    assert np.array_equal(np.asarray(codec.decode(cand.data)), cand.decoded)
+    assert codec.info(cand.data)["guard"] == "regions"
