@@ -3,7 +3,9 @@ same bytes; identity per face, protection bytes, whole-image LPIPS / MS-SSIM; a 
 
     .venv/bin/python scripts/faces_protection_bench.py --bpp 0.10 --out docs/bench/faces/protection
 
-Test images only (Kodak portraits + skimage's astronaut): nothing here calibrates anything. The floors
+Test images by default (Kodak portraits + skimage's astronaut): nothing here calibrates anything;
+``--images train:bsds500/15062.jpg,...`` runs training photos (the calibration split of
+docs/bench/faces/set.json) — the only ones a design choice may be tuned on. The floors
 are `codec.encoder.faces` (calibrated on training faces). Writes ``<out>.json``, ``<out>.md`` and
 ``<out>_grid_<bpp>bpp.png`` (original | latent before | latent after | AVIF, one row per face).
 """
@@ -53,6 +55,10 @@ def images(names: list[str], crops: bool = False) -> list[tuple[str, np.ndarray]
             from skimage import data
 
             out.append((name, np.asarray(data.astronaut())))
+        elif name.startswith("train:"):  # a training photo (docs/bench/faces/set.json's splits)
+            from codec.resources import train_dir
+
+            out.append((name, np.asarray(Image.open(train_dir() / name[6:]).convert("RGB"))))
         else:
             out.append((name, np.asarray(Image.open(kodak_dir() / f"{name}.png").convert("RGB"))))
     if crops:

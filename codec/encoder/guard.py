@@ -46,6 +46,7 @@ from codec.container import patchlayer, regionlayer
 from codec.container.header import PAYLOAD_AVIF, Header, pack, parse, section_bytes
 from codec.container.images import decode_image
 from codec.container.patchlayer import Grid, PatchLayer
+from codec.container.regionlayer import RegionLayer
 from codec.decoder import decode_rgb
 from codec.encoder import faces as face_check
 from codec.encoder import ratecontrol, regions
@@ -97,6 +98,11 @@ FACE_FRACTIONS = (1.0, 0.8, 0.65, 0.5)
 FACE_QUALITY_LADDER = (50, 70, 90)
 #: fewest section bytes worth trying region latents in (a region stream's header alone is ~40 B)
 MIN_REGION_ALLOWANCE = 160
+#: try region latents before patch layers (the bench's switch to measure both ways)
+REGION_LATENTS = True
+#: region latents may take at most this share of the byte budget; their budget grows by this factor
+MAX_REGION_SHARE = 0.6
+REGION_GROWTH = 1.4
 
 
 def resolve_floor(min_fidelity: float | None) -> float:
@@ -506,36 +512,77 @@ class _FaceGuard:
 
         yield from sorted(found, key=face_score, reverse=True)
 
-    def region_candidate(self, stream: bytes, base: np.ndarray) -> Candidate | None:
-        """The faces coded once more as region latents over ``stream`` (`codec.encoder.regions`),
-        in the bytes the budget leaves; None when no region fits."""
+    def region_layer(self) -> RegionLayer | None:
+        """The smallest region layer (`codec.encoder.regions`) that keeps every face over the chosen
+        file's decode: region budgets grow by `REGION_GROWTH` from `MIN_REGION_ALLOWANCE` (or 10 % of
+        the budget) up to `MAX_REGION_SHARE` of it; the largest tried when none keeps them all. Each
+        try codes the face crops (their encoder passes cached) and decodes only them."""
         g = self.g
-        allowance = None
-        if g.max_bytes is not None:
-            dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), g.floor, False, (0, 0, 0, 0), 0, 1)
-            allowance = g.max_bytes - len(with_fidelity(stream, dummy)) - 5  # section count, id, length
-            if allowance < MIN_REGION_ALLOWANCE:
-                return None
-        layer = regions.build(g.session.model, g.rgb, self.faces.boxes, g.session.effort, allowance,
-                              self._region_sessions)
-        if layer is None:
-            return None
+        chosen = self.chosen
+        assert chosen.decoded is not None
+
+        def decode(sub: bytes) -> np.ndarray:
+            return decode_latent_stream(g.session.model, sub)
+
+        def attempt(allowance: int | None) -> RegionLayer | None:
+            return regions.build(g.session.model, g.rgb, self.faces.boxes, g.session.effort, allowance,
+                                 self._region_sessions)
+
+        if g.max_bytes is None:
+            return attempt(None)
+        best = None
+        budget = max(MIN_REGION_ALLOWANCE, int(0.1 * g.max_bytes))
+        while budget <= MAX_REGION_SHARE * g.max_bytes:
+            layer = attempt(budget)
+            if layer is not None:
+                best = layer
+                decoded = regionlayer.apply(chosen.decoded, layer, decode)
+                if face_check.check(g.rgb, decoded, self.faces).kept:
+                    break
+            budget = int(budget * REGION_GROWTH)
+        return best
+
+    def region_candidates(self) -> Iterator[Candidate]:
+        """The faces as region latents (`region_layer`; fewer bytes for the same identity than a
+        classical patch, docs/bench/faces/regions.md) over a base latent in the rest of the budget,
+        coded with the region boxes flattened (bits spent there would be painted over). Not for text."""
+        g = self.g
         height, width = g.rgb.shape[:2]
+        if not REGION_LATENTS or self.text or not regions.boxes(self.faces.boxes, width, height):
+            return
+        layer = self.region_layer()
+        if layer is None:
+            return
         body = regionlayer.pack(layer, width, height)
+        base_session = regions.masked(g.session, [(r.x, r.y, r.w, r.h) for r in layer.regions])
+        if g.max_bytes is None:
+            st = ratecontrol.Setting(*self.chosen_setting())
+        else:
+            dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), g.floor, False, (0, 0, 0, 0), 0, 1)
+            overhead = len(with_fidelity(self.chosen.stream or self.chosen.data, dummy)) - len(
+                self.chosen.stream or self.chosen.data) + len(body) + 5  # tags, section framing, body
+            try:
+                st = ratecontrol.search(lambda s: len(base_session.stream(s, search=True)),
+                                        g.max_bytes - overhead)
+            except BudgetError:
+                return
+        stream = base_session.stream(st)
+        base = decode_latent_stream(g.session.model, stream)
         decoded = regionlayer.apply(base, layer, lambda sub: decode_latent_stream(g.session.model, sub))
         _bs, rep = g.report(decoded)
         cand = Candidate(with_fidelity(stream, rep, regions=body), rep, "regions", len(stream),
                          f"{len(layer.regions)} region latents", decoded=decoded, stream=stream)
-        return cand if g.fits(cand.data) else None
+        if g.fits(cand.data):
+            yield cand
+
+    def chosen_setting(self) -> tuple[float, int]:
+        """(scale, levels) of the chosen file's latent (for the unbudgeted region base)."""
+        h = parse(self.chosen.stream or self.chosen.data)[0]
+        assert h.quant is not None
+        return h.coded_width / h.width, h.quant.levels  # type: ignore[operator]
 
     def candidates(self, stream: bytes, base: np.ndarray, extra: Sequence[int]) -> Iterator[Candidate]:
-        """Protected files on ``stream``, best expected first: the faces as region latents (fewer bytes
-        for the same identity than a classical patch, docs/bench/faces/regions.md; not for text), then
-        up to two patch layers."""
-        if not self.text:
-            cand = self.region_candidate(stream, base)
-            if cand is not None:
-                yield cand
+        """Patch-layer files on ``stream`` (up to two, best expected first)."""
         yield from itertools.islice(self.layers(stream, base, extra), 2)
 
     def keeps_blocks(self, cand: Candidate, chosen: Candidate) -> bool:
@@ -548,6 +595,13 @@ class _FaceGuard:
         if first.ok or not self.blocks or chosen.decoded is None:
             return chosen, first
         tried: list[tuple[Candidate, FaceVerdict]] = [(chosen, first)]
+        self.chosen = chosen
+        for cand in self.region_candidates():
+            v = self.verdict(cand)
+            cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
+            tried.append((cand, v))
+            if v.ok and self.keeps_blocks(cand, chosen):
+                return cand, v
         for stream in self.latents(chosen):
             if stream == chosen.stream and chosen.decoded is not None and chosen.kind == "plain":
                 base = chosen.decoded

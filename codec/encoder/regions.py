@@ -111,3 +111,38 @@ def build(model: LatentAutoencoder, rgb: np.ndarray, faces: Sequence[FaceBox], e
         if stream is not None:
             out.append(Region(x, y, w, h, min(FEATHER, min(w, h) // 4), stream))
     return RegionLayer(tuple(out)) if out else None
+
+
+#: latent cells kept at the inner edge of a masked box (the decoder spreads a cell ~2 cells outwards;
+#: the blend ramp and the region's own edge must still see the true base there)
+MASK_INSET = 2
+
+
+def flatten_boxes(latent: np.ndarray, boxes_px: Sequence[tuple[int, int, int, int]], scale: float,
+                  downscale: int) -> np.ndarray:
+    """``latent`` (C, h, w) with the inside of each display box (x, y, w, h; coded at ``scale`` ×
+    the display size) set to the mean of its surrounding ring, per channel: a flat area the entropy
+    coder spends almost nothing on. `MASK_INSET` cells of each box stay as they are."""
+    out = np.array(latent, dtype=np.float32, copy=True)
+    _c, lh, lw = out.shape
+    cell = downscale / scale  # display pixels per latent cell
+    for x, y, w, h in boxes_px:
+        x0 = int(np.ceil(x / cell)) + MASK_INSET
+        y0 = int(np.ceil(y / cell)) + MASK_INSET
+        x1 = min(lw, int((x + w) // cell)) - MASK_INSET
+        y1 = min(lh, int((y + h) // cell)) - MASK_INSET
+        if x1 <= x0 or y1 <= y0:
+            continue
+        ring = np.zeros((lh, lw), bool)
+        ring[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = True
+        ring[y0:y1, x0:x1] = False
+        fill = out[:, ring].mean(axis=1) if ring.any() else out[:, y0:y1, x0:x1].mean(axis=(1, 2))
+        out[:, y0:y1, x0:x1] = fill[:, None, None]
+    return out
+
+
+def masked(session: EncodeSession, boxes_px: Sequence[tuple[int, int, int, int]]) -> EncodeSession:
+    """A view of ``session`` whose latents have ``boxes_px`` flattened (`flatten_boxes`); shares the
+    source's encoder passes."""
+    return EncodeSession(session.model, session.rgb, session.effort, search_scales=session.search_scales,
+                         source=session, masked=tuple(boxes_px))

@@ -59,6 +59,10 @@ class EncodeSession:
     #: resolution scales the rate control searches (`codec.encoder.flat`: one tiny scale for an image
     #: without fine detail)
     search_scales: tuple[float, ...] = ratecontrol.ALL_SCALES
+    #: a view of another session: its latents with the display boxes ``masked`` filled flat (the base
+    #: under region latents, `codec.encoder.regions`: bits spent there would be painted over)
+    source: EncodeSession | None = None
+    masked: tuple[tuple[int, int, int, int], ...] = ()
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
     _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
     _memo: dict[str, object] = field(default_factory=dict)
@@ -86,6 +90,12 @@ class EncodeSession:
 
     def latent(self, scale: float) -> np.ndarray:
         """The encoder's latent (C, h, w) float32 at ``scale`` (one encoder pass, then cached)."""
+        if scale not in self._latents and self.source is not None:
+            from codec.encoder.regions import flatten_boxes
+
+            coded_w, _coded_h = ratecontrol.Setting(scale, 2).coded_size(*self.size)
+            self._latents[scale] = flatten_boxes(self.source.latent(scale), self.masked,
+                                                 coded_w / self.size[0], self.model.downscale)
         if scale not in self._latents:
             # two scales with the same coded size (an up-scale capped at the image size by
             # ratecontrol.MAX_UP_PIXELS, or tiny images) share one encoder pass

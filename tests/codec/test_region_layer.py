@@ -159,7 +159,8 @@ def test_region_boxes_grow_snap_and_merge() -> None:
 
 
 def test_guard_region_candidate_is_a_valid_file(image) -> None:
-    """The face guard's region candidate decodes through `codec.decode` to what the guard measured."""
+    """The face guard's region candidate fits the budget and decodes through `codec.decode` to exactly
+    what the guard measured."""
     from codec.encoder.faces import OriginalFaces
     from codec.encoder.guard import _FaceGuard, _Guard
     from codec.encoder.session import EncodeSession
@@ -170,9 +171,29 @@ def test_guard_region_candidate_is_a_valid_file(image) -> None:
     session = EncodeSession(get_model("taesd"), image, "fast")
     g = _Guard(session, DEFAULT_MIN_FIDELITY, 900)
     fg = _FaceGuard(g, OriginalFaces((FaceBox(40, 20, 72, 52, 1.0, 1),), 0))
-    stream = codec.encode(image, max_bytes=300, effort="fast", min_fidelity=0)
-    base = np.asarray(codec.decode(stream))
-    cand = fg.region_candidate(stream, base)
-    assert cand is not None and cand.kind == "regions" and len(cand.data) <= 900
+    fg.chosen = g.evaluate(codec.encode(image, max_bytes=300, effort="fast", min_fidelity=0))[0]
+    cands = list(fg.region_candidates())
+    assert len(cands) == 1
+    cand = cands[0]
+    assert cand.kind == "regions" and len(cand.data) <= 900
     assert np.array_equal(np.asarray(codec.decode(cand.data)), cand.decoded)
-    assert codec.info(cand.data)["guard"] == "regions"
+    meta = codec.info(cand.data)
+    assert meta["guard"] == "regions" and len(meta["regions"]) == 1
+
+
+def test_flatten_boxes_makes_the_inside_of_a_box_one_value_per_channel() -> None:
+    from codec.encoder.regions import MASK_INSET, flatten_boxes
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4, 20, 30)).astype(np.float32)
+    out = flatten_boxes(z, [(80, 40, 96, 80)], 1.0, 8)  # cells x 10..22, y 5..15
+    inner = out[:, 5 + MASK_INSET : 15 - MASK_INSET, 10 + MASK_INSET : 22 - MASK_INSET]
+    assert np.ptp(inner, axis=(1, 2)).max() == 0
+    keep = np.ones((20, 30), bool)
+    keep[5 + MASK_INSET : 15 - MASK_INSET, 10 + MASK_INSET : 22 - MASK_INSET] = False
+    assert np.array_equal(out[:, keep], z[:, keep])
+    # at half scale a cell is 16 px: the same box is too small to flatten (nothing inside the inset)…
+    assert np.array_equal(flatten_boxes(z, [(80, 40, 96, 80)], 0.5, 8), z)
+    half = flatten_boxes(z, [(64, 32, 192, 128)], 0.5, 8)  # … a larger one: cells x 4..16, y 2..10
+    inner = half[:, 2 + MASK_INSET : 10 - MASK_INSET, 4 + MASK_INSET : 16 - MASK_INSET]
+    assert np.ptp(inner, axis=(1, 2)).max() == 0
