@@ -256,6 +256,12 @@ def protection(photo: Photo) -> Protection:
     notes = []
     if small:
         notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
+    regions = info.get("regions")
+    if isinstance(regions, list) and regions:
+        spent = sum(r["bytes"] for r in regions if isinstance(r, dict) and isinstance(r.get("bytes"), int))
+        one = len(regions) == 1
+        notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
+                     f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
     cer = _num(info, "text_cer")
     if cer is not None:
         notes.append(f"Text checked: OCR character error rate {cer:.0%} (decoded against the original).")

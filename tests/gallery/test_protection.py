@@ -90,6 +90,13 @@ def test_faces_kept_is_a_positive_note_not_a_warning(alice_client, user, media_r
     assert 'data-role="protection"' not in grid  # tiles carry only warnings
 
 
+def test_region_latents_are_named_on_the_photo_page(alice_client, user, media_root):
+    info = {**FACES_KEPT, "guard": "regions", "regions": [{"box": [8, 8, 96, 96], "bytes": 512},
+                                                        {"box": [200, 8, 64, 64], "bytes": 300}]}
+    body = _page(alice_client, _photo(user, info, latent_bytes=2000))
+    assert "2 face regions coded once more as small latents of their own (812 bytes)." in body
+
+
 def test_several_problems_show_several_badges(alice_client, user, media_root):
     photo = _photo(user, {**FACES_CHANGED, **BELOW_FLOOR, **TARGET_MISSED, "fidelity_floor_met": False})
     keys = [b["key"] for b in _status(alice_client, photo)["protection"]["badges"]]
