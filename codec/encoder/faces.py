@@ -3,8 +3,9 @@
 The encoder has the original: the faces are detected on it once per encode (`original_faces`, cached in
 the `EncodeSession`), and every file the guard is about to write is checked on the decode the guard
 already made (`check`): identity distance (dlib embeddings at the original's alignment), landmark shift
-(per inter-ocular distance) and still detected, each against a floor below. The metric is
-`codec.metrics.identity`; the protection (spending bytes on the face boxes) is in
+(per inter-ocular distance), still detected, and the eyes' and mouth's appearance (colour ΔE of the
+irises, eye structure, dark blobs, mouth structure: `codec.metrics.face_features`), each against a
+floor below. The metric is `codec.metrics.identity`; the protection (spending bytes on the face boxes) is in
 `codec.encoder.guard` (`_Guard.protect_faces`).
 
 When dlib or its model files are missing the check is skipped (`original_faces` → None) and nothing
@@ -35,6 +36,19 @@ from codec.metrics.identity import (
 #: (mean, per inter-ocular distance): kept p90 0.050, Youden 0.052 → 0.05.
 IDENTITY_FLOOR = 0.32
 LANDMARK_FLOOR = 0.05
+#: Feature floors (`codec.metrics.face_features`: eyes and mouth, what the embedding is nearly blind to),
+#: calibrated on the CALIBRATION half of the training faces (scripts/calibrate_features.py →
+#: docs/bench/faces/features.md/.json; 17 faces as 256×256 crops × latent/AVIF/WebP × 0.05/0.10/0.15 bpp,
+#: 24 of them accepted by the identity floors above; negatives: synthetic failures on those decodes). Each
+#: floor is Youden's point against the failure it targets: iris ΔE 12.8 (accepted decodes max 10.9,
+#: irises recoloured blue ↔ brown min 14.8), eye structure (1 − SSIM) 0.33 (eyes smeared), dark-blob share
+#: 0.12 (accepted max 0.006; eyes filled black), mouth structure 0.20 (mouth smeared). Held-out half (16
+#: faces): recoloured irises, black eyes and smeared eyes all rejected (100 %), smeared mouths 93 %; of
+#: its 28 decodes the identity floors accept 9 are rejected, by eye: most show changed eyes or mouths.
+EYE_DELTA_E_FLOOR = 12.8
+EYE_STRUCTURE_FLOOR = 0.33
+EYE_DARK_FLOOR = 0.12
+MOUTH_STRUCTURE_FLOOR = 0.20
 #: HOG upsampling on the original: faces down to 40 px (`codec.metrics.identity.min_face_px`) …
 UPSAMPLE = 1
 #: … up to this many pixels; above it no upsampling (faces ≥ 80 px): the detector's cost grows 4× per
@@ -65,13 +79,31 @@ class FaceVerdict:
     distances: tuple[float, ...] = ()
     #: CER of the checked text lines (`codec.encoder.text`; None: not checked or nothing readable)
     text_cer: float | None = None
+    #: worst feature numbers over the faces (`codec.metrics.face_features`; None: not measured)
+    worst_eye_delta_e: float | None = None
+    worst_eye_structure: float | None = None
+    worst_eye_dark: float | None = None
+    worst_mouth_structure: float | None = None
+
+    def _feature_excess(self) -> list[float]:
+        """Relative excess of each feature number over its floor (0 when under it or not measured)."""
+        pairs = ((self.worst_eye_delta_e, EYE_DELTA_E_FLOOR), (self.worst_eye_structure, EYE_STRUCTURE_FLOOR),
+                 (self.worst_eye_dark, EYE_DARK_FLOOR), (self.worst_mouth_structure, MOUTH_STRUCTURE_FLOOR))
+        return [max(0.0, (v or 0.0) - floor) / floor for v, floor in pairs]
+
+    @property
+    def features_kept(self) -> bool:
+        """Eyes and mouth of every measured face under the feature floors."""
+        return not any(self._feature_excess())
 
     @property
     def kept(self) -> bool:
-        """Every measured face still detected and under both floors (vacuously true with none)."""
+        """Every measured face still detected, under the identity and landmark floors and the feature
+        floors (vacuously true with none)."""
         return (self.all_detected
                 and (self.worst_distance is None or self.worst_distance <= IDENTITY_FLOOR)
-                and (self.worst_shift is None or self.worst_shift <= LANDMARK_FLOOR))
+                and (self.worst_shift is None or self.worst_shift <= LANDMARK_FLOOR)
+                and self.features_kept)
 
     @property
     def ok(self) -> bool:
@@ -88,7 +120,7 @@ class FaceVerdict:
         d = max(0.0, (self.worst_distance or 0.0) - IDENTITY_FLOOR) / IDENTITY_FLOOR
         s = max(0.0, (self.worst_shift or 0.0) - LANDMARK_FLOOR) / LANDMARK_FLOOR
         t = max(0.0, (self.text_cer or 0.0) - TEXT_CER_FLOOR) / TEXT_CER_FLOOR
-        return d + s + t + (0.0 if self.all_detected else 1.0)
+        return d + s + t + sum(self._feature_excess()) + (0.0 if self.all_detected else 1.0)
 
 
 def detect(rgb: np.ndarray) -> OriginalFaces | None:
@@ -115,7 +147,11 @@ def check(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> Fa
     rep = compare_faces(original, decoded, upsample=UPSAMPLE, faces=list(faces.boxes), probe_small=False)
     dists = tuple(float(f.identity_distance) for f in rep.measured if f.identity_distance is not None)
     return FaceVerdict(len(faces.boxes), faces.too_small, rep.worst_distance, rep.worst_landmark_shift,
-                       rep.all_detected, dists)
+                       rep.all_detected, dists,
+                       worst_eye_delta_e=rep.worst_feature("eye_delta_e"),
+                       worst_eye_structure=rep.worst_feature("eye_structure"),
+                       worst_eye_dark=rep.worst_feature("eye_dark"),
+                       worst_mouth_structure=rep.worst_feature("mouth_structure"))
 
 
 def face_blocks(faces: OriginalFaces, grid: object, margin: float = 0.15) -> list[int]:

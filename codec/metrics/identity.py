@@ -11,6 +11,9 @@ For every face dlib's HOG detector finds in the *original* image we measure, on 
   (distance of the two eye centres in the original). ``landmark_shift_max`` is the worst point.
 * ``detected_in_decoded`` — whether the same detector (same upsampling, same threshold) still finds a
   face in the decode overlapping the original box (IoU ≥ `MATCH_IOU`).
+* ``features`` — the eyes' and mouth's appearance at the original's landmarks (colour ΔE, structure,
+  dark blobs: `codec.metrics.face_features`), what the embedding is nearly blind to (blue eyes decoded
+  brown, eyes filled black, teeth smudged).
 
 Faces smaller than the detector's minimum at the requested upsampling (dlib's HOG window is 80 px, so
 ``80 / 2**upsample`` px) are *not* silently dropped: a probe pass one upsampling level finer finds them
@@ -39,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from codec.errors import InputImageError, ModelNotFoundError
+from codec.metrics.face_features import FEATURE_KEYS, FeatureScores, compare_features
 
 ENV_VAR = "CODEC_FACE_MODELS_DIR"
 MODELS_PACKAGE = "face_recognition_models"
@@ -113,6 +117,8 @@ class FaceIdentity:
     inter_ocular_px: float | None = None
     detected_in_decoded: bool | None = None
     decoded_box: FaceBox | None = None
+    #: eye / mouth appearance numbers (`codec.metrics.face_features`; None when not measured)
+    features: FeatureScores | None = None
 
     @property
     def same_person(self) -> bool | None:
@@ -150,6 +156,16 @@ class IdentityReport:
         values = [f.landmark_shift for f in self.measured if f.landmark_shift is not None]
         return max(values) if values else None
 
+    def worst_feature(self, key: str) -> float | None:
+        """Worst (largest) value of one `FeatureScores` field over the measured faces."""
+        values = [getattr(f.features, key) for f in self.measured if f.features is not None]
+        values = [v for v in values if v is not None]
+        return max(values) if values else None
+
+    @property
+    def worst_features(self) -> dict[str, float | None]:
+        return {k: self.worst_feature(k) for k in FEATURE_KEYS}
+
     @property
     def all_detected(self) -> bool:
         """True when every measured face is still found in the decode (vacuously True with none)."""
@@ -164,6 +180,7 @@ class IdentityReport:
             "worst_distance": self.worst_distance,
             "worst_landmark_shift": self.worst_landmark_shift,
             "all_detected": self.all_detected,
+            "worst_features": self.worst_features,
             **self.extra,
         }
 
@@ -304,6 +321,7 @@ def _measure(models: FaceModels, original: np.ndarray, decoded: np.ndarray, box:
         inter_ocular_px=iod,
         detected_in_decoded=matched is not None,
         decoded_box=matched,
+        features=compare_features(original, decoded, pts_o) if pts_o.shape == (5, 2) else None,
     )
 
 

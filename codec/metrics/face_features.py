@@ -1,0 +1,329 @@
+"""Face feature appearance: are the eyes and the mouth of a face still what they were?
+
+The identity embedding (`codec.metrics.identity`) is nearly blind to some failures a person sees at
+once: blue eyes decoded brown, eyes filled black ("black holes"), teeth smudged into a grey band. This
+module compares the original and the decode *inside the feature regions* located from the original's
+5 dlib landmarks (eye corners and nose base; the 68-point model is never used, see IDENTITY.md):
+
+* **eyes** — centre = midpoint of an eye's two corners, ``w`` = their distance. The *iris disc* has
+  radius `IRIS_RADIUS` × ``w`` around the centre; the *eye ellipse* has semi-axes
+  `EYE_AXES` × ``w`` (the same ellipse the synthetic "eyes filled black" failure fills).
+* **mouth** — below the nose base along the eye-midpoint → nose direction ``v`` (``|v|`` ≈ 0.7 of the
+  inter-ocular distance ``iod``): centre = nose + `MOUTH_DROP` × ``v``, an ellipse of semi-axes
+  `MOUTH_AXES` × ``iod``, rotated with the face.
+
+Numbers per face (larger = worse; the worse of the two eyes):
+
+* ``eye_delta_e`` / ``mouth_delta_e`` — CIELAB ΔE*ab of the region's *mean* colour (weighted by the
+  soft region mask), original vs decode. Mean colour, so that blur and fine texture loss do not count
+  but a recoloured iris (blue → brown: ΔE ≈ 30–50) or a darkened mouth does.
+* ``eye_chroma`` — the iris's mean chroma difference ``|C*_o − C*_d|`` (colour drained or invented).
+* ``eye_structure`` / ``mouth_structure`` — ``1 − SSIM`` of the luma in the region's bounding box
+  (Gaussian window σ = `SSIM_SIGMA` × region size, i.e. a few pixels for a 20-px eye), mask-weighted.
+  Catches an eye filled with a flat colour or smeared, and smudged teeth.
+* ``eye_dark`` — the share of the eye ellipse that became a *dark blob*: decode L* below `DARK_L` where
+  the original was at least `DARK_DROP` L* brighter (pupils, already dark, do not count).
+
+Everything is numpy on small crops (≈ 0.3 ms per face); nothing here imports dlib — the caller passes
+the landmarks (`codec.metrics.identity.compare_faces` computes them anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+#: Iris disc radius per eye width (corner to corner): an iris is ≈ 0.4 of the eye width across.
+IRIS_RADIUS = 0.22
+#: Semi-axes (x, y) of the eye ellipse per eye width.
+EYE_AXES = (0.6, 0.4)
+#: Mouth centre below the nose base, in units of the eye-midpoint → nose-base vector.
+MOUTH_DROP = 0.5
+#: Mouth ellipse semi-axes (along the eye line, along the face's vertical) per inter-ocular distance.
+MOUTH_AXES = (0.45, 0.22)
+#: SSIM window σ per region size (eye width / mouth width), at least 1 px.
+SSIM_SIGMA = 0.12
+#: Dark-blob test: decode L* below this, where the original was this much brighter.
+DARK_L = 25.0
+DARK_DROP = 20.0
+#: Regions smaller than this (eye width in px) are not measured (numbers would be noise).
+MIN_EYE_PX = 4.0
+
+FEATURE_KEYS = ("eye_delta_e", "eye_chroma", "eye_structure", "eye_dark", "mouth_delta_e", "mouth_structure")
+
+
+@dataclass(frozen=True)
+class FeatureScores:
+    """Feature appearance of one face (larger = worse); ``None`` where a region was too small."""
+
+    eye_delta_e: float | None = None
+    eye_chroma: float | None = None
+    eye_structure: float | None = None
+    eye_dark: float | None = None
+    mouth_delta_e: float | None = None
+    mouth_structure: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Region:
+    """An elliptical region: centre, semi-axes (px) and the rotation of its first axis (radians)."""
+
+    cx: float
+    cy: float
+    ax: float
+    ay: float
+    angle: float = 0.0
+
+    def bounds(self, h: int, w: int, pad: float = 1.0) -> tuple[int, int, int, int]:
+        r = pad * max(self.ax, self.ay)
+        x0, x1 = int(np.floor(self.cx - r)), int(np.ceil(self.cx + r)) + 1
+        y0, y1 = int(np.floor(self.cy - r)), int(np.ceil(self.cy + r)) + 1
+        return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+    def mask(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """Soft mask (1 inside, linear 1-px fall-off at the edge) on the crop ``[y0:y1, x0:x1]``."""
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        dx, dy = xx - self.cx, yy - self.cy
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        u, v = c * dx + s * dy, -s * dx + c * dy
+        rho = np.sqrt((u / max(self.ax, 0.5)) ** 2 + (v / max(self.ay, 0.5)) ** 2)
+        edge = 1.0 / max(min(self.ax, self.ay), 1.0)  # one pixel in normalised radius
+        return np.clip((1.0 - rho) / edge + 0.5, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class FeatureRegions:
+    """Feature regions of one face from its 5 landmarks (see the module docstring)."""
+
+    irises: tuple[Region, Region]
+    eyes: tuple[Region, Region]
+    mouth: Region
+    eye_width: tuple[float, float]
+    iod: float
+
+
+def feature_regions(landmarks: np.ndarray) -> FeatureRegions:
+    """Eye, iris and mouth regions from dlib's 5 points (0,1 / 2,3 eye corners, 4 nose base)."""
+    p = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    centres = [(p[0] + p[1]) / 2, (p[2] + p[3]) / 2]
+    widths = [float(np.linalg.norm(p[0] - p[1])), float(np.linalg.norm(p[2] - p[3]))]
+    axis = centres[0] - centres[1]
+    if axis[0] < 0:
+        axis = -axis
+    angle = float(np.arctan2(axis[1], axis[0]))
+    iod = float(np.linalg.norm(centres[0] - centres[1]))
+    pairs = list(zip(centres, widths, strict=True))
+    irises = tuple(Region(c[0], c[1], IRIS_RADIUS * w, IRIS_RADIUS * w, angle) for c, w in pairs)
+    eyes = tuple(Region(c[0], c[1], EYE_AXES[0] * w, EYE_AXES[1] * w, angle) for c, w in pairs)
+    mid = (centres[0] + centres[1]) / 2
+    mc = p[4] + MOUTH_DROP * (p[4] - mid)
+    mouth = Region(float(mc[0]), float(mc[1]), MOUTH_AXES[0] * iod, MOUTH_AXES[1] * iod, angle)
+    return FeatureRegions(irises, eyes, mouth, (widths[0], widths[1]), iod)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------ colour
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB ``uint8`` (or 0..255 float) pixels, last axis RGB."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124564, 0.3575761, 0.1804375],
+                  [0.2126729, 0.7151522, 0.0721750],
+                  [0.0193339, 0.1191920, 0.9503041]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """Inverse of `srgb_to_lab` (float 0..255, clipped): used to make the synthetic failures."""
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array([0.95047, 1.0, 1.08883])
+    m_inv = np.array([[3.2404542, -1.5371385, -0.4985314],
+                      [-0.9692660, 1.8760108, 0.0415560],
+                      [0.0556434, -0.2040259, 1.0572252]])
+    lin = np.clip(xyz @ m_inv.T, 0.0, 1.0)
+    c = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.clip(c * 255.0, 0.0, 255.0)
+
+
+# ------------------------------------------------------------------------------------------ structure
+
+
+def _gauss_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur with reflected borders (small crops only)."""
+    r = max(1, int(np.ceil(2.5 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    out = x
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        p = np.pad(out, pad, mode="reflect" if out.shape[axis] > r else "edge")
+        n = out.shape[axis]
+        acc = np.zeros_like(out)
+        for i, kv in enumerate(k):
+            acc += kv * (p[i:i + n] if axis == 0 else p[:, i:i + n])
+        out = acc
+    return out
+
+
+def _ssim_map(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
+    """SSIM map of two luma crops in 0..255 (K1 0.01, K2 0.03, Gaussian window)."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = _gauss_blur(a, sigma), _gauss_blur(b, sigma)
+    va = _gauss_blur(a * a, sigma) - mu_a ** 2
+    vb = _gauss_blur(b * b, sigma) - mu_b ** 2
+    cov = _gauss_blur(a * b, sigma) - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def _crop(img: np.ndarray, b: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = b
+    return img[y0:y1, x0:x1]
+
+
+def _mean_lab(lab: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return (lab * m[..., None]).sum(axis=(0, 1)) / max(float(m.sum()), 1e-9)
+
+
+def _colour(orig: np.ndarray, dec: np.ndarray, region: Region) -> tuple[float, float] | None:
+    h, w = orig.shape[:2]
+    b = region.bounds(h, w)
+    if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+        return None
+    m = region.mask(*b)
+    if m.sum() < 1.0:
+        return None
+    lo, ld = _mean_lab(srgb_to_lab(_crop(orig, b)), m), _mean_lab(srgb_to_lab(_crop(dec, b)), m)
+    chroma = abs(float(np.hypot(lo[1], lo[2]) - np.hypot(ld[1], ld[2])))
+    return float(np.linalg.norm(lo - ld)), chroma
+
+
+def _structure(orig: np.ndarray, dec: np.ndarray, region: Region, size: float) -> float | None:
+    h, w = orig.shape[:2]
+    b = region.bounds(h, w, pad=1.3)
+    if b[2] - b[0] < 3 or b[3] - b[1] < 3:
+        return None
+    m = region.mask(*b)
+    if m.sum() < 1.0:
+        return None
+    s = _ssim_map(_luma(_crop(orig, b)), _luma(_crop(dec, b)), max(1.0, SSIM_SIGMA * size))
+    return float(1.0 - (s * m).sum() / m.sum())
+
+
+def _dark(orig: np.ndarray, dec: np.ndarray, region: Region) -> float | None:
+    h, w = orig.shape[:2]
+    b = region.bounds(h, w)
+    if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+        return None
+    m = region.mask(*b)
+    if m.sum() < 1.0:
+        return None
+    lo, ld = srgb_to_lab(_crop(orig, b))[..., 0], srgb_to_lab(_crop(dec, b))[..., 0]
+    blob = (ld < DARK_L) & (lo - ld > DARK_DROP)
+    return float((blob * m).sum() / m.sum())
+
+
+def _worst(values: list[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return max(v) if v else None
+
+
+def compare_features(original: np.ndarray, decoded: np.ndarray, landmarks: np.ndarray) -> FeatureScores:
+    """Feature appearance numbers of the face with ``landmarks`` (of the ORIGINAL) in ``decoded``.
+
+    Both images are RGB ``uint8`` of the same size; eyes narrower than `MIN_EYE_PX` are not measured.
+    """
+    reg = feature_regions(landmarks)
+    eye_de: list[float | None] = []
+    eye_c: list[float | None] = []
+    eye_s: list[float | None] = []
+    eye_k: list[float | None] = []
+    for iris, eye, ew in zip(reg.irises, reg.eyes, reg.eye_width, strict=True):
+        if ew < MIN_EYE_PX:
+            continue
+        col = _colour(original, decoded, iris)
+        eye_de.append(None if col is None else col[0])
+        eye_c.append(None if col is None else col[1])
+        eye_s.append(_structure(original, decoded, eye, ew))
+        eye_k.append(_dark(original, decoded, eye))
+    mouth_de = mouth_s = None
+    if reg.iod >= 2 * MIN_EYE_PX:
+        col = _colour(original, decoded, reg.mouth)
+        mouth_de = None if col is None else col[0]
+        mouth_s = _structure(original, decoded, reg.mouth, 2 * reg.mouth.ax)
+    return FeatureScores(_worst(eye_de), _worst(eye_c), _worst(eye_s), _worst(eye_k), mouth_de, mouth_s)
+
+
+# ------------------------------------------------------------------ synthetic failures (calibration, tests)
+
+
+def _blend_region(img: np.ndarray, new: np.ndarray, region: Region, grow: float = 1.0) -> np.ndarray:
+    h, w = img.shape[:2]
+    r = Region(region.cx, region.cy, region.ax * grow, region.ay * grow, region.angle)
+    b = r.bounds(h, w)
+    m = r.mask(*b)[..., None]
+    out = np.asarray(img, dtype=np.float64).copy()
+    x0, y0, x1, y1 = b
+    out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - m) + np.asarray(new, np.float64)[y0:y1, x0:x1] * m
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def recolour_irises(img: np.ndarray, landmarks: np.ndarray, min_chroma: float = 25.0) -> np.ndarray:
+    """Synthetic failure: both irises' hue rotated by 180° in CIELAB (blue ↔ brown), chroma at least
+    ``min_chroma`` (so a grey iris gets a visible colour too); lightness and texture kept."""
+    reg = feature_regions(landmarks)
+    lab = srgb_to_lab(img)
+    c = np.hypot(lab[..., 1], lab[..., 2])
+    hue = np.arctan2(lab[..., 2], lab[..., 1]) + np.pi
+    c2 = np.maximum(c, min_chroma)
+    new = lab_to_srgb(np.stack([lab[..., 0], c2 * np.cos(hue), c2 * np.sin(hue)], -1))
+    out = np.asarray(img)
+    for iris in reg.irises:
+        out = _blend_region(out, new, iris, grow=1.1)
+    return out
+
+
+def fill_eyes_black(img: np.ndarray, landmarks: np.ndarray, level: float = 10.0) -> np.ndarray:
+    """Synthetic failure: both eye ellipses filled near-black (the fidelity bench's ``eyes_black``)."""
+    reg = feature_regions(landmarks)
+    out = np.asarray(img)
+    for eye in reg.eyes:
+        out = _blend_region(out, np.full(out.shape, level), eye)
+    return out
+
+
+def smear_eyes(img: np.ndarray, landmarks: np.ndarray, sigma: float = 0.3) -> np.ndarray:
+    """Synthetic failure: both eyes blurred (σ = ``sigma`` × eye width): iris and pupil smeared away."""
+    reg = feature_regions(landmarks)
+    out = np.asarray(img)
+    for eye, ew in zip(reg.eyes, reg.eye_width, strict=True):
+        s = max(1.0, sigma * ew)
+        blurred = np.stack([_gauss_blur(out[..., k].astype(np.float64), s) for k in range(3)], -1)
+        out = _blend_region(out, blurred, eye, grow=1.2)
+    return out
+
+
+def smear_mouth(img: np.ndarray, landmarks: np.ndarray, sigma: float = 0.08) -> np.ndarray:
+    """Synthetic failure: the mouth blurred (σ = ``sigma`` × inter-ocular distance): teeth smudged."""
+    reg = feature_regions(landmarks)
+    arr = np.asarray(img)
+    s = max(1.0, sigma * reg.iod)
+    blurred = np.stack([_gauss_blur(arr[..., k].astype(np.float64), s) for k in range(3)], -1)
+    return _blend_region(arr, blurred, reg.mouth, grow=1.2)

@@ -1,0 +1,289 @@
+"""Calibrate the face FEATURE floors (eyes, mouth: `codec.metrics.face_features`) on training faces.
+
+    .venv/bin/python scripts/calibrate_features.py [--set docs/bench/faces/set.json]
+        [--bpp 0.05 0.10 0.15] [--cache bench-out/face_features] [--out docs/bench/faces/features.json]
+
+Faces: the ``calibration`` and ``heldout`` training photos of the faces set (scripts/faces_set.py; the
+Kodak/test images are never used), every face ≥ 48 px as a 256×256 crop (scripts/faces_bench.py's
+``face_crop``), coded by the latent codec (``codec.encode(..., effort="fast", check_faces=False)``: the
+raw codec, what the guard judges), AVIF and WebP (``codec.baselines.encode_at_budget``) at each bpp.
+Decodes are cached as PNG under ``--cache`` (git-ignored), so a rerun costs only the metrics.
+
+Rows:
+* **natural** — every decode; ``id_ok`` when the identity floors of `codec.encoder.faces` accept it
+  (still detected, identity distance ≤ IDENTITY_FLOOR, landmark shift ≤ LANDMARK_FLOOR). These are
+  the positives: a feature floor should accept (nearly) all of them.
+* **synthetic failures** (negatives) made on every natural decode that ``id_ok`` and on the original:
+  ``iris_recolour`` (hue +180° in CIELAB, chroma ≥ 25: blue ↔ brown), ``eyes_black`` (eye ellipses
+  filled near-black), ``eyes_smeared`` (eyes blurred, σ 0.3 eye widths), ``mouth_smeared`` (σ 0.08
+  inter-ocular distances). Each carries the identity numbers too: how many the identity floors miss.
+
+Floors (chosen on the calibration half only): each metric's floor is Youden's point (max TPR − FPR)
+between the id-accepted natural decodes and the synthetic failure the metric targets (`TARGETS`),
+raised to the ``--quantile`` (default 0.9) of those natural decodes where it is lower, so that one
+floor alone rejects at most 10 % of them; the held-out half is then scored with the chosen floors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from faces_bench import face_crop  # noqa: E402
+from faces_set import load  # noqa: E402
+
+import codec  # noqa: E402
+from codec import baselines  # noqa: E402
+from codec.encoder import faces as face_check  # noqa: E402
+from codec.metrics import face_features as ff  # noqa: E402
+from codec.metrics import identity as idm  # noqa: E402
+
+CODECS = ("latent", "avif", "webp")
+FAILURES = {
+    "iris_recolour": ff.recolour_irises,
+    "eyes_black": ff.fill_eyes_black,
+    "eyes_smeared": ff.smear_eyes,
+    "mouth_smeared": ff.smear_mouth,
+}
+#: Which metric is meant to catch which failure (the floor of a metric may be lowered for its recall).
+TARGETS = {
+    "eye_delta_e": "iris_recolour",
+    "eye_structure": "eyes_smeared",
+    "eye_dark": "eyes_black",
+    "mouth_structure": "mouth_smeared",
+}
+#: Metrics with a floor (eye_chroma and mouth_delta_e are reported only: see features.md).
+FLOORED = ("eye_delta_e", "eye_structure", "eye_dark", "mouth_structure")
+
+
+def code(rgb: np.ndarray, name: str, budget: int) -> tuple[np.ndarray, int]:
+    if name == "latent":
+        data = codec.encode(rgb, max_bytes=budget, effort="fast", check_faces=False)
+        return np.asarray(codec.decode(data).convert("RGB")), len(data)
+    res = baselines.encode_at_budget(rgb, name, budget)
+    if not res.fits:
+        res = baselines.encode_at_budget(rgb, name, budget, mode="downscale")
+    return baselines.decode_baseline(res), res.nbytes
+
+
+def cached_decode(cache: Path, key: str, rgb: np.ndarray, name: str, budget: int) -> tuple[np.ndarray, int]:
+    png, meta = cache / f"{key}.png", cache / f"{key}.json"
+    if png.is_file() and meta.is_file():
+        return np.asarray(Image.open(png).convert("RGB")), json.loads(meta.read_text())["bytes"]
+    dec, nbytes = code(rgb, name, budget)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(dec).save(png)
+    meta.write_text(json.dumps({"bytes": nbytes}))
+    return dec, nbytes
+
+
+def measure(orig: np.ndarray, dec: np.ndarray, box: idm.FaceBox, lm: np.ndarray) -> dict:
+    (f,) = idm.compare_faces(orig, dec, faces=[box], probe_small=False).measured
+    feats = ff.compare_features(orig, dec, lm).to_dict()
+    id_ok = (bool(f.detected_in_decoded) and f.identity_distance <= face_check.IDENTITY_FLOOR
+             and f.landmark_shift <= face_check.LANDMARK_FLOOR)
+    return {"identity_distance": f.identity_distance, "landmark_shift": f.landmark_shift,
+            "detected": f.detected_in_decoded, "id_ok": id_ok, **feats}
+
+
+def crops(split: str, spec: dict) -> list[tuple[str, np.ndarray, idm.FaceBox]]:
+    out = []
+    for it in (i for i in spec["images"] if i["split"] == split):
+        rgb = load(it["path"])
+        for i, f in enumerate(idm.compare_faces(rgb, rgb, probe_small=False).measured):
+            if f.box.size < 48:
+                continue
+            crop, mapped = face_crop(rgb, f.box)
+            found = [b for b in idm.detect_faces(crop) if b.iou(mapped) >= idm.MATCH_IOU]
+            box = max(found, key=lambda b: b.size) if found else mapped
+            out.append((f"{it['name'].replace('/', '_')}#{i}", crop, box))
+    return out
+
+
+def collect(split: str, spec: dict, bpps: list[float], cache: Path) -> list[dict]:
+    rows = []
+    for key, crop, box in crops(split, spec):
+        lm = idm.face_landmarks(crop, box)
+        iod = float(ff.feature_regions(lm).iod)
+        base = {"split": split, "face": key, "face_px": box.size, "iod_px": iod}
+        decodes = [("original", 0.0, crop, 0)]
+        for bpp in bpps:
+            budget = int(bpp * crop.shape[0] * crop.shape[1] / 8)
+            for name in CODECS:
+                dec, nbytes = cached_decode(cache, f"{split}/{key}_{name}_{bpp:.2f}", crop, name, budget)
+                decodes.append((name, bpp, dec, nbytes))
+        for name, bpp, dec, nbytes in decodes:
+            nat = measure(crop, dec, box, lm)
+            if name != "original":
+                rows.append({**base, "kind": "natural", "codec": name, "bpp": bpp, "bytes": nbytes, **nat})
+            if name == "original" or nat["id_ok"]:
+                for fname, fn in FAILURES.items():
+                    rows.append({**base, "kind": fname, "codec": name, "bpp": bpp,
+                                 **measure(crop, fn(dec, lm), box, lm)})
+        print(f"{split} {key}: {box.size} px, iod {iod:.0f}", flush=True)
+    return rows
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    return float(np.quantile(values, q)) if values else None
+
+
+def youden(pos: list[float], neg: list[float]) -> tuple[float, float]:
+    """Threshold maximising TPR − FPR (positives at or below, negatives above), at the midpoint between
+    neighbouring values; returns (threshold, J)."""
+    values = np.unique(np.concatenate([pos, neg]))
+    cuts = (values[:-1] + values[1:]) / 2 if values.size > 1 else values
+    best, best_j = float(cuts[0]), -1.0
+    p, n = np.asarray(pos), np.asarray(neg)
+    for t in cuts:
+        j = float((p <= t).mean() - (n <= t).mean())
+        if j > best_j:
+            best, best_j = float(t), j
+    return best, best_j
+
+
+def choose_floors(rows: list[dict], q: float) -> dict:
+    """Per metric: Youden's point against the failure it targets, raised to the ``q`` quantile of the
+    id-accepted natural decodes when lower (so each floor alone rejects at most 1 − q of them)."""
+    pos = [r for r in rows if r["kind"] == "natural" and r["id_ok"]]
+    out = {}
+    for m in FLOORED:
+        vals = [r[m] for r in pos if r[m] is not None]
+        neg = [r[m] for r in rows if r["kind"] == TARGETS[m] and r[m] is not None]
+        yp, j = youden(vals, neg)
+        qv = float(np.quantile(vals, q))
+        floor, rule = (yp, "youden") if yp >= qv else (qv, f"q{q:.2f} of id-accepted natural decodes")
+        digits = 1 if m == "eye_delta_e" else 2
+        out[m] = {"floor": float(np.round(floor, digits)), "rule": rule, "youden": yp, "youden_j": j,
+                  "quantile": qv, "natural_id_ok": summary(vals), "target_failure": summary(neg)}
+    return out
+
+
+def summary(v: list[float]) -> dict:
+    if not v:
+        return {"n": 0}
+    a = np.asarray(v, float)
+    q = np.percentile(a, [5, 50, 90, 95])
+    return {"n": int(a.size), "p5": float(q[0]), "median": float(q[1]), "p90": float(q[2]),
+            "p95": float(q[3]), "min": float(a.min()), "max": float(a.max())}
+
+
+def over(r: dict, floors: dict) -> list[str]:
+    return [m for m in FLOORED if r[m] is not None and r[m] > floors[m]["floor"]]
+
+
+def score(rows: list[dict], floors: dict) -> dict:
+    out: dict = {}
+    nat = [r for r in rows if r["kind"] == "natural"]
+    ok = [r for r in nat if r["id_ok"]]
+    out["natural"] = {"n": len(nat), "id_ok": len(ok),
+                      "id_ok_rejected_by_features": sum(bool(over(r, floors)) for r in ok),
+                      "id_rejected_also_features": sum(bool(over(r, floors)) for r in nat if not r["id_ok"])}
+    out["natural"]["false_reject_rate"] = out["natural"]["id_ok_rejected_by_features"] / max(1, len(ok))
+    by_metric = {m: sum(m in over(r, floors) for r in ok) for m in FLOORED}
+    out["natural"]["rejected_by_metric"] = by_metric
+    for fname in FAILURES:
+        neg = [r for r in rows if r["kind"] == fname]
+        caught = [bool(over(r, floors)) for r in neg]
+        id_miss = [r["id_ok"] for r in neg]
+        both = int(sum(c and m for c, m in zip(caught, id_miss, strict=True)))
+        out[fname] = {"n": len(neg), "recall": float(np.mean(caught)) if neg else None,
+                      "identity_floors_miss": int(sum(id_miss)), "caught_of_identity_misses": both,
+                      "by_metric": {m: sum(m in over(r, floors) for r in neg) for m in FLOORED}}
+    tp = sum(out[f]["recall"] * out[f]["n"] for f in FAILURES if out[f]["n"])
+    fp = out["natural"]["id_ok_rejected_by_features"]
+    out["precision_reject"] = tp / max(1e-9, tp + fp)  # of the rejected files, share that are failures
+    return out
+
+
+def rejected_grid(rows: list[dict], floors: dict, spec: dict, cache: Path, path: Path) -> int:
+    """Original | decode crops (eyes to mouth) of every id-accepted natural decode the feature floors
+    reject, labelled with the metrics over their floors: to judge by eye whether the rejection is fair."""
+    from PIL import ImageDraw
+
+    rej = [r for r in rows if r["kind"] == "natural" and r["id_ok"] and over(r, floors)]
+    if not rej:
+        return 0
+    faces = {(s, k): (c, b) for s in ("calibration", "heldout") for k, c, b in crops(s, spec)}
+    tiles = []
+    for r in rej:
+        crop, box = faces[(r["split"], r["face"])]
+        lm = idm.face_landmarks(crop, box)
+        png = cache / f"{r['split']}/{r['face']}_{r['codec']}_{r['bpp']:.2f}.png"
+        dec = np.asarray(Image.open(png).convert("RGB"))
+        y0 = max(0, int(lm[:, 1].min() - 0.25 * box.size))
+        y1 = min(crop.shape[0], int(lm[4, 1] + 0.55 * box.size))
+        x0, x1 = max(0, box.left - 5), min(crop.shape[1], box.right + 5)
+        im = Image.fromarray(np.concatenate([crop[y0:y1, x0:x1], dec[y0:y1, x0:x1]], 1))
+        im = im.resize((300, round(im.height * 300 / im.width)), Image.Resampling.LANCZOS)
+        d = ImageDraw.Draw(im)
+        d.rectangle((0, 0, 300, 22), fill="black")
+        head = f"{r['split'][:3]} {r['codec']} {r['bpp']} id={r['identity_distance']:.2f}"
+        d.text((2, 0), head, fill="yellow")
+        d.text((2, 10), ",".join(f"{m}={r[m]:.2f}" for m in over(r, floors)), fill="yellow")
+        tiles.append(im)
+    cols, th = 4, max(t.height for t in tiles)
+    out = Image.new("RGB", (300 * cols, th * ((len(tiles) + cols - 1) // cols)))
+    for i, t in enumerate(tiles):
+        out.paste(t, ((i % cols) * 300, (i // cols) * th))
+    out.save(path, quality=85)
+    return len(tiles)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", default=str(ROOT / "docs/bench/faces/set.json"))
+    ap.add_argument("--bpp", type=float, nargs="+", default=[0.05, 0.10, 0.15])
+    ap.add_argument("--cache", default=str(ROOT / "bench-out/face_features"))
+    ap.add_argument("--quantile", type=float, default=0.9)
+    ap.add_argument("--rows", default=str(ROOT / "bench-out/face_features/rows.json"))
+    ap.add_argument("--out", default=str(ROOT / "docs/bench/faces/features.json"))
+    ap.add_argument("--reuse-rows", action="store_true", help="skip coding/measuring: rescore --rows")
+    ap.add_argument("--grid", default="", help="write the crops of the rejected natural decodes here (JPEG)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    spec = json.loads(Path(args.set).read_text())
+    if args.reuse_rows:
+        rows = json.loads(Path(args.rows).read_text())
+    else:
+        rows = []
+        for split in ("calibration", "heldout"):
+            rows += collect(split, spec, args.bpp, Path(args.cache))
+        Path(args.rows).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.rows).write_text(json.dumps(rows))
+    calib = [r for r in rows if r["split"] == "calibration"]
+    floors = choose_floors(calib, args.quantile)
+    result = {
+        "what": "face feature floors (codec.metrics.face_features), training faces, 256x256 crops",
+        "command": "scripts/calibrate_features.py " + " ".join(sys.argv[1:]),
+        "bpp": args.bpp, "codecs": CODECS, "quantile": args.quantile,
+        "identity_floors": {"identity": face_check.IDENTITY_FLOOR, "landmark": face_check.LANDMARK_FLOOR},
+        "faces": {s: len({r["face"] for r in rows if r["split"] == s}) for s in ("calibration", "heldout")},
+        "floors": floors,
+        "calibration_score": score(calib, floors),
+        "heldout_score": score([r for r in rows if r["split"] == "heldout"], floors),
+        "elapsed_s": round(time.time() - t0, 1),
+    }
+    if args.grid:
+        n = rejected_grid(rows, floors, spec, Path(args.cache), Path(args.grid))
+        result["rejected_grid"] = {"path": args.grid, "tiles": n}
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    keys = ("faces", "floors", "calibration_score", "heldout_score")
+    print(json.dumps({k: result[k] for k in keys}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
