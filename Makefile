@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery reliability soak train-encoder train-denoiser train-entropy clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout reliability soak train-encoder train-denoiser train-entropy clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,6 +60,14 @@ bench-faces: venv
 BENCH_GALLERY_ARGS ?= --kodak 3 --large 1 --twelve 1 --label latest
 bench-gallery: venv
 	$(BIN)/python scripts/bench_gallery.py $(BENCH_GALLERY_ARGS)
+
+# Scale-out check (issue 13 item 5): a 50-photo batch over HTTP to web + N encoding workers (distinct
+# --hostname, -c 1, cores/N threads each) on one Redis and one PostgreSQL database (DATABASE_URL on
+# SCALEOUT_PG, default postgres://postgres@127.0.0.1:5432), N = 1 then 2: photos/min, per-worker
+# counts, no photo encoded twice; docs/bench/gallery/scaleout-<date>.json|.md
+BENCH_SCALEOUT_ARGS ?=
+bench-scaleout: venv
+	$(BIN)/python scripts/scale_out.py $(BENCH_SCALEOUT_ARGS)
 
 reliability: venv
 	$(BIN)/python scripts/reliability.py
