@@ -98,6 +98,11 @@ FACE_FRACTIONS = (1.0, 0.8, 0.65, 0.5)
 FACE_QUALITY_LADDER = (50, 70, 90)
 #: fewest section bytes worth trying region latents in (a region stream's header alone is ~40 B)
 MIN_REGION_ALLOWANCE = 160
+#: whole-image quality (MS-SSIM − LPIPS) a face-protected file may lose to the unprotected one. Measured
+#: on the calibration training faces at 0.10 bpp (docs/bench/faces/regions.md): without a limit a
+#: 130-px face kept by a region latent took half the file and cost 0.15 (LPIPS 0.196 → 0.309), where
+#: the target search reaches the face at 1.3× the bytes with no loss at all; 0.05 ≈ 2.5 rungs of the ladder
+FACE_MAX_QUALITY_LOSS = 0.05
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
 #: region latents may take at most this share of the byte budget; their budget grows by this factor
@@ -585,10 +590,15 @@ class _FaceGuard:
         """Patch-layer files on ``stream`` (up to two, best expected first)."""
         yield from itertools.islice(self.layers(stream, base, extra), 2)
 
-    def keeps_blocks(self, cand: Candidate, chosen: Candidate) -> bool:
-        """Protecting faces may not break the block guard's verdict: the floor met, or a worst block
-        no worse than the chosen file's (a face fix that wipes out another block is no fix)."""
-        return cand.report.floor_met or cand.report.min >= chosen.report.min
+    def acceptable(self, cand: Candidate, chosen: Candidate) -> bool:
+        """Protecting faces may not break the rest of the photo: the block guard's verdict holds (the
+        floor met, or a worst block no worse than the chosen file's — a face fix that wipes out another
+        block is no fix), and whole-image quality (MS-SSIM − LPIPS) drops by at most
+        `FACE_MAX_QUALITY_LOSS` (a face kept by starving the rest at the same bytes is a worse photo; a
+        quality target grows the budget instead)."""
+        if not (cand.report.floor_met or cand.report.min >= chosen.report.min):
+            return False
+        return self.g.quality(cand) >= self.g.quality(chosen) - FACE_MAX_QUALITY_LOSS
 
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
@@ -600,7 +610,7 @@ class _FaceGuard:
             v = self.verdict(cand)
             cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
             tried.append((cand, v))
-            if v.ok and self.keeps_blocks(cand, chosen):
+            if v.ok and self.acceptable(cand, chosen):
                 return cand, v
         for stream in self.latents(chosen):
             if stream == chosen.stream and chosen.decoded is not None and chosen.kind == "plain":
@@ -612,18 +622,18 @@ class _FaceGuard:
                 v = self.verdict(cand)
                 cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
                 tried.append((cand, v))
-                if v.ok and self.keeps_blocks(cand, chosen):
+                if v.ok and self.acceptable(cand, chosen):
                     return cand, v
         avif = self.g.avif(self.g.max_bytes if self.g.max_bytes is not None else 2 * len(chosen.data))
         if avif is not None:
             v = self.verdict(avif)
             avif.protection_bytes = len(avif.data)
             tried.append((avif, v))
-            if v.ok and self.keeps_blocks(avif, chosen):
+            if v.ok and self.acceptable(avif, chosen):
                 return avif, v
         # nothing keeps every face: the least bad, when it is clearly less bad than the chosen file and
         # keeps the block verdict
-        best, bv = min(((c, v) for c, v in tried if self.keeps_blocks(c, chosen)), key=lambda t: t[1].badness)
+        best, bv = min(((c, v) for c, v in tried if self.acceptable(c, chosen)), key=lambda t: t[1].badness)
         if bv.badness < first.badness - 0.1:
             return best, bv
         return chosen, first
