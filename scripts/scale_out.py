@@ -367,7 +367,11 @@ def run_once(args: argparse.Namespace, n: int, photos: list[tuple[str, bytes]], 
         record["no_photo_encoded_twice"] = not (
             dup["attempts_over_1"] or dup["ready_lines_over_1"] or dup["ready_in_two_workers"]
         )
+        # one `photo … ready` line per READY photo: otherwise the log check above proves nothing (the
+        # pipeline's log message changed, or a log was lost)
+        record["logs_complete"] = dup["ready_lines_total"] == n_ready
         ok = record["settled"] and not record["lost"] and record["no_photo_encoded_twice"]
+        ok = ok and record["logs_complete"]
         log(
             f"N={n}: {n_ready} READY, last READY {record['wall_to_last_ready_s']} s, settled "
             f"{record['wall_to_settled_s']} s, {record['photos_per_min']} photos/min, per worker "
@@ -523,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{stem}.md").write_text(markdown(record))
     print(markdown(record))
     log(f"written {args.out / stem}.json/.md")
-    good = all(r["settled"] and not r["lost"] and r["no_photo_encoded_twice"] for r in runs)
+    good = all(r["settled"] and not r["lost"] and r["no_photo_encoded_twice"] and r["logs_complete"]
+               for r in runs)
     return 0 if good else 1
 
 
