@@ -143,8 +143,10 @@ def encode(
 
 def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float | None,
                      target: str | None = None, check_faces: bool = True,
-                     check_text: bool = False) -> GuardResult:
-    """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits)."""
+                     check_text: bool = False, quality_ref: float | None = None) -> GuardResult:
+    """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits).
+    ``quality_ref``: the nominal file's whole-image quality in an upward target search
+    (`codec.encoder.guard._FaceGuard.acceptable`)."""
     fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
                                      scales=session.search_scales)
     setting = session.upgrade(session.pick_measured(fitting), max_bytes)
@@ -152,7 +154,7 @@ def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float
     if session.effort == "max":
         data = session.refine_max(setting, data, max_bytes)
     return guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity, target=target,
-                        check_faces=check_faces, check_text=check_text)
+                        check_faces=check_faces, check_text=check_text, quality_ref=quality_ref)
 
 
 def encode_to_target(
@@ -180,10 +182,13 @@ def encode_to_target(
             first = None
         if first is not None and first.faithful:
             return first
-        best = encode_at_budget(session, cap, min_fidelity, target, check_faces, check_text)
+        # the extra bytes may protect faces as long as the photo stays as good as the nominal file
+        ref = None if first is None else first.plain_quality if first.plain_quality is not None else (
+            _quality(session, first.data))
+        best = encode_at_budget(session, cap, min_fidelity, target, check_faces, check_text, ref)
         if not best.faithful:
             return best
-        return _bisect(session, target, base, best, min_fidelity, check_faces, check_text)
+        return _bisect(session, target, base, best, min_fidelity, check_faces, check_text, ref)
     best = encode_at_budget(session, cap, min_fidelity, target, check_faces, check_text)
     if not best.faithful:
         return best
@@ -193,7 +198,7 @@ def encode_to_target(
 
 
 def _bisect(session: EncodeSession, target: str, lo: int, best: GuardResult, min_fidelity: float | None,
-            check_faces: bool, check_text: bool) -> GuardResult:
+            check_faces: bool, check_text: bool, quality_ref: float | None = None) -> GuardResult:
     """Smallest faithful file between ``lo`` bytes (not faithful or untried) and ``best`` (faithful)."""
     hi = len(best.data)
     for _ in range(TARGET_MAX_TRIES):
@@ -201,7 +206,8 @@ def _bisect(session: EncodeSession, target: str, lo: int, best: GuardResult, min
             break
         mid = int(math.sqrt(lo * hi))
         try:
-            result = encode_at_budget(session, mid, min_fidelity, target, check_faces, check_text)
+            result = encode_at_budget(session, mid, min_fidelity, target, check_faces, check_text,
+                                      quality_ref)
         except BudgetError:
             lo = mid
             continue
@@ -210,3 +216,12 @@ def _bisect(session: EncodeSession, target: str, lo: int, best: GuardResult, min
         else:
             lo = mid
     return best
+
+
+def _quality(session: EncodeSession, data: bytes) -> float:
+    """Whole-image quality (MS-SSIM − LPIPS) of ``data`` against the session's original."""
+    from codec.decoder import decode_rgb
+    from codec.metrics import lpips, ms_ssim
+
+    decoded = decode_rgb(data, model=session.model, max_pixels=None)
+    return ms_ssim(session.rgb, decoded) - lpips(session.rgb, decoded)

@@ -98,10 +98,11 @@ FACE_FRACTIONS = (1.0, 0.8, 0.65, 0.5)
 FACE_QUALITY_LADDER = (50, 70, 90)
 #: fewest section bytes worth trying region latents in (a region stream's header alone is ~40 B)
 MIN_REGION_ALLOWANCE = 160
-#: whole-image quality (MS-SSIM − LPIPS) a face-protected file may lose to the unprotected one. Measured
-#: on the calibration training faces at 0.10 bpp (docs/bench/faces/regions.md): without a limit a
-#: 130-px face kept by a region latent took half the file and cost 0.15 (LPIPS 0.196 → 0.309), where
-#: the target search reaches the face at 1.3× the bytes with no loss at all; 0.05 ≈ 2.5 rungs of the ladder
+#: whole-image quality (MS-SSIM − LPIPS) a face-protected file may lose to the unprotected one (or, in an
+#: upward target search, to the nominal file: `_FaceGuard.acceptable`). Measured on the calibration
+#: training faces at 0.10 bpp (docs/bench/faces/regions.md): without a limit a 130-px face kept by a
+#: region latent took half the file and cost 0.15 (LPIPS 0.196 → 0.309), where the target search keeps
+#: the face at 1.3× the bytes with no loss at all; 0.05 ≈ 2.5 rungs of the ladder
 FACE_MAX_QUALITY_LOSS = 0.05
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
@@ -407,6 +408,9 @@ class GuardResult:
     report: FidelityReport | None
     faces: FaceVerdict | None = None
     protection_bytes: int = 0
+    #: whole-image quality (MS-SSIM − LPIPS) of the file before face protection (None: not measured,
+    #: i.e. the faces needed no protection); a target search's reference (`_FaceGuard.acceptable`)
+    plain_quality: float | None = None
 
     @property
     def faithful(self) -> bool:
@@ -443,8 +447,13 @@ class _FaceGuard:
     spend bytes on the face boxes (a patch layer over the chosen latent, then over smaller latents of
     the same budget), AVIF for the whole image last; the first file that keeps every face wins."""
 
-    def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None) -> None:
+    def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None,
+                 quality_ref: float | None = None) -> None:
         self.g, self.faces, self.text = g, faces, text
+        #: whole-image quality of the nominal file a target search started from (see `acceptable`)
+        self.quality_ref = quality_ref
+        #: whole-image quality of the unprotected file (measured when protection runs)
+        self.plain_quality: float | None = None
         blocks = set(face_check.face_blocks(faces, g.grid))
         if text:
             blocks |= set(text_check.text_blocks(text, g.grid))
@@ -594,16 +603,22 @@ class _FaceGuard:
         """Protecting faces may not break the rest of the photo: the block guard's verdict holds (the
         floor met, or a worst block no worse than the chosen file's — a face fix that wipes out another
         block is no fix), and whole-image quality (MS-SSIM − LPIPS) drops by at most
-        `FACE_MAX_QUALITY_LOSS` (a face kept by starving the rest at the same bytes is a worse photo; a
-        quality target grows the budget instead)."""
+        `FACE_MAX_QUALITY_LOSS` below the unprotected file at these bytes — a face kept by starving the
+        rest at the same bytes is a worse photo. In a target search that grows the budget from a
+        nominal one (``quality_ref``: that nominal file's quality) the reference is the lower of the two:
+        the extra bytes may go to the faces as long as the photo stays as good as the nominal one."""
         if not (cand.report.floor_met or cand.report.min >= chosen.report.min):
             return False
-        return self.g.quality(cand) >= self.g.quality(chosen) - FACE_MAX_QUALITY_LOSS
+        ref = self.g.quality(chosen)
+        if self.quality_ref is not None:
+            ref = min(ref, self.quality_ref)
+        return self.g.quality(cand) >= ref - FACE_MAX_QUALITY_LOSS
 
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
         if first.ok or not self.blocks or chosen.decoded is None:
             return chosen, first
+        self.plain_quality = self.g.quality(chosen)
         tried: list[tuple[Candidate, FaceVerdict]] = [(chosen, first)]
         self.chosen = chosen
         for cand in self.region_candidates():
@@ -641,10 +656,10 @@ class _FaceGuard:
 
 def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, min_fidelity: float | None,
                  check_faces: bool = True, target: str | None = None,
-                 check_text: bool = False) -> GuardResult:
+                 check_text: bool = False, quality_ref: float | None = None) -> GuardResult:
     """The fidelity guard (see above) plus the identity check (`_FaceGuard`): the file to write
     (≤ ``max_bytes``, with the fidelity, face and ``target`` tags) and why. ``min_fidelity=0`` turns
-    both off (the file as written)."""
+    both off (the file as written). ``quality_ref``: see `_FaceGuard.acceptable`."""
     floor = resolve_floor(min_fidelity)
     if floor <= 0.0:
         return GuardResult(data, None)
@@ -661,17 +676,20 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if chosen.kind == "none":  # not even the tags fit
         return GuardResult(data, None)
     verdict: FaceVerdict | None = None
+    plain_quality: float | None = None
     if faces is not None:
         if chosen.decoded is None:
             chosen.decoded = decode_rgb(chosen.data, model=session.model, max_pixels=None)
-        chosen, verdict = _FaceGuard(g, faces, text).protect(chosen)
+        face_guard = _FaceGuard(g, faces, text, quality_ref)
+        chosen, verdict = face_guard.protect(chosen)
+        plain_quality = face_guard.plain_quality
     tags: dict[str, object] = {}
     if verdict is not None:
         tags.update(faces_found=verdict.found, faces_too_small=verdict.too_small,
                     worst_identity_distance=verdict.worst_distance, worst_landmark_shift=verdict.worst_shift,
                     faces_kept=verdict.kept if verdict.found else None,
                     protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer)
-    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes)
+    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
     if target is not None:
         tags.update(target=target, target_met=result.faithful)
     if tags:
