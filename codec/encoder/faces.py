@@ -45,7 +45,11 @@ LANDMARK_FLOOR = 0.05
 #: 0.12 (accepted max 0.006; eyes filled black), mouth structure 0.20 (mouth smeared). Held-out half (16
 #: faces): recoloured irises, black eyes and smeared eyes all rejected (100 %), smeared mouths 93 %; of
 #: its 28 decodes the identity floors accept 9 are rejected, by eye: most show changed eyes or mouths.
+#: Iris hue turn (degrees, iris pixels only, chroma-gated): 28° = the 90th percentile of the accepted
+#: calibration decodes (max 34°; Youden's point against the subtle low-chroma recolour, 24.7°, was lower);
+#: recolours turn 145–180°. With it 5 / 24 calibration and 11 / 28 held-out accepted decodes are rejected.
 EYE_DELTA_E_FLOOR = 12.8
+EYE_HUE_FLOOR = 28.0
 EYE_STRUCTURE_FLOOR = 0.33
 EYE_DARK_FLOOR = 0.12
 MOUTH_STRUCTURE_FLOOR = 0.20
@@ -81,13 +85,15 @@ class FaceVerdict:
     text_cer: float | None = None
     #: worst feature numbers over the faces (`codec.metrics.face_features`; None: not measured)
     worst_eye_delta_e: float | None = None
+    worst_eye_hue: float | None = None
     worst_eye_structure: float | None = None
     worst_eye_dark: float | None = None
     worst_mouth_structure: float | None = None
 
     def _feature_excess(self) -> list[float]:
         """Relative excess of each feature number over its floor (0 when under it or not measured)."""
-        pairs = ((self.worst_eye_delta_e, EYE_DELTA_E_FLOOR), (self.worst_eye_structure, EYE_STRUCTURE_FLOOR),
+        pairs = ((self.worst_eye_delta_e, EYE_DELTA_E_FLOOR), (self.worst_eye_hue, EYE_HUE_FLOOR),
+                 (self.worst_eye_structure, EYE_STRUCTURE_FLOOR),
                  (self.worst_eye_dark, EYE_DARK_FLOOR), (self.worst_mouth_structure, MOUTH_STRUCTURE_FLOOR))
         return [max(0.0, (v or 0.0) - floor) / floor for v, floor in pairs]
 
@@ -149,6 +155,7 @@ def check(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> Fa
     return FaceVerdict(len(faces.boxes), faces.too_small, rep.worst_distance, rep.worst_landmark_shift,
                        rep.all_detected, dists,
                        worst_eye_delta_e=rep.worst_feature("eye_delta_e"),
+                       worst_eye_hue=rep.worst_feature("eye_hue"),
                        worst_eye_structure=rep.worst_feature("eye_structure"),
                        worst_eye_dark=rep.worst_feature("eye_dark"),
                        worst_mouth_structure=rep.worst_feature("mouth_structure"))

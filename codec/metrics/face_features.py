@@ -18,6 +18,12 @@ Numbers per face (larger = worse; the worse of the two eyes):
   soft region mask), original vs decode. Mean colour, so that blur and fine texture loss do not count
   but a recoloured iris (blue → brown: ΔE ≈ 30–50) or a darkened mouth does.
 * ``eye_chroma`` — the iris's mean chroma difference ``|C*_o − C*_d|`` (colour drained or invented).
+* ``eye_hue`` — how far the *hue* of the iris turned (degrees), measured on the iris pixels only: the
+  iris is located on the original (the darkest disc near the corners' midpoint: the gaze moves it),
+  pupil, lashes, sclera and highlights are dropped by L* percentiles, and the SAME pixels' mean a*b*
+  is compared in the decode (`iris_hue`). A blue-grey iris decoded brown-grey turns by ≈ 180° even at
+  chroma 4, where the disc's ΔE stays near 5; colour drained along its own hue turns by 0°. Gated off
+  for a neutral iris (mean C* < 2 in either image: its hue is noise).
 * ``eye_structure`` / ``mouth_structure`` — ``1 − SSIM`` of the luma in the region's bounding box
   (Gaussian window σ = `SSIM_SIGMA` × region size, i.e. a few pixels for a 20-px eye), mask-weighted.
   Catches an eye filled with a flat colour or smeared, and smudged teeth.
@@ -50,8 +56,18 @@ DARK_L = 25.0
 DARK_DROP = 20.0
 #: Regions smaller than this (eye width in px) are not measured (numbers would be noise).
 MIN_EYE_PX = 4.0
+#: Iris search (the gaze moves the iris off the corners' midpoint): the iris disc's centre is the darkest
+#: (mean L* of the original) position within these offsets (along, across the eye axis) per eye width.
+IRIS_SEARCH = (0.25, 0.08)
+#: Iris pixels: inside the located iris disc, the ORIGINAL's pixels whose L* lies between these
+#: percentiles of the disc — darker ones are pupil, lashes and lid shadow, brighter ones sclera,
+#: highlights and lid skin.
+IRIS_BAND = (25.0, 75.0)
+#: Iris hue turn gate (C*): counts fully where both mean chromas reach the upper value, not below the lower.
+HUE_CHROMA = (2.0, 4.0)
 
-FEATURE_KEYS = ("eye_delta_e", "eye_chroma", "eye_structure", "eye_dark", "mouth_delta_e", "mouth_structure")
+FEATURE_KEYS = ("eye_delta_e", "eye_chroma", "eye_hue", "eye_structure", "eye_dark", "mouth_delta_e",
+                "mouth_structure")
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,7 @@ class FeatureScores:
 
     eye_delta_e: float | None = None
     eye_chroma: float | None = None
+    eye_hue: float | None = None
     eye_structure: float | None = None
     eye_dark: float | None = None
     mouth_delta_e: float | None = None
@@ -253,6 +270,7 @@ def compare_features(original: np.ndarray, decoded: np.ndarray, landmarks: np.nd
     reg = feature_regions(landmarks)
     eye_de: list[float | None] = []
     eye_c: list[float | None] = []
+    eye_h: list[float | None] = []
     eye_s: list[float | None] = []
     eye_k: list[float | None] = []
     for iris, eye, ew in zip(reg.irises, reg.eyes, reg.eye_width, strict=True):
@@ -261,6 +279,8 @@ def compare_features(original: np.ndarray, decoded: np.ndarray, landmarks: np.nd
         col = _colour(original, decoded, iris)
         eye_de.append(None if col is None else col[0])
         eye_c.append(None if col is None else col[1])
+        hue = iris_hue(original, decoded, iris, ew)
+        eye_h.append(None if hue is None else hue[0])
         eye_s.append(_structure(original, decoded, eye, ew))
         eye_k.append(_dark(original, decoded, eye))
     mouth_de = mouth_s = None
@@ -268,7 +288,8 @@ def compare_features(original: np.ndarray, decoded: np.ndarray, landmarks: np.nd
         col = _colour(original, decoded, reg.mouth)
         mouth_de = None if col is None else col[0]
         mouth_s = _structure(original, decoded, reg.mouth, 2 * reg.mouth.ax)
-    return FeatureScores(_worst(eye_de), _worst(eye_c), _worst(eye_s), _worst(eye_k), mouth_de, mouth_s)
+    return FeatureScores(_worst(eye_de), _worst(eye_c), _worst(eye_h), _worst(eye_s), _worst(eye_k), mouth_de,
+                         mouth_s)
 
 
 # ------------------------------------------------------------------ synthetic failures (calibration, tests)
@@ -327,3 +348,114 @@ def smear_mouth(img: np.ndarray, landmarks: np.ndarray, sigma: float = 0.08) -> 
     s = max(1.0, sigma * reg.iod)
     blurred = np.stack([_gauss_blur(arr[..., k].astype(np.float64), s) for k in range(3)], -1)
     return _blend_region(arr, blurred, reg.mouth, grow=1.2)
+
+
+# ------------------------------------------------------------------------------------------ iris hue
+
+
+def locate_iris(orig_lab: np.ndarray, iris: Region, width: float) -> Region:
+    """The iris disc moved to where the iris is: the position within `IRIS_SEARCH` of the corners'
+    midpoint whose disc has the lowest mean L* in the original (iris and pupil are darker than the
+    sclera; the narrow search across the eye keeps it off the lashes and brows)."""
+    h, w = orig_lab.shape[:2]
+    c, s = np.cos(iris.angle), np.sin(iris.angle)
+    step = max(1.0, width / 24)
+    best, best_l = iris, np.inf
+    for du in np.arange(-IRIS_SEARCH[0] * width, IRIS_SEARCH[0] * width + 1e-9, step):
+        for dv in np.arange(-IRIS_SEARCH[1] * width, IRIS_SEARCH[1] * width + 1e-9, step):
+            cand = Region(iris.cx + c * du - s * dv, iris.cy + s * du + c * dv, iris.ax, iris.ay, iris.angle)
+            b = cand.bounds(h, w)
+            if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+                continue
+            m = cand.mask(*b)
+            if m.sum() < 1.0:
+                continue
+            lum = float((_crop(orig_lab[..., 0], b) * m).sum() / m.sum())
+            if lum < best_l:
+                best, best_l = cand, lum
+    return best
+
+
+def iris_weights(orig_lab: np.ndarray, disc: np.ndarray) -> np.ndarray:
+    """Weights of the iris pixels in a crop: the soft ``disc`` mask times a 0/1 band of the ORIGINAL's L*
+    (`IRIS_BAND` percentiles of the disc's pixels; pupil, lashes, sclera and highlights are outside)."""
+    inside = disc > 0.5
+    if inside.sum() < 4:
+        return np.zeros_like(disc)
+    lo, hi = np.percentile(orig_lab[..., 0][inside], IRIS_BAND)
+    band = (orig_lab[..., 0] >= lo) & (orig_lab[..., 0] <= hi)
+    return disc * band
+
+
+def iris_hue(orig: np.ndarray, dec: np.ndarray, iris: Region,
+             width: float) -> tuple[float, float, float] | None:
+    """(hue turn in degrees, chroma-gated; original chroma; decode chroma) of the iris pixels' mean colour.
+
+    The iris is located on the original (`locate_iris`, ``width`` = the eye's corner distance) and the
+    SAME pixel set (`iris_weights`) is averaged in both images; the angle between the two mean a*b*
+    vectors is taken: a blue-grey iris decoded brown-grey turns by ≈ 180° however low its chroma, while
+    colour drained or boosted along the iris's own hue turns by 0°. The angle counts in full where both
+    chromas are at least ``HUE_CHROMA[1]`` and not at all below ``HUE_CHROMA[0]`` (linear in between):
+    the hue of a neutral grey iris is noise, not a colour.
+    """
+    h, w = orig.shape[:2]
+    pad = Region(iris.cx, iris.cy, iris.ax + IRIS_SEARCH[0] * width, iris.ay + IRIS_SEARCH[0] * width)
+    x0, y0, x1, y1 = pad.bounds(h, w)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    lab_o = srgb_to_lab(orig[y0:y1, x0:x1])
+    local = Region(iris.cx - x0, iris.cy - y0, iris.ax, iris.ay, iris.angle)
+    r = locate_iris(lab_o, local, width)
+    b = r.bounds(y1 - y0, x1 - x0)
+    if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+        return None
+    lo = _crop(lab_o, b)
+    wts = iris_weights(lo, r.mask(*b))
+    if wts.sum() < 2.0:
+        return None
+    ab_o = _mean_lab(lo, wts)[1:]
+    ab_d = _mean_lab(srgb_to_lab(_crop(dec[y0:y1, x0:x1], b)), wts)[1:]
+    c_o, c_d = float(np.hypot(*ab_o)), float(np.hypot(*ab_d))
+    cross = float(ab_o[0] * ab_d[1] - ab_o[1] * ab_d[0])
+    deg = float(np.degrees(np.arctan2(abs(cross), float(ab_o @ ab_d))))
+    gate = float(np.clip((min(c_o, c_d) - HUE_CHROMA[0]) / (HUE_CHROMA[1] - HUE_CHROMA[0]), 0.0, 1.0))
+    return deg * gate, c_o, c_d
+
+
+def iris_low_chroma(img: np.ndarray, landmarks: np.ndarray, chroma: float = 10.0) -> bool:
+    """Whether a located iris disc of ``img`` has a median C* ≤ ``chroma`` (a grey-ish iris: the
+    synthetic `recolour_irises_subtle` changes it; a saturated one it leaves alone)."""
+    reg = feature_regions(landmarks)
+    lab = srgb_to_lab(img)
+    h, w = img.shape[:2]
+    for iris, ew in zip(reg.irises, reg.eye_width, strict=True):
+        disc = locate_iris(lab, iris, ew)
+        b = disc.bounds(h, w)
+        m = disc.mask(*b) > 0.5
+        if m.sum() < 4:
+            continue
+        crop = _crop(lab, b)
+        if float(np.median(np.hypot(crop[..., 1], crop[..., 2])[m])) <= chroma:
+            return True
+    return False
+
+
+def recolour_irises_subtle(img: np.ndarray, landmarks: np.ndarray, min_chroma: float = 4.0,
+                           skin_chroma: tuple[float, float] = (10.0, 16.0)) -> np.ndarray:
+    """Synthetic failure, the quiet kind: the hue of the irises' LOW-chroma pixels rotated by 180°
+    (blue-grey ↔ brown-grey), their chroma raised to at least ``min_chroma``; pixels of chroma above
+    ``skin_chroma[1]`` (lid skin, a saturated iris) are kept, with a linear fade from ``skin_chroma[0]``.
+    Lightness and texture kept. Made on the whole located iris disc (`locate_iris`), independent of
+    `iris_weights`' choice of pixels."""
+    reg = feature_regions(landmarks)
+    lab = srgb_to_lab(img)
+    c = np.hypot(lab[..., 1], lab[..., 2])
+    hue = np.arctan2(lab[..., 2], lab[..., 1]) + np.pi
+    c2 = np.maximum(c, min_chroma)
+    new = lab_to_srgb(np.stack([lab[..., 0], c2 * np.cos(hue), c2 * np.sin(hue)], -1))
+    keep = np.clip((c - skin_chroma[0]) / (skin_chroma[1] - skin_chroma[0]), 0.0, 1.0)[..., None]
+    new = keep * np.asarray(img, np.float64) + (1 - keep) * new
+    out = np.asarray(img)
+    for iris, ew in zip(reg.irises, reg.eye_width, strict=True):
+        out = _blend_region(out, new, locate_iris(lab, iris, ew), grow=1.1)
+    return out

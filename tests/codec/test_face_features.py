@@ -84,3 +84,39 @@ def test_synthetic_failures_are_over_the_floors(astronaut: np.ndarray, face: tup
     else:
         assert v.worst_mouth_structure is not None
         assert v.worst_mouth_structure > face_check.MOUTH_STRUCTURE_FLOOR
+
+
+def _paint_irises(img: np.ndarray, lm: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
+    """The located iris discs (grown by half) given the mean a*b* ``ab``, each pixel's lightness and
+    a third of its a*b* texture around the disc's mean kept: a grey-ish iris of a chosen colour."""
+    reg = ff.feature_regions(lm)
+    lab = ff.srgb_to_lab(img)
+    out = np.asarray(img, np.float64).copy()
+    for iris, ew in zip(reg.irises, reg.eye_width, strict=True):
+        found = ff.locate_iris(lab, iris, ew)
+        disc = ff.Region(found.cx, found.cy, 1.5 * found.ax, 1.5 * found.ay)  # covers the measured disc
+        x0, y0, x1, y1 = disc.bounds(*img.shape[:2])
+        m = disc.mask(x0, y0, x1, y1)
+        sub = lab[y0:y1, x0:x1].copy()
+        mean = (sub[..., 1:] * m[..., None]).sum((0, 1)) / m.sum()
+        sub[..., 1:] = 0.3 * (sub[..., 1:] - mean) + np.asarray(ab)
+        new = ff.lab_to_srgb(sub)
+        out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - m[..., None]) + new * m[..., None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def test_low_chroma_iris_turned_brown_fails(astronaut: np.ndarray,
+                                            face: tuple[idm.FaceBox, np.ndarray]) -> None:
+    """Blue-grey irises (painted C* ≈ 5; ≈ 3 measured on these 17-px eyes) decoded brown-grey: the disc's
+    ΔE stays under its floor and identity is unchanged, but the iris pixels' hue turns (≈ 130° here) →
+    rejected; the same image passes."""
+    box, lm = face
+    blue_grey = _paint_irises(astronaut, lm, (-2.0, -5.0))
+    brown_grey = _paint_irises(astronaut, lm, (2.5, 4.5))
+    same = _verdict(blue_grey, blue_grey.copy(), box)
+    assert same.kept and same.worst_eye_hue == pytest.approx(0.0, abs=1e-6)
+    v = _verdict(blue_grey, brown_grey, box)
+    assert v.worst_distance is not None and v.worst_distance <= face_check.IDENTITY_FLOOR
+    assert v.worst_eye_delta_e is not None and v.worst_eye_delta_e < face_check.EYE_DELTA_E_FLOOR
+    assert v.worst_eye_hue is not None and v.worst_eye_hue > face_check.EYE_HUE_FLOOR
+    assert not v.features_kept and not v.kept
