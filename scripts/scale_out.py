@@ -38,6 +38,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -502,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         args.report.with_suffix(".md").write_text(markdown(record))
         return 0
 
+    def on_sigterm(_signum, _frame):  # `timeout` or a CI stop: unwind, so the stack and database go
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     started = datetime.now(UTC)
     photos = make_photos(args.count, args.width, args.height, args.seed)
     log(f"{len(photos)} photos {args.width}x{args.height}, {sum(len(d) for _, d in photos) / 1e3:.0f} KB")
