@@ -8,9 +8,10 @@ module compares the original and the decode *inside the feature regions* located
 * **eyes** — centre = midpoint of an eye's two corners, ``w`` = their distance. The *iris disc* has
   radius `IRIS_RADIUS` × ``w`` around the centre; the *eye ellipse* has semi-axes
   `EYE_AXES` × ``w`` (the same ellipse the synthetic "eyes filled black" failure fills).
-* **mouth** — below the nose base along the eye-midpoint → nose direction ``v`` (``|v|`` ≈ 0.7 of the
-  inter-ocular distance ``iod``): centre = nose + `MOUTH_DROP` × ``v``, an ellipse of semi-axes
-  `MOUTH_AXES` × ``iod``, rotated with the face.
+* **mouth** — on the face's midline: from the eyes' midpoint, perpendicular to the eye line (roll),
+  (1 + `MOUTH_DROP`) × ``|v|`` down, ``v`` = eye midpoint → nose base (``|v|`` ≈ 0.7 of the inter-ocular
+  distance ``iod``; it shortens with the head's pitch as the mouth's drop does); an ellipse of semi-axes
+  `MOUTH_AXES` × ``iod``, rotated with the face. (For a frontal face: nose + `MOUTH_DROP` × ``v``.)
 
 Numbers per face (larger = worse; the worse of the two eyes):
 
@@ -45,7 +46,7 @@ import numpy as np
 IRIS_RADIUS = 0.22
 #: Semi-axes (x, y) of the eye ellipse per eye width.
 EYE_AXES = (0.6, 0.4)
-#: Mouth centre below the nose base, in units of the eye-midpoint → nose-base vector.
+#: Mouth centre below the nose base, in units of the eye-midpoint → nose-base distance (see the docstring).
 MOUTH_DROP = 0.5
 #: Mouth ellipse semi-axes (along the eye line, along the face's vertical) per inter-ocular distance.
 MOUTH_AXES = (0.45, 0.22)
@@ -138,7 +139,12 @@ def feature_regions(landmarks: np.ndarray) -> FeatureRegions:
     irises = tuple(Region(c[0], c[1], IRIS_RADIUS * w, IRIS_RADIUS * w, angle) for c, w in pairs)
     eyes = tuple(Region(c[0], c[1], EYE_AXES[0] * w, EYE_AXES[1] * w, angle) for c, w in pairs)
     mid = (centres[0] + centres[1]) / 2
-    mc = p[4] + MOUTH_DROP * (p[4] - mid)
+    v = p[4] - mid
+    # The mouth lies on the face's midline, perpendicular to the eye line through the eyes' midpoint; not
+    # on the extension of v: the nose base protrudes, so a turned head swings v sideways past the mouth.
+    down = np.array([-np.sin(angle), np.cos(angle)])
+    down = down if float(down @ v) >= 0 else -down
+    mc = mid + (1 + MOUTH_DROP) * float(np.linalg.norm(v)) * down
     mouth = Region(float(mc[0]), float(mc[1]), MOUTH_AXES[0] * iod, MOUTH_AXES[1] * iod, angle)
     return FeatureRegions(irises, eyes, mouth, (widths[0], widths[1]), iod)  # type: ignore[arg-type]
 
