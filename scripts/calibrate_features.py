@@ -14,9 +14,14 @@ Rows:
   (still detected, identity distance ≤ IDENTITY_FLOOR, landmark shift ≤ LANDMARK_FLOOR). These are
   the positives: a feature floor should accept (nearly) all of them.
 * **synthetic failures** (negatives) made on every natural decode that ``id_ok`` and on the original:
-  ``iris_recolour`` (hue +180° in CIELAB, chroma ≥ 25: blue ↔ brown), ``eyes_black`` (eye ellipses
+  ``iris_recolour`` (hue +180° in CIELAB, chroma ≥ 25: blue ↔ brown), ``iris_subtle`` (the low-chroma
+  pixels of the located iris turned 180°, chroma ≥ 4: blue-grey ↔ brown-grey; counted only on a face with
+  a low-chroma iris where it moved the disc's mean a*b* by ≥ `SUBTLE_MIN_AB`), ``eyes_black`` (eye ellipses
   filled near-black), ``eyes_smeared`` (eyes blurred, σ 0.3 eye widths), ``mouth_smeared`` (σ 0.08
   inter-ocular distances). Each carries the identity numbers too: how many the identity floors miss.
+
+``--refeature`` re-measures the features of ``--rows`` from the cached decodes, reusing each row's
+identity numbers (dlib runs only for rows that are new); ``--reuse-rows`` only re-scores.
 
 Floors (chosen on the calibration half only): each metric's floor is Youden's point (max TPR − FPR)
 between the id-accepted natural decodes and the synthetic failure the metric targets (`TARGETS`),
