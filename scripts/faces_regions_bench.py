@@ -106,11 +106,11 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cores": os.cpu_count(), "load": os.getloadavg(),
             "effort": args.effort, "bpp": args.bpp, "cap_factor": args.cap, "rows": rows}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    Path(f"{out}.json").write_text(json.dumps(meta, indent=1))
     if strips:
         Image.fromarray(np.concatenate(strips)).save(f"{out}_grid.png")
-    out.with_suffix(".md").write_text(report(meta))
-    print(out.with_suffix(".md"))
+    Path(f"{out}.md").write_text(report(meta))
+    print(f"{out}.md")
 
 
 def _f(v: object) -> str:
