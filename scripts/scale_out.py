@@ -262,13 +262,8 @@ def run_once(args: argparse.Namespace, n: int, photos: list[tuple[str, bytes]], 
         for name, data in photos:
             t = time.monotonic() - t0
             r = client.upload(name, data, size=args.size)
-            entry = {"t": round(t, 2), "name": name, "bytes": len(data), "http": r.status_code, "id": None}
-            try:
-                [result] = r.json()["results"]
-                entry["id"] = result.get("id")
-                entry["error"] = result.get("error", "")
-            except (ValueError, KeyError, TypeError):
-                entry["error"] = f"HTTP {r.status_code}: {r.text[:200]}"
+            entry = {"t": round(t, 2), "name": name, "bytes": len(data), "http": r.status_code,
+                     **client.upload_result(r)}
             uploads.append(entry)
             sample()
         upload_s = time.monotonic() - t0

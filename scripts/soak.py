@@ -204,12 +204,7 @@ class Soak:
             "error": "",
         }
         if r is not None:
-            try:
-                [result] = r.json()["results"]
-                entry["id"] = result.get("id")
-                entry["error"] = result.get("error", "")
-            except (ValueError, KeyError, TypeError):
-                entry["error"] = f"HTTP {r.status_code}: {r.text[:200]}"
+            entry.update(Client.upload_result(r))
         with self.lock:
             self.uploads.append(entry)
             if entry["id"]:

@@ -225,39 +225,41 @@ def _mean_lab(lab: np.ndarray, m: np.ndarray) -> np.ndarray:
     return (lab * m[..., None]).sum(axis=(0, 1)) / max(float(m.sum()), 1e-9)
 
 
-def _colour(orig: np.ndarray, dec: np.ndarray, region: Region) -> tuple[float, float] | None:
+def _window(orig: np.ndarray, region: Region, min_side: int, pad: float | None = None,
+            ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """Bounds and soft mask of ``region`` in the image (None when too small or empty to measure)."""
     h, w = orig.shape[:2]
-    b = region.bounds(h, w)
-    if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+    b = region.bounds(h, w) if pad is None else region.bounds(h, w, pad=pad)
+    if b[2] - b[0] < min_side or b[3] - b[1] < min_side:
         return None
     m = region.mask(*b)
-    if m.sum() < 1.0:
+    return None if m.sum() < 1.0 else (b, m)
+
+
+def _colour(orig: np.ndarray, dec: np.ndarray, region: Region) -> tuple[float, float] | None:
+    win = _window(orig, region, 2)
+    if win is None:
         return None
+    b, m = win
     lo, ld = _mean_lab(srgb_to_lab(_crop(orig, b)), m), _mean_lab(srgb_to_lab(_crop(dec, b)), m)
     chroma = abs(float(np.hypot(lo[1], lo[2]) - np.hypot(ld[1], ld[2])))
     return float(np.linalg.norm(lo - ld)), chroma
 
 
 def _structure(orig: np.ndarray, dec: np.ndarray, region: Region, size: float) -> float | None:
-    h, w = orig.shape[:2]
-    b = region.bounds(h, w, pad=1.3)
-    if b[2] - b[0] < 3 or b[3] - b[1] < 3:
+    win = _window(orig, region, 3, pad=1.3)
+    if win is None:
         return None
-    m = region.mask(*b)
-    if m.sum() < 1.0:
-        return None
+    b, m = win
     s = _ssim_map(_luma(_crop(orig, b)), _luma(_crop(dec, b)), max(1.0, SSIM_SIGMA * size))
     return float(1.0 - (s * m).sum() / m.sum())
 
 
 def _dark(orig: np.ndarray, dec: np.ndarray, region: Region) -> float | None:
-    h, w = orig.shape[:2]
-    b = region.bounds(h, w)
-    if b[2] - b[0] < 2 or b[3] - b[1] < 2:
+    win = _window(orig, region, 2)
+    if win is None:
         return None
-    m = region.mask(*b)
-    if m.sum() < 1.0:
-        return None
+    b, m = win
     lo, ld = srgb_to_lab(_crop(orig, b))[..., 0], srgb_to_lab(_crop(dec, b))[..., 0]
     blob = (ld < DARK_L) & (lo - ld > DARK_DROP)
     return float((blob * m).sum() / m.sum())

@@ -332,6 +332,15 @@ class Client:
             timeout=self.timeout,
         )
 
+    @staticmethod
+    def upload_result(r) -> dict:
+        """``{"id", "error"}`` of a one-file `upload` response (an error text when it is not one)."""
+        try:
+            [result] = r.json()["results"]
+            return {"id": result.get("id"), "error": result.get("error", "")}
+        except (ValueError, KeyError, TypeError):
+            return {"id": None, "error": f"HTTP {r.status_code}: {r.text[:200]}"}
+
     def status(self, photo_id: str) -> dict:
         r = self.http.get(f"{self.stack.url}/photos/{photo_id}/status.json", timeout=self.timeout)
         r.raise_for_status()
