@@ -529,8 +529,9 @@ class _FaceGuard:
     def region_layer(self) -> RegionLayer | None:
         """The smallest region layer (`codec.encoder.regions`) that keeps every face over the chosen
         file's decode: region budgets grow by `REGION_GROWTH` from `MIN_REGION_ALLOWANCE` (or 10 % of
-        the budget) up to `MAX_REGION_SHARE` of it; the largest tried when none keeps them all. Each
-        try codes the face crops (their encoder passes cached) and decodes only them."""
+        the budget) up to `MAX_REGION_SHARE` of it; the largest tried when none keeps them all (without a
+        budget: `regions.UNBUDGETED_SETTINGS` in turn). Each try codes the face crops (their encoder
+        passes cached) and decodes only them."""
         g = self.g
         chosen = self.chosen
         assert chosen.decoded is not None
@@ -538,20 +539,28 @@ class _FaceGuard:
         def decode(sub: bytes) -> np.ndarray:
             return decode_latent_stream(g.session.model, sub)
 
-        def attempt(allowance: int | None) -> RegionLayer | None:
+        def attempt(allowance: int | None,
+                    setting: ratecontrol.Setting = regions.UNBUDGETED_SETTINGS[0]) -> RegionLayer | None:
             return regions.build(g.session.model, g.rgb, self.faces.boxes, g.session.effort, allowance,
-                                 self._region_sessions)
+                                 self._region_sessions, setting)
 
-        if g.max_bytes is None:
-            return attempt(None)
+        def kept(layer: RegionLayer) -> bool:
+            decoded = regionlayer.apply(chosen.decoded, layer, decode)  # type: ignore[arg-type]
+            return face_check.check(g.rgb, decoded, self.faces).kept
+
         best = None
+        if g.max_bytes is None:  # no budget: the settings in turn until the faces are kept
+            for setting in regions.UNBUDGETED_SETTINGS:
+                best = attempt(None, setting)
+                if best is not None and kept(best):
+                    break
+            return best
         budget = max(MIN_REGION_ALLOWANCE, int(0.1 * g.max_bytes))
         while budget <= MAX_REGION_SHARE * g.max_bytes:
             layer = attempt(budget)
             if layer is not None:
                 best = layer
-                decoded = regionlayer.apply(chosen.decoded, layer, decode)
-                if face_check.check(g.rgb, decoded, self.faces).kept:
+                if kept(layer):
                     break
             budget = int(budget * REGION_GROWTH)
         return best
