@@ -197,3 +197,18 @@ def test_flatten_boxes_makes_the_inside_of_a_box_one_value_per_channel() -> None
     half = flatten_boxes(z, [(64, 32, 192, 128)], 0.5, 8)  # … a larger one: cells x 4..16, y 2..10
     inner = half[:, 2 + MASK_INSET : 10 - MASK_INSET, 4 + MASK_INSET : 16 - MASK_INSET]
     assert np.ptp(inner, axis=(1, 2)).max() == 0
+
+
+def test_quality_mode_protects_a_small_face_with_a_region_latent() -> None:
+    """Without a byte budget the face is coded as a 2× region latent (not a patch layer), and what the
+    file says about the face is what its decode shows."""
+    from skimage import data
+
+    from codec.metrics.identity import compare_faces
+
+    rgb = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256), Image.LANCZOS))
+    out = codec.encode(rgb, quality=5, effort="fast")
+    meta = codec.info(out)
+    assert meta["faces_found"] == 1 and meta["guard"] == "regions" and len(meta["regions"]) == 1
+    rep = compare_faces(rgb, np.asarray(codec.decode(out)), probe_small=False)
+    assert meta["worst_identity_distance"] == pytest.approx(rep.worst_distance, abs=1e-4)
