@@ -188,8 +188,9 @@ class StorageStats:
     mean_encode_seconds: float | None
     fidelity_measured: int
     fidelity_below_floor: int
-    guard_bytes: int  # bytes the fidelity guard spent (patch layers + files stored as AVIF)
+    guard_bytes: int  # bytes the fidelity guard spent (patch/region layers + files stored as AVIF)
     guard_patched: int  # photos with a patch layer
+    guard_regions: int  # photos whose faces are region latents (small latents of their own)
     guard_avif: int  # photos the guard stored as AVIF
     histogram: charts.Histogram
     growth: charts.LineChart
@@ -231,6 +232,7 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         below=Count("pk", filter=Q(fidelity_floor_met=False)),
         guard_bytes=Sum("guard_bytes"),
         patched=Count("pk", filter=Q(fidelity_guard="patches")),
+        regions=Count("pk", filter=Q(fidelity_guard="regions")),
         avif=Count("pk", filter=Q(fidelity_guard="avif")),
     )
     fmt_rows = (
@@ -280,6 +282,7 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         fidelity_below_floor=agg["below"],
         guard_bytes=agg["guard_bytes"] or 0,
         guard_patched=agg["patched"],
+        guard_regions=agg["regions"],
         guard_avif=agg["avif"],
         histogram=charts.histogram(list(ready.values_list("latent_bytes", flat=True))),
         growth=charts.growth([(r["day"], r["o"] or 0, r["lat"] or 0) for r in daily if r["day"]]),

@@ -41,14 +41,17 @@ def test_stats_share_below_floor_and_guard_bytes(client, staff_user, user, media
              fidelity_guard="patches", guard_bytes=700)
     _guarded(ready_photo(user), fidelity_min=0.2, fidelity_mean=0.7, fidelity_floor_met=False,
              fidelity_guard="avif", guard_bytes=3000)
+    _guarded(ready_photo(user), fidelity_min=0.4, fidelity_mean=0.8, fidelity_floor_met=True,
+             fidelity_guard="regions", guard_bytes=900)
     ready_photo(user)  # encoded with the guard off: not counted
     s = stats.collect(with_queue=False)
-    assert (s.fidelity_measured, s.fidelity_below_floor) == (3, 1)
-    assert s.fidelity_below_share == pytest.approx(1 / 3)
-    assert (s.guard_bytes, s.guard_patched, s.guard_avif) == (3700, 1, 1)
+    assert (s.fidelity_measured, s.fidelity_below_floor) == (4, 1)
+    assert s.fidelity_below_share == pytest.approx(1 / 4)
+    assert (s.guard_bytes, s.guard_patched, s.guard_regions, s.guard_avif) == (4600, 1, 1, 1)
     client.force_login(staff_user)
     body = client.get(reverse("gallery:stats")).content.decode()
-    assert "1 of 3 photos below the floor" in body and "3,700 bytes spent on the guard" in body
+    assert "1 of 4 photos below the floor" in body and "4,600 bytes spent on the guard" in body
+    assert "1 with faces as region latents" in body
 
 
 def test_commit_stores_guard_fields_from_codec_info(user, media_root):
