@@ -212,3 +212,30 @@ def test_quality_mode_protects_a_small_face_with_a_region_latent() -> None:
     assert meta["faces_found"] == 1 and meta["guard"] == "regions" and len(meta["regions"]) == 1
     rep = compare_faces(rgb, np.asarray(codec.decode(out)), probe_small=False)
     assert meta["worst_identity_distance"] == pytest.approx(rep.worst_distance, abs=1e-4)
+
+
+def test_mutated_region_bodies_only_raise_bitstream_errors(region_stream) -> None:
+    """Fuzz: byte flips, truncations and insertions anywhere in a valid body (incl. the nested
+    stream) either parse or raise `BitstreamError`; `codec.info` reports an invalid layer, never crashes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    good = regionlayer.pack(_layer(region_stream), W, H)
+
+    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(pos=st.integers(0, len(good) - 1), value=st.integers(0, 255),
+           op=st.sampled_from(["flip", "cut", "insert"]))
+    def case(pos: int, value: int, op: str) -> None:
+        body = {"flip": good[:pos] + bytes([value]) + good[pos + 1 :], "cut": good[:pos],
+                "insert": good[:pos] + bytes([value]) + good[pos:]}[op]
+        try:
+            layer = regionlayer.parse(body, W, H, 1)
+        except BitstreamError:
+            return
+        assert all(r.x + r.w <= W and r.y + r.h <= H for r in layer.regions)
+
+    case()
+    # a file whose region body is garbage: info says so
+    broken = _with_layer(codec.encode(np.zeros((H, W, 3), np.uint8), max_bytes=300, effort="fast",
+                                      min_fidelity=0), good[:-7])
+    assert str(codec.info(broken)["regions"]).startswith("invalid")
