@@ -314,15 +314,21 @@ def _blend_region(img: np.ndarray, new: np.ndarray, region: Region, grow: float 
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def recolour_irises(img: np.ndarray, landmarks: np.ndarray, min_chroma: float = 25.0) -> np.ndarray:
-    """Synthetic failure: both irises' hue rotated by 180° in CIELAB (blue ↔ brown), chroma at least
-    ``min_chroma`` (so a grey iris gets a visible colour too); lightness and texture kept."""
-    reg = feature_regions(landmarks)
+def _hue_turned(img: np.ndarray, min_chroma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``img`` with every pixel's CIELAB hue turned by 180° and chroma raised to ≥ ``min_chroma``
+    (lightness kept), the original chroma per pixel, and the original in CIELAB."""
     lab = srgb_to_lab(img)
     c = np.hypot(lab[..., 1], lab[..., 2])
     hue = np.arctan2(lab[..., 2], lab[..., 1]) + np.pi
     c2 = np.maximum(c, min_chroma)
-    new = lab_to_srgb(np.stack([lab[..., 0], c2 * np.cos(hue), c2 * np.sin(hue)], -1))
+    return lab_to_srgb(np.stack([lab[..., 0], c2 * np.cos(hue), c2 * np.sin(hue)], -1)), c, lab
+
+
+def recolour_irises(img: np.ndarray, landmarks: np.ndarray, min_chroma: float = 25.0) -> np.ndarray:
+    """Synthetic failure: both irises' hue rotated by 180° in CIELAB (blue ↔ brown), chroma at least
+    ``min_chroma`` (so a grey iris gets a visible colour too); lightness and texture kept."""
+    reg = feature_regions(landmarks)
+    new, _c, _lab = _hue_turned(img, min_chroma)
     out = np.asarray(img)
     for iris in reg.irises:
         out = _blend_region(out, new, iris, grow=1.1)
@@ -456,11 +462,7 @@ def recolour_irises_subtle(img: np.ndarray, landmarks: np.ndarray, min_chroma: f
     Lightness and texture kept. Made on the whole located iris disc (`locate_iris`), independent of
     `iris_weights`' choice of pixels."""
     reg = feature_regions(landmarks)
-    lab = srgb_to_lab(img)
-    c = np.hypot(lab[..., 1], lab[..., 2])
-    hue = np.arctan2(lab[..., 2], lab[..., 1]) + np.pi
-    c2 = np.maximum(c, min_chroma)
-    new = lab_to_srgb(np.stack([lab[..., 0], c2 * np.cos(hue), c2 * np.sin(hue)], -1))
+    new, c, lab = _hue_turned(img, min_chroma)
     keep = np.clip((c - skin_chroma[0]) / (skin_chroma[1] - skin_chroma[0]), 0.0, 1.0)[..., None]
     new = keep * np.asarray(img, np.float64) + (1 - keep) * new
     out = np.asarray(img)
