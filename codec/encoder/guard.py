@@ -29,6 +29,11 @@ wire format is `codec.container.patchlayer`; decoding goes through `codec.decode
 4. else the best latent candidate (the plain file unless a guarded one improves the worst block by
    `MIN_GAIN` while keeping the mean), with ``fidelity_floor_met = false`` in the header.
 Every file written is measured (never estimated) and is ≤ max_bytes.
+
+Faces (issue 12): after the block guard, `_FaceGuard` checks every face of the original on the chosen
+file's decode (`codec.encoder.faces`) and, when one is not kept, tries region latents
+(`codec.encoder.regions`), patch layers over the face boxes and whole-image AVIF, under the same two
+conditions for the rest of the photo (`_FaceGuard.acceptable`).
 """
 
 from __future__ import annotations
@@ -444,8 +449,10 @@ def with_tags(data: bytes, **tags: object) -> bytes:
 
 class _FaceGuard:
     """Face protection after the block guard (`protect`): decode → identity check → if a face fails,
-    spend bytes on the face boxes (a patch layer over the chosen latent, then over smaller latents of
-    the same budget), AVIF for the whole image last; the first file that keeps every face wins."""
+    spend bytes on the face boxes: region latents (the faces as small latents of their own over a
+    flattened base), then a patch layer over the chosen latent and over smaller latents of the same
+    budget, AVIF for the whole image last; the first file that keeps every face and is `acceptable`
+    for the rest of the photo wins."""
 
     def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None,
                  quality_ref: float | None = None) -> None:
