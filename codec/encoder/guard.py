@@ -187,6 +187,11 @@ class _Guard:
         self.grid = Grid(self.rgb.shape[0], self.rgb.shape[1], BLOCK)
         self._quality: dict[bytes, float] = {}
 
+    def tagged_size(self, stream: bytes) -> int:
+        """Bytes of ``stream`` once the fidelity tags are added (what a layer's allowance starts from)."""
+        dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), self.floor, False, (0, 0, 0, 0), 0, 1)
+        return len(with_fidelity(stream, dummy))
+
     def fits(self, data: bytes) -> bool:
         return self.max_bytes is None or len(data) <= self.max_bytes
 
@@ -233,10 +238,8 @@ class _Guard:
 
     def _patches_budgeted(self, stream: bytes, base: np.ndarray, bad: list[int]) -> list[Candidate]:
         assert self.max_bytes is not None
-        dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), self.floor, False, (0, 0, 0, 0), 0, 1)
-        plain = with_fidelity(stream, dummy)
         # section framing (count, id, length ≤ 3 bytes) + layer header (≤ 4 + 5 bytes/varint)
-        allowance = self.max_bytes - len(plain) - 5 - (4 + 2 * len(bad) + 5)
+        allowance = self.max_bytes - self.tagged_size(stream) - 5 - (4 + 2 * len(bad) + 5)
         out: list[Candidate] = []
         if allowance < 64:
             return out
@@ -508,8 +511,7 @@ class _FaceGuard:
             for q in FACE_QUALITY_LADDER:
                 yield g._compose(stream, base, build_layer(g.rgb, g.grid, idx, "webp", q))
             return
-        dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), g.floor, False, (0, 0, 0, 0), 0, 1)
-        allowance = g.max_bytes - len(with_fidelity(stream, dummy)) - 5 - (4 + 2 * len(idx) + 5)
+        allowance = g.max_bytes - g.tagged_size(stream) - 5 - (4 + 2 * len(idx) + 5)
         if allowance < 64:
             return
         atlas = patchlayer.make_atlas(g.rgb, g.grid, idx, patchlayer.default_cols(len(idx), g.grid))
@@ -588,9 +590,8 @@ class _FaceGuard:
         if g.max_bytes is None:
             st = ratecontrol.Setting(*self.chosen_setting())
         else:
-            dummy = FidelityReport(0.0, 0.0, np.zeros((1, 1)), g.floor, False, (0, 0, 0, 0), 0, 1)
-            overhead = len(with_fidelity(self.chosen.stream or self.chosen.data, dummy)) - len(
-                self.chosen.stream or self.chosen.data) + len(body) + 5  # tags, section framing, body
+            ref = self.chosen.stream or self.chosen.data
+            overhead = g.tagged_size(ref) - len(ref) + len(body) + 5  # tags, section framing, body
             try:
                 st = ratecontrol.search(lambda s: len(base_session.stream(s, search=True)),
                                         g.max_bytes - overhead)
