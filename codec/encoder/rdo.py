@@ -118,7 +118,7 @@ def load_tuned_layers(model: LatentAutoencoder, path: str | Path) -> torch.nn.Mo
     return layers.requires_grad_(False).eval()
 
 
-_tuned_cache: dict[tuple[int, str], SequentialEncoder] = {}
+_tuned_cache: dict[tuple[int, str], Callable[[Tensor], Tensor]] = {}
 _tuned_lock = threading.Lock()
 
 
@@ -136,6 +136,9 @@ def get_encoder(effort: str, model: LatentAutoencoder) -> Callable[[Tensor], Ten
         enc = _tuned_cache.get(key)
         if enc is None:
             enc = SequentialEncoder(load_tuned_layers(model, path), model.device, model.dtype)
+            batched = getattr(model, "batch_callable", None)  # `codec.models.batching`
+            if batched is not None:
+                enc = batched(enc, "tuned-encode")
             _tuned_cache[key] = enc
     return enc
 

@@ -86,22 +86,45 @@ class _DecoderMemo:
         return out
 
 
+class _PerThreadMemos:
+    """Installed as ``model.decode`` while any `encode_result` runs on ``model``: each thread's calls
+    go to that thread's own memo (or straight to the decoder), so concurrent encodes on one shared
+    model (a GPU worker's threads, `codec.models.batching`) neither see nor remove each other's."""
+
+    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], had_own: bool, previous: Any) -> None:
+        self.decode, self.had_own, self.previous = decode, had_own, previous
+        self.local = threading.local()
+        self.users = 0
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        memo = getattr(self.local, "memo", None)
+        return memo(z) if memo is not None else self.decode(z)
+
+
 @contextmanager
 def _memoized_decoder(model: Any, max_bytes: int = MEMO_MAX_BYTES) -> Iterator[_DecoderMemo]:
-    """Shadow ``model.decode`` with a memo (an instance attribute) for the duration of the block."""
+    """Memoize ``model.decode`` for the calling thread for the duration of the block."""
     with _install_lock:
-        memo = _DecoderMemo(model.decode, max_bytes)
-        had_own = "decode" in vars(model)
-        previous = vars(model).get("decode")
-        model.decode = memo
+        dispatch = vars(model).get("decode")
+        if not isinstance(dispatch, _PerThreadMemos):
+            had_own = "decode" in vars(model)
+            dispatch = _PerThreadMemos(model.decode, had_own, vars(model).get("decode"))
+            model.decode = dispatch
+        dispatch.users += 1
+    memo = _DecoderMemo(dispatch.decode, max_bytes)
+    outer = getattr(dispatch.local, "memo", None)
+    dispatch.local.memo = memo
     try:
         yield memo
     finally:
+        dispatch.local.memo = outer
         with _install_lock:
-            if had_own:
-                model.decode = previous
-            else:
-                del model.decode
+            dispatch.users -= 1
+            if dispatch.users == 0:
+                if dispatch.had_own:
+                    model.decode = dispatch.previous
+                else:
+                    del model.decode
         memo.cache.clear()
 
 

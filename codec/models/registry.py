@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codec.errors import UsageError
+from codec.models.batching import BatchingAutoencoder, batch_settings
 from codec.models.specs import (
     DEFAULT_MODEL,
     FACTORIES,
@@ -41,7 +42,7 @@ def build(spec: ModelSpec, device: object, model_path: str | None) -> LatentAuto
     return factory(spec, device=device, **{location_arg: model_path})
 
 
-_cache: dict[tuple[str, str, str | None, str], LatentAutoencoder] = {}
+_cache: dict[tuple, LatentAutoencoder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -59,6 +60,8 @@ def get_model(
     ``onnxruntime``/``openvino`` run the TAESD family's inference on the CPU through
     `codec.models.onnx_runtime`. From the environment variable, a model or device the engine does not
     serve silently stays on torch; passed explicitly, it raises UsageError.
+    ``CODEC_BATCH_MAX`` > 1 wraps the model in `codec.models.batching.BatchingAutoencoder` (a GPU
+    worker coding several photos in threads shares forward passes between them).
     """
     from codec.device import resolve_device
     from codec.models.onnx_runtime import resolve_backend
@@ -69,16 +72,19 @@ def get_model(
     engine = resolve_backend(backend)
     if engine != "torch" and backend is None and (spec.family != "taesd" or dev.type != "cpu"):
         engine = "torch"
-    key = (spec.name, str(dev), path, engine)
+    rows, wait_s = batch_settings()
+    key = (spec.name, str(dev), path, engine, rows, wait_s if rows > 1 else 0.0)
     with _cache_lock:
         model = _cache.get(key)
         if model is None:
             # Built under the lock: two threads asking at once must not load twice.
-            torch_key = (spec.name, str(dev), path, "torch")
+            torch_key = (spec.name, str(dev), path, "torch", 1, 0.0)
             base = _cache.get(torch_key)
             if base is None:
                 base = _cache[torch_key] = build(spec, dev, path)
             model = base if engine == "torch" else _wrap(spec, base, engine)
+            if rows > 1:
+                model = BatchingAutoencoder(model, max_batch=rows, max_wait_s=wait_s)
             _cache[key] = model
     return model
 

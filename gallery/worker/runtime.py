@@ -5,7 +5,8 @@
   (``gallery.checks.worker_errors``) before it starts consuming (``RefuseWithoutModel`` bootstep
   below): a worker that cannot encode exits with a clear log line instead of taking photos off the
   queue only to put each back as "waiting".
-* ``warm_up()``: each prefork child loads the model with a tiny encode when it starts.
+* ``warm_up()``: each prefork child loads the model with a tiny encode when it starts (a threads-pool
+  worker, the GPU worker with dynamic batching, warms once when it is ready).
 * ``is_setup_problem(exc)``: errors about the machine, not the photo (kept originals, not counted).
 """
 
@@ -47,6 +48,18 @@ def load_codec():
         torch.set_num_threads(max(1, settings.GALLERY_TORCH_THREADS))
         _torch_configured = True
     return codec
+
+
+def codec_on_cuda() -> bool:
+    """Whether this process's codec runs on a CUDA GPU (``CODEC_DEVICE``, else torch's own answer)."""
+    import os
+
+    wanted = os.environ.get("CODEC_DEVICE", "").strip().lower()
+    if wanted and wanted != "auto":
+        return wanted.startswith("cuda")
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def is_setup_problem(exc: BaseException) -> bool:

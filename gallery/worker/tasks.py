@@ -15,7 +15,7 @@ import logging
 import random
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -269,9 +269,13 @@ def _limit_memory(**_kwargs) -> None:
     machine's OOM killer taking the worker."""
     from config.celery import app
 
-    from .runtime import consumes_encodes, limit_memory
+    from .runtime import codec_on_cuda, consumes_encodes, limit_memory
 
     if settings.GALLERY_TASK_MEMORY_LIMIT and consumes_encodes(_consumed_queues(app) or ["gpu"]):
+        if codec_on_cuda():
+            # the CUDA driver reserves far more virtual address space than any sensible RLIMIT_AS
+            log.info("codec on CUDA: no address-space limit for this process")
+            return
         limit_memory(settings.GALLERY_TASK_MEMORY_LIMIT)
 
 
@@ -288,3 +292,14 @@ def _warm_model(**_kwargs) -> None:
         warm_up()
     except Exception:  # the start-up check passed, so this is rarer (OOM, broken torch): the task says
         log.exception("could not warm up the codec")
+
+
+@worker_ready.connect
+def _warm_model_in_threads(sender=None, **_kwargs) -> None:
+    """A worker whose pool runs tasks in its own process (``--pool threads``, the GPU worker with
+    dynamic batching; ``solo``) has no pool children to warm: warm the model here, once, before the
+    first photo. Prefork workers warm each child instead (above) and never load torch in the parent."""
+    pool = getattr(sender, "pool", None)
+    if pool is None or "prefork" in type(pool).__module__:
+        return
+    _warm_model()

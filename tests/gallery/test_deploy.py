@@ -196,9 +196,13 @@ def test_docker_compose_services(project_root):
     assert web["environment"]["REDIS_URL"].startswith("redis://redis:6379")
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
 
-    # GPU worker: the codec queue, one process, one reserved NVIDIA device, no beat
+    # GPU worker: the codec queue, one process of threads whose passes are batched, one reserved
+    # NVIDIA device, no beat
     worker_cmd = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
-    assert "-Q gpu" in worker_cmd and "-c 1" in worker_cmd and " -B" not in worker_cmd
+    assert "-Q gpu" in worker_cmd and "-P threads" in worker_cmd and " -B" not in worker_cmd
+    concurrency = int(worker_cmd.split("-c ", 1)[1].split()[0])
+    assert int(worker["environment"]["CODEC_BATCH_MAX"]) > 1 and concurrency >= int(
+        worker["environment"]["CODEC_BATCH_MAX"])
     [device] = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and int(device["count"]) == 1
     assert "ports" not in worker
