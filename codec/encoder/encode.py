@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from codec.encoder import ratecontrol
+from codec.encoder import text as text_check
 from codec.encoder.flat import low_detail_scale
 from codec.encoder.guard import GuardResult, guard_result, resolve_floor
 from codec.encoder.session import EncodeSession
@@ -93,7 +94,8 @@ def encode(
     ``base_bytes`` (with a target): the nominal budget; the file is coded at it when that meets the
     target, and only grows (up to the cap) when it does not — never smaller than the nominal file.
     ``check_faces=False`` skips the identity check and the face protection (the bench's "before").
-    ``check_text=True`` also OCRs the original's text lines and protects them (`codec.encoder.text`; slow).
+    ``check_text=True`` also OCRs the original's text lines (in the background, during the encoder
+    pass) and protects them (`codec.encoder.text`).
     """
     effort = check_effort(effort)
     rgb = load_image(image, alpha=alpha)
@@ -117,6 +119,8 @@ def encode(
     low = low_detail_scale(rgb)
     session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
                             search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES)
+    if check_text and resolve_floor(min_fidelity) > 0.0:
+        text_check.start(session)  # Tesseract on the original overlaps the encoder pass
     if target is not None:
         assert max_bytes is not None
         return encode_to_target(session, target, max_bytes, min_fidelity, check_faces, check_text,

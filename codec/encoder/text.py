@@ -1,15 +1,23 @@
-"""Text-checked encoding (issue 12), opt-in: ``codec.encode(..., check_text=True)``.
+"""Text-checked encoding (issue 12): ``codec.encode(..., check_text=True)`` (the gallery's default
+when Tesseract is installed, ``GALLERY_CHECK_TEXT``).
 
 Tesseract (`codec.metrics.legibility`) finds the text lines of the original once per encode; the guard
 then checks the CER of OCR(decode) against OCR(original) on those lines and protects them like faces
-(`codec.encoder.guard._FaceGuard`: their blocks join the face patch layer). Off by default because it
-costs far more than the ~1 s per photo the default path may spend: measured `find_text_regions` on a
-768×512 Kodak photo (kodim04, kodim08): 9.6 s and 10.2 s on the shared 2-core machine (load ~13), plus
-two OCR calls per line and check. Without the tesseract binary nothing is checked and the file carries
-no ``text_cer`` (``codec.info`` → ``text_checked: false``).
+(`codec.encoder.guard._FaceGuard`: their blocks join the face patch layer). Without the tesseract
+binary nothing is checked and the file carries no ``text_cer`` (``codec.info`` → ``text_checked: false``).
+
+Cost (docs/bench/faces/text_protected.md): `find_text_regions` takes 0.3 s on a 481×321 photo and
+0.55 s on a 768×512 Kodak photo on an idle core (9.6–10.2 s measured earlier at load ~13). `start`
+runs it in a background thread from the moment the encode session exists, so the Tesseract
+subprocess (one thread, ``OMP_THREAD_LIMIT=1``) overlaps the torch encoder pass; `session_regions`
+then only waits for what is left. Each check costs one OCR call per line (the original's reading of a
+line is cached, `codec.metrics.legibility`).
 """
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +39,46 @@ def detect(rgb: np.ndarray) -> list[TextRegion] | None:
         return None
 
 
-def session_regions(session: object) -> list[TextRegion] | None:
-    """`detect` once per `EncodeSession` (kept in its memo)."""
-    memo = session._memo  # type: ignore[attr-defined]
+class Detection:
+    """`detect` running in a daemon thread; `result` waits for it (and re-raises what it raised)."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self._rgb = rgb
+        self._value: list[TextRegion] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="codec-text-detect", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            self._value = detect(self._rgb)
+        except BaseException as exc:  # handed to the caller's thread by `result`
+            self._error = exc
+        finally:
+            self._rgb = None  # type: ignore[assignment]
+
+    def result(self) -> list[TextRegion] | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def start(session: Any) -> None:
+    """Begin `detect` on the session's original in the background (idempotent): call it as soon as the
+    session exists, before the encoder pass, so the OCR subprocess runs while torch encodes."""
+    memo = session._memo
+    if "text" not in memo and "text_pending" not in memo:
+        memo["text_pending"] = Detection(session.rgb)
+
+
+def session_regions(session: Any) -> list[TextRegion] | None:
+    """`detect` once per `EncodeSession` (kept in its memo): the background run `start` began, if any,
+    else a direct call."""
+    memo = session._memo
     if "text" not in memo:
-        memo["text"] = detect(session.rgb)  # type: ignore[attr-defined]
+        pending = memo.pop("text_pending", None)
+        memo["text"] = pending.result() if pending is not None else detect(session.rgb)
     return memo["text"]
 
 

@@ -14,16 +14,22 @@ a subprocess on PNG bytes through stdin, so nothing but the binary is needed (no
    original's reading (whitespace collapsed; case kept). It can exceed 1 when the decode reads as
    longer garbage. The report's ``cer`` is the character-weighted mean over all lines.
 
+Tesseract is deterministic, so a line crop's reading is cached by the crop's pixels (`read_line`):
+an encoder that checks many candidate decodes against one original OCRs the original's lines once.
+
 The reference is OCR(original), not the ground-truth string, so the metric asks "does the decode
 still read the same" and works on any photo; benchmarks with rendered text can also pass the truth.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
 import subprocess
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -40,6 +46,10 @@ TARGET_LINE_PX = 32
 OCR_TIMEOUT_S = 60.0
 #: Images larger than this are downscaled before region search (region boxes are mapped back).
 MAX_SEARCH_PIXELS = 8_000_000
+#: line readings kept by `read_line` (keyed by the crop's pixels; a few KB in all)
+READING_CACHE_SIZE = 512
+_readings: OrderedDict[tuple[int, int, bytes], str] = OrderedDict()
+_readings_lock = threading.Lock()
 
 
 class OcrUnavailableError(ModelNotFoundError):
@@ -235,6 +245,24 @@ def _line_crop(arr: np.ndarray, region: TextRegion) -> Image.Image:
     return img
 
 
+def read_line(arr: np.ndarray, region: TextRegion) -> str:
+    """Tesseract's single-line reading of ``region``'s crop of ``arr`` (`_line_crop`), normalised;
+    cached by the crop's pixels (the same crop always reads the same, so the cache changes nothing but
+    the time)."""
+    img = _line_crop(arr, region)
+    key = (img.width, img.height, hashlib.blake2b(img.tobytes(), digest_size=16).digest())
+    with _readings_lock:
+        if key in _readings:
+            _readings.move_to_end(key)
+            return _readings[key]
+    text = normalise(_run(img, psm=7, tsv=False))
+    with _readings_lock:
+        _readings[key] = text
+        while len(_readings) > READING_CACHE_SIZE:
+            _readings.popitem(last=False)
+    return text
+
+
 def compare_text(original: np.ndarray, decoded: np.ndarray, *,
                  regions: list[TextRegion] | None = None, min_confidence: float = 60.0) -> LegibilityReport:
     """CER of OCR(decoded) against OCR(original) on every text line found in ``original``.
@@ -249,10 +277,10 @@ def compare_text(original: np.ndarray, decoded: np.ndarray, *,
         regions = find_text_regions(original, min_confidence=min_confidence)
     results = []
     for region in regions:
-        ref = normalise(_run(_line_crop(original, region), psm=7, tsv=False))
+        ref = read_line(original, region)
         if not ref:
             continue
-        hyp = normalise(_run(_line_crop(decoded, region), psm=7, tsv=False))
+        hyp = read_line(decoded, region)
         edits = levenshtein(ref, hyp)
         results.append(LineResult(region, ref, hyp, edits, edits / len(ref)))
     return LegibilityReport(tuple(results))
