@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout reliability soak train-encoder train-denoiser train-entropy clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout bench-gpu reliability soak train-encoder train-denoiser train-entropy clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -70,6 +70,13 @@ bench-gallery: venv
 BENCH_SCALEOUT_ARGS ?=
 bench-scaleout: venv
 	$(BIN)/python scripts/scale_out.py $(BENCH_SCALEOUT_ARGS)
+
+# Worker throughput with dynamic batching (issue 13 item 4): photos/s at batch 1/8/32 through
+# codec.encode_result in B threads on one batched model, plus the bare model's images/s; for a lent
+# GPU (CPU works, slowly). docs/bench/gpu/ (throughput.json|md)
+BENCH_GPU_ARGS ?= --photos 64 --batches 1,8,32
+bench-gpu: venv
+	$(BIN)/python -m codec.tools.bench.throughput --out docs/bench/gpu $(BENCH_GPU_ARGS)
 
 reliability: venv
 	$(BIN)/python scripts/reliability.py
