@@ -29,6 +29,10 @@ EXPOSE 8000
 CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin --only-from-env && exec gunicorn config.wsgi -b 0.0.0.0:8000 -w ${WEB_CONCURRENCY:-3} --timeout 120 --access-logfile -"]
 
 FROM base AS worker
+# Tesseract + its English model: the encoder's text check (issue 12, GALLERY_CHECK_TEXT; off without it).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 # CUDA build of the pinned torch; pass --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for CPU.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 RUN pip install --index-url ${TORCH_INDEX_URL} torch==2.13.0 \

@@ -352,6 +352,27 @@ def check_waiting_photos(app_configs=None, **kwargs) -> list:
     ]
 
 
+@checks.register(TAG)
+def check_text_ocr(app_configs=None, **kwargs) -> list:
+    """The text check (``GALLERY_CHECK_TEXT``) needs Tesseract with its English model: say when a photo's
+    text will not be checked (a warning, never an error: the encode works without it)."""
+    from codec.metrics.legibility import OcrUnavailableError, tesseract_binary
+
+    hint = "apt-get install tesseract-ocr tesseract-ocr-eng (the worker image has them)"
+    try:
+        tesseract_binary()
+    except OcrUnavailableError as exc:
+        if settings.GALLERY_CHECK_TEXT:
+            return [checks.Warning(f"GALLERY_CHECK_TEXT is on but OCR is unavailable ({exc}): photos' text "
+                                   "is not checked.", hint=hint, id="gallery.W021")]
+        if not os.environ.get("GALLERY_CHECK_TEXT", "").strip():  # off because Tesseract is missing
+            return [checks.Warning("Tesseract is not installed: photos' text is not checked "
+                                   "(GALLERY_CHECK_TEXT is off).",
+                                   hint=hint + "; or set GALLERY_CHECK_TEXT=0 to silence this.",
+                                   id="gallery.W022")]
+    return []
+
+
 def worker_errors() -> list:
     """The gallery's checks with worker severity; what a worker must not start with."""
     with as_worker():

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.urls import reverse
 
+from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
+
 from . import previews, sizes
 from .models import Comparison, Photo
 from .redact import public_message
@@ -139,7 +141,7 @@ def variants(photo: Photo) -> list[Variant]:
 class Badge:
     """One line about what the encode kept or changed (issue 12): never a silent READY."""
 
-    key: str  # faces-changed | below-floor | target-missed | faces-kept
+    key: str  # faces-changed | text-changed | below-floor | target-missed | faces-kept
     label: str  # the badge text
     text: str  # one line of explanation with the numbers
     warning: bool
@@ -218,6 +220,15 @@ def protection(photo: Photo) -> Protection:
             + (f" ({numbers}; 0 = the same face)" if numbers else "") + ".",
             True,
         ))
+    cer = _num(info, "text_cer")
+    if cer is not None and cer > TEXT_CER_FLOOR + 1e-6:  # the file stores it as float32
+        badges.append(Badge(
+            "text-changed",
+            "Text may have changed",
+            f"The photo's text reads differently in the decode: OCR character error rate {cer:.0%} "
+            f"against the original (floor {TEXT_CER_FLOOR:.0%}).",
+            True,
+        ))
     floor_met = _flag(info, "fidelity_floor_met")
     if floor_met is None:
         floor_met = photo.fidelity_floor_met
@@ -262,8 +273,7 @@ def protection(photo: Photo) -> Protection:
         one = len(regions) == 1
         notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
                      f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
-    cer = _num(info, "text_cer")
-    if cer is not None:
+    if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6:
         notes.append(f"Text checked: OCR character error rate {cer:.0%} (decoded against the original).")
     return Protection(
         badges=badges,

@@ -29,12 +29,19 @@ from codec.metrics.legibility import OcrUnavailableError, TextRegion, compare_te
 #: at ≤ 0.13 (20-px caps: latent 0.13 at 0.10 bpp, every codec 0.053 at 0.15 bpp), garbled ones at
 #: 0.5–1.0 (12-px caps at 0.05–0.10 bpp) → 0.2.
 TEXT_CER_FLOOR = 0.2
+#: letters/digits a line needs before the encoder checks it. Tesseract reads 2–3-character "lines" into
+#: texture: on 60 training photos without text (every 12th bsds500 photo + 20 imagenet samples) 15 had
+#: one or more (``we``, ``2B``, ``Sa =``, ``tis] @``: every one ≤ 3 letters/digits), each a line the
+#: guard would check and protect or flag for nothing; the rendered sign lines have ≥ 13 (see
+#: docs/bench/faces/text_protected.md). A real 2–3-letter sign ("BAR") is not checked.
+MIN_LINE_CHARS = 4
 
 
 def detect(rgb: np.ndarray) -> list[TextRegion] | None:
-    """Text lines of the original (None when Tesseract is not installed)."""
+    """Text lines of the original with ≥ `MIN_LINE_CHARS` letters/digits (None when Tesseract is not
+    installed)."""
     try:
-        return find_text_regions(rgb)
+        return find_text_regions(rgb, min_chars=MIN_LINE_CHARS)
     except OcrUnavailableError:
         return None
 

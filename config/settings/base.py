@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import warnings
 from pathlib import Path
 
@@ -209,6 +210,14 @@ GALLERY_CODEC_MODEL = os.environ.get("GALLERY_CODEC_MODEL", "taesd")
 # file at the preset's bytes, no growth. An explicit byte budget is never a target.
 GALLERY_PRESET_TARGET = os.environ.get("GALLERY_PRESET_TARGET", "faithful")
 GALLERY_PRESET_TARGET_HEADROOM = env_float("GALLERY_PRESET_TARGET_HEADROOM", 2.0)
+# Text check (issue 12): the encoder OCRs the photo's text lines (Tesseract, in the background during
+# the encoder pass) and protects those that would read differently; a file whose text still reads
+# differently gets a "Text may have changed" badge. Default: on when the tesseract binary is installed
+# (Debian tesseract-ocr + tesseract-ocr-eng; $CODEC_TESSERACT names another one), off otherwise — the
+# system check gallery.W021/W022 says so.
+GALLERY_CHECK_TEXT = env_bool(
+    "GALLERY_CHECK_TEXT", shutil.which(os.environ.get("CODEC_TESSERACT") or "tesseract") is not None
+)
 GALLERY_COMPARISON_FORMATS = env_list("GALLERY_COMPARISON_FORMATS", ["jpeg", "webp", "avif"])
 # Lowest quality a comparison may use before it is downscaled to fit; empty = the format's minimum
 # (JPEG quality 1), i.e. downscale only when even that is over the latent's size.

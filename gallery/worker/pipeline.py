@@ -118,6 +118,7 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
             rgb,
             model=settings.GALLERY_CODEC_MODEL,
             effort=effort or photo.encode_effort or settings.GALLERY_ENCODE_EFFORT,
+            check_text=settings.GALLERY_CHECK_TEXT,
             **budget,  # type: ignore[arg-type]
         )
         data, meta = result.data, result.info
