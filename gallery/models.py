@@ -53,6 +53,7 @@ class Photo(models.Model):
         TINY = "tiny", sizes.label("tiny")
         SMALL = "small", sizes.label("small")
         STANDARD = "standard", sizes.label("standard")
+        HIGH = "high", sizes.label("high")
         BUDGET = sizes.BUDGET, sizes.label(sizes.BUDGET)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
