@@ -16,6 +16,8 @@ caller's `codec.options.DecodeLimits`: a stream asking for more work than allowe
 
 from __future__ import annotations
 
+import hashlib
+from contextvars import ContextVar
 from dataclasses import replace
 from enum import Enum
 from typing import Any, Final
@@ -109,6 +111,12 @@ def _latent(header: Header, payload: bytes) -> np.ndarray:
     return dequantize(symbols, header.quant)
 
 
+#: denoised latents kept while `codec.encoder.result.encode_result` runs in this thread (None
+#: elsewhere): the guard and the final reconstruction denoise the same latent once, not twice
+FILTER_MEMO: ContextVar[dict | None] = ContextVar("codec_filter_memo", default=None)
+FILTER_MEMO_MAX = 16
+
+
 def filter_latent(header: Header, latent: np.ndarray, model_name: str) -> np.ndarray:
     """``latent`` through the denoiser the header names, when this build knows it for ``model_name``
     (an unknown id — a newer file — or another model's decoder: the latent as it is)."""
@@ -116,7 +124,19 @@ def filter_latent(header: Header, latent: np.ndarray, model_name: str) -> np.nda
     if spec is None or spec.model != model_name:
         return latent
     assert header.quant is not None
-    return denoiser.apply(denoiser.get_denoiser(spec.filter_id), latent, header.quant)
+    memo = FILTER_MEMO.get()
+    if memo is None:
+        return denoiser.apply(denoiser.get_denoiser(spec.filter_id), latent, header.quant)
+    arr = np.ascontiguousarray(latent)
+    key = (spec.filter_id, repr(header.quant), arr.shape, arr.dtype.str,
+           hashlib.blake2b(arr.tobytes(), digest_size=20).digest())
+    found = memo.get(key)
+    if found is None:
+        found = denoiser.apply(denoiser.get_denoiser(spec.filter_id), latent, header.quant)
+        if len(memo) < FILTER_MEMO_MAX:
+            memo[key] = found.copy()
+        return found
+    return found.copy()
 
 
 def decode(

@@ -6,7 +6,8 @@ gallery writes its previews right after the encode) would otherwise decode the s
 time — on a CPU that is the single most expensive step after the encoder passes.
 
 How: for the duration of one encode the model's ``decode`` is memoized by the latent's bytes
-(`_DecoderMemo`). The decoder network is deterministic per backend, so a memo hit returns exactly
+(`_DecoderMemo`), and so is the latent denoiser (`codec.decoder.FILTER_MEMO`, ≈ 0.2 s per 768×512).
+The decoder network is deterministic per backend, so a memo hit returns exactly
 what a fresh pass would; every other step of the decode (entropy decoding, dequantization, crop,
 resize, patch layer, AVIF fallback) runs as usual through `codec.decoder.decode_rgb`, so the
 reconstruction is, bit for bit, what ``codec.decode(data)`` returns. A side effect: when the guard
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from codec.container.describe import info as describe
-from codec.decoder import decode_rgb
+from codec.decoder import FILTER_MEMO, decode_rgb
 from codec.encoder.encode import encode
 from codec.models.registry import get_model
 
@@ -136,12 +137,20 @@ def encode_result(image: Any, **options: Any) -> EncodeResult:
     """
     model = get_model(options.get("model", "taesd"), device=options.get("device"),
                       model_path=options.get("model_path"))
-    with _memoized_decoder(model) as memo:
-        data = encode(image, **options)
-        misses_before = memo.misses
-        meta = describe(data)
-        # the header's model is the encoder's (an AVIF fallback needs none)
-        rgb = decode_rgb(data, model=model, max_pixels=None)
-        reused = memo.misses == misses_before
+    filters = FILTER_MEMO.set({})  # the latent denoiser's outputs, shared the same way
+    try:
+        with _memoized_decoder(model) as memo:
+            return _encode_with_memos(image, model, memo, options)
+    finally:
+        FILTER_MEMO.reset(filters)
+
+
+def _encode_with_memos(image: Any, model: Any, memo: _DecoderMemo, options: dict[str, Any]) -> EncodeResult:
+    data = encode(image, **options)
+    misses_before = memo.misses
+    meta = describe(data)
+    # the header's model is the encoder's (an AVIF fallback needs none)
+    rgb = decode_rgb(data, model=model, max_pixels=None)
+    reused = memo.misses == misses_before
     return EncodeResult(data=data, reconstruction=rgb, info=meta, decoder_passes_saved=memo.hits,
                         decoder_passes=memo.misses, reconstruction_reused=reused)

@@ -47,3 +47,28 @@ def test_memo_is_bounded_and_a_miss_still_decodes():
     assert torch.equal(memo(a), a * 2) and torch.equal(memo(a), a * 2)
     assert torch.equal(memo(b), b * 2) and torch.equal(memo(b), b * 2)  # not kept: decoded again
     assert (memo.hits, memo.misses, len(calls)) == (1, 3, 3)
+
+
+def test_the_latent_denoiser_runs_once_per_latent(crop, monkeypatch):
+    """The final reconstruction reuses the guard's denoised latent (effort default writes the
+    denoiser tag): encode_result runs the denoiser no more often than the encode alone does (without
+    the memo it runs once more); outside encode_result nothing is memoized."""
+    from codec import decoder
+    from codec.models import denoiser
+
+    calls = []
+    real = denoiser.apply
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(denoiser, "apply", counting)
+    data = codec.encode(crop, max_bytes=400, effort="default")
+    alone = len(calls)
+    res = codec.encode_result(crop, max_bytes=400, effort="default")
+    assert res.data == data and codec.info(data).get("preferred_decoder", "").endswith("dq1")
+    assert 1 <= len(calls) - alone <= alone
+    before = len(calls)
+    assert np.array_equal(res.reconstruction, np.asarray(codec.decode(res.data)))
+    assert len(calls) == before + 1 and decoder.FILTER_MEMO.get() is None  # a plain decode denoises
