@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from codec.encoder import ratecontrol
@@ -52,3 +53,36 @@ def test_coded_size_never_below_eight_pixels() -> None:
     assert Setting(0.25, 8).coded_size(5, 3) == (5, 3)
     assert Setting(1.0, 8).coded_size(21, 13) == (21, 13)
     assert Setting(0.5, 8).coded_size(768, 512) == (384, 256)
+
+
+def _bisect_reference(sizes: dict[int, int], max_bytes: int) -> int | None:
+    fitting = [q for q, n in sizes.items() if n <= max_bytes]
+    return max(fitting) if fitting else None
+
+
+def test_predicted_search_gives_bisections_answer_with_fewer_encodes() -> None:
+    """Sizes grow with levels; whatever the curve predicts (right, off by 30 %, or flat), the
+    answer is the largest fitting rung; a right prediction needs at most 3 size measurements."""
+    rng = np.random.default_rng(0)
+    levels = list(ratecontrol.LEVELS)
+    for _ in range(300):
+        bpp = np.cumsum(rng.uniform(0.002, 0.02, len(levels)))  # a calibrated curve
+        true = {q: int(b * 4e4 * rng.uniform(0.7, 1.3)) for q, b in zip(levels, bpp, strict=True)}
+        # keep this image's sizes monotone, as they are for a fixed latent
+        running = 0
+        for q in levels:
+            running = true[q] = max(true[q], running + 1)
+        budget = int(rng.uniform(0.5, 1.2) * true[levels[-1]])
+        curves = {"exact": lambda q, t=true: float(t[q]),
+                  "off": lambda q, b=dict(zip(levels, bpp, strict=True)): b[q],
+                  "flat": lambda q: 1.0}
+        for name, curve in curves.items():
+            calls: list[int] = []
+
+            def size_of(q: int, calls=calls) -> int:
+                calls.append(q)
+                return true[q]
+
+            got = ratecontrol._largest_fitting_levels(size_of, budget, levels, curve)
+            assert got == _bisect_reference(true, budget), name
+            assert len(calls) <= (3 if name == "exact" else 9), (name, calls)
