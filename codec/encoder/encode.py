@@ -225,7 +225,5 @@ def _bisect(session: EncodeSession, target: str, lo: int, best: GuardResult, min
 def _quality(session: EncodeSession, data: bytes) -> float:
     """Whole-image quality (MS-SSIM − LPIPS) of ``data`` against the session's original."""
     from codec.decoder import decode_rgb
-    from codec.metrics import lpips, ms_ssim
 
-    decoded = decode_rgb(data, model=session.model, max_pixels=None)
-    return ms_ssim(session.rgb, decoded) - lpips(session.rgb, decoded)
+    return session.quality_of(decode_rgb(data, model=session.model, max_pixels=None))

@@ -59,7 +59,7 @@ from codec.encoder import text as text_check
 from codec.encoder.faces import FaceVerdict
 from codec.encoder.session import EncodeSession
 from codec.errors import BudgetError, UsageError
-from codec.metrics import fidelity, lpips, ms_ssim
+from codec.metrics import fidelity
 from codec.metrics.fidelity import (
     BLOCK,
     BlockScores,
@@ -314,7 +314,7 @@ class _Guard:
         key = cand.data
         if key not in self._quality:
             assert cand.decoded is not None
-            self._quality[key] = ms_ssim(self.rgb, cand.decoded) - lpips(self.rgb, cand.decoded)
+            self._quality[key] = self.session.quality_of(cand.decoded)
         return self._quality[key]
 
     def keeps_quality(self, cand: Candidate, ref: Candidate) -> bool:

@@ -171,13 +171,18 @@ class EncodeSession:
         stock, denoised = self._measured(setting)
         return denoised > stock
 
+    def quality_of(self, decoded: np.ndarray) -> float:
+        """Whole-image quality of a decode against the original: MS-SSIM − LPIPS, the score every
+        encoder-side choice uses (measured choice, guard, target search). On the model's device: a
+        GPU worker must not queue its photos' metrics on the CPU (≈ 0.5 s per 768×512 there)."""
+        device = str(self.model.device)
+        return ms_ssim(self.rgb, decoded, device=device) - lpips(self.rgb, decoded, device=device)
+
     def _measured(self, setting: ratecontrol.Setting) -> tuple[float, float]:
         """(stock, denoised) MS-SSIM − LPIPS of ``setting`` (denoised = stock without a denoiser).
         Below effort ``max`` only the path the file will use is decoded (the other is −inf)."""
         if setting not in self._denoise:
-            def quality(out: np.ndarray) -> float:
-                return ms_ssim(self.rgb, out) - lpips(self.rgb, out)
-
+            quality = self.quality_of
             has_filter = self.latent_filter() is not None
             if has_filter and self.effort != "max":
                 self._denoise[setting] = (-math.inf, quality(self.reconstruction(setting, denoise=True)))
