@@ -136,6 +136,9 @@ def get_encoder(effort: str, model: LatentAutoencoder) -> Callable[[Tensor], Ten
         enc = _tuned_cache.get(key)
         if enc is None:
             enc = SequentialEncoder(load_tuned_layers(model, path), model.device, model.dtype)
+            on_engine = getattr(model, "engine_encoder", None)  # `codec.models.onnx_runtime`
+            if on_engine is not None:
+                enc = on_engine(enc.layers, path.stem)
             batched = getattr(model, "batch_callable", None)  # `codec.models.batching`
             if batched is not None:
                 enc = batched(enc, "tuned-encode")

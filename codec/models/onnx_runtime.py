@@ -14,7 +14,8 @@ exact); ONNX Runtime 1.3–1.8×.
   Nothing exported is ever committed.
 - Inference calls (no gradient wanted: ``torch.no_grad``/``inference_mode``, or an input that does not
   require grad) run on the engine; calls that need a gradient (the encoder-side RDO differentiates
-  through ``decode``) and everything else (``.ae``, the tuned encoder) go to the wrapped torch model.
+  through ``decode``) and everything else (``.ae``) go to the wrapped torch model. The tuned encoder
+  of effort ``default`` is exported the same way (`OnnxAutoencoder.engine_encoder`).
 - Any spatial size works (dynamic axes), so the tiled decode of `codec.tiling` runs unchanged.
 - Thread count: torch's (``CODEC_NUM_THREADS`` when set). Each engine is deterministic for a fixed
   thread count (checked in tests/codec/test_inference_backend.py and scripts/bench_inference.py);
@@ -187,6 +188,8 @@ class OnnxAutoencoder:
             setattr(self, name, getattr(base, name))
         self.threads = torch.get_num_threads()
         self._runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        #: other image→latent stacks of this model served by the engine (`engine_encoder`)
+        self._encoders: dict[str, torch.nn.Module] = {}
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -206,13 +209,13 @@ class OnnxAutoencoder:
         with self._lock:
             run = self._runners.get(part)
             if run is None:
-                module = graph_of(self.base.ae, part)
+                module = self._encoders.get(part) or graph_of(self.base.ae, part)
                 path = onnx_cache_path(module, self.name, part)
                 if not path.is_file():
                     import copy
 
                     cpu = copy.deepcopy(module).float().to(memory_format=torch.contiguous_format)
-                    export_onnx(cpu, part, self.latent_channels, path)
+                    export_onnx(cpu, "dec" if part == "dec" else "enc", self.latent_channels, path)
                 if self.engine == "onnxruntime":
                     run = ort_runner(path, self.threads)
                 else:
@@ -229,6 +232,22 @@ class OnnxAutoencoder:
             return self.base.encode(x)
         check_image_batch(x, self.downscale)
         return self._run("enc", x)
+
+    def engine_encoder(self, layers: torch.nn.Module, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Another image→latent stack of this model on the engine: the tuned encoder of effort
+        ``default`` (`codec.encoder.rdo.get_encoder`; input in [0, 1]). Exported once like the stock
+        parts (its own hash); a call that needs a gradient runs the torch stack."""
+        part = f"enc-{name}"
+        with self._lock:
+            self._encoders[part] = layers
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if torch.is_grad_enabled() and x.requires_grad:
+                return layers(x.to(self.device, self.dtype)).float()
+            check_image_batch(x, self.downscale)
+            return self._run(part, x)
+
+        return run
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and z.requires_grad:

@@ -65,6 +65,22 @@ def test_engine_matches_torch_and_is_deterministic(engine: str, torch_model, lat
 
 
 @pytest.mark.parametrize("engine", F32_ENGINES)
+def test_the_tuned_encoder_of_effort_default_runs_on_the_engine(engine: str, torch_model) -> None:
+    from codec.encoder import rdo
+
+    m = OnnxAutoencoder(torch_model, engine)
+    tuned_torch, tuned = rdo.get_encoder("default", torch_model), rdo.get_encoder("default", m)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref, out = tuned_torch(x), tuned(x)
+    assert isinstance(tuned_torch, rdo.SequentialEncoder) and not isinstance(tuned, rdo.SequentialEncoder)
+    assert out.shape == ref.shape and float((out - ref).abs().max()) < 2 * TOLERANCE[engine]
+    assert list((cache_root() / "onnx").glob("taesd-enc-taesd_encoder_rdo-*.onnx"))
+    stock = torch_model.encode(x)
+    assert float((out - stock).abs().max()) > 0.01  # the tuned weights, not the stock encoder
+
+
+@pytest.mark.parametrize("engine", F32_ENGINES)
 def test_tiled_decode_uses_dynamic_shapes(engine: str, torch_model, latent) -> None:
     m = OnnxAutoencoder(torch_model, engine)
     cfg = TilingConfig(max_whole_pixels=0, tile=48, margin=16)  # tiles of several shapes
