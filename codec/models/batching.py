@@ -20,7 +20,7 @@ Rules:
   batch of 4 TAESD passes differs from single passes by ≤ 3e-6 (encoder, tuned encoder and decoder
   alike). That can flip the rounding of a latent value near a quantizer decision, so a photo coded in
   a batch may get a file that differs in a few symbols from the file it gets alone — as good, not
-  identical (``tests/codec/test_batching.py``; ``scripts/gpu_bench.py`` reports the PSNR between the
+  identical (``tests/codec/test_batching.py``; ``codec.tools.bench.throughput`` reports the PSNR between the
   two on the GPU). Decoding a given file stays deterministic per backend up to that rounding (a
   preview rendered in a batch may differ by one level in a few pixels from one rendered alone).
 

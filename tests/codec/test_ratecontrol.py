@@ -79,7 +79,7 @@ def test_predicted_search_gives_bisections_answer_with_fewer_encodes() -> None:
         for name, curve in curves.items():
             calls: list[int] = []
 
-            def size_of(q: int, calls=calls) -> int:
+            def size_of(q: int, calls=calls, true=true) -> int:
                 calls.append(q)
                 return true[q]
 

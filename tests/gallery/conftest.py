@@ -141,6 +141,25 @@ def broker_at(app, url: str):
 
 
 @contextmanager
+def private_broker(app, redis_url: str, db: int):
+    """The app's broker on Redis database ``db`` for the block, its queues emptied before and after:
+    a test's own worker must not take (or leave) another test process's messages."""
+    from urllib.parse import urlparse
+
+    def purge() -> None:
+        with app.connection_for_write() as conn:
+            for queue in ("gpu", "maintenance"):
+                conn.default_channel.queue_purge(queue)
+
+    with broker_at(app, urlparse(redis_url)._replace(path=f"/{db}").geturl()):
+        purge()
+        try:
+            yield app
+        finally:
+            purge()
+
+
+@contextmanager
 def running_worker(app):
     """A real Celery worker consuming queue ``gpu`` in a thread of this process (solo pool)."""
     from celery.contrib.testing.worker import start_worker

@@ -55,24 +55,10 @@ def _no_address_space_limit(settings):
 def own_worker(_no_address_space_limit, redis_url, _test_broker):
     """A real worker on a broker database of this test alone: on the shared test database another
     test process's worker could take one of the batch's messages."""
-    from urllib.parse import urlparse
+    from .conftest import private_broker, running_worker
 
-    from .conftest import broker_at, running_worker
-
-    app = _test_broker
-
-    def purge() -> None:
-        with app.connection_for_write() as conn:
-            for queue in ("gpu", "maintenance"):
-                conn.default_channel.queue_purge(queue)
-
-    with broker_at(app, urlparse(redis_url)._replace(path="/12").geturl()):
-        purge()
-        try:
-            with running_worker(app) as worker:
-                yield worker
-        finally:
-            purge()
+    with private_broker(_test_broker, redis_url, 12) as app, running_worker(app) as worker:
+        yield worker
 
 
 def test_batch_of_ten_gets_each_thumbnail_when_ready(

@@ -3,13 +3,12 @@ several photos at once against one model whose passes are batched (codec/models/
 
 Run on the CPU here: it checks the wiring (threads pool warm-up, per-thread decoder memos, shared
 passes, every photo READY with its thumbnail), not the speed, which only a GPU shows
-(scripts/gpu_bench.py)."""
+(codec.tools.bench.throughput, `make bench-gpu`)."""
 
 from __future__ import annotations
 
 import io
 import time
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from django.urls import reverse
 from PIL import Image
 
 from gallery import previews
-from gallery.models import Photo
+from gallery.models import Photo, StagedUpload
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +30,7 @@ def batched_threads_worker(settings, monkeypatch, redis_url, _test_broker):
     from codec.models import batching
     from codec.models.registry import clear_cache
 
-    from .conftest import broker_at
+    from .conftest import private_broker
 
     # the in-process worker shares this process: no address-space limit (it would cap pytest too)
     settings.GALLERY_TASK_MEMORY_LIMIT = 0
@@ -39,23 +38,14 @@ def batched_threads_worker(settings, monkeypatch, redis_url, _test_broker):
     monkeypatch.setenv(batching.BATCH_MAX_ENV, str(PHOTOS))
     monkeypatch.setenv(batching.BATCH_WAIT_ENV, "300")  # a loaded CI box: give the threads time to meet
     clear_cache()
-    app = _test_broker
-
-    def purge() -> None:
-        with app.connection_for_write() as conn:
-            for queue in ("gpu", "maintenance"):
-                conn.default_channel.queue_purge(queue)
-
-    # a broker database of this test alone (another test process's worker must not take a message)
-    with broker_at(app, urlparse(redis_url)._replace(path="/13").geturl()):
-        purge()
-        try:
-            with start_worker(app, pool="threads", concurrency=PHOTOS, queues=["gpu", "maintenance"],
-                              perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60) as worker:
-                yield worker
-        finally:
-            purge()
-            clear_cache()
+    try:
+        with private_broker(_test_broker, redis_url, 13) as app, start_worker(
+            app, pool="threads", concurrency=PHOTOS, queues=["gpu", "maintenance"],
+            perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60,
+        ) as worker:
+            yield worker
+    finally:
+        clear_cache()
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -92,6 +82,10 @@ def test_photos_coded_at_once_share_passes_and_all_become_ready(
 
     for photo in Photo.objects.filter(pk__in=ids):
         assert photo.latent_bytes and previews.lookup(photo, "thumb") is not None
+    # the comparisons come after READY in the same task: let them finish before the test's database goes
+    while StagedUpload.objects.filter(photo_id__in=ids).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not StagedUpload.objects.filter(photo_id__in=ids).exists(), "comparisons never finished"
     model = get_model("taesd")
     stats = model.stats()  # the batched model this process's worker threads used
     shared = {name: dict(s.sizes) for name, s in stats.items() if any(size > 1 for size in s.sizes)}
