@@ -78,3 +78,20 @@ def test_line_readings_are_cached_by_pixels_and_change_nothing(signs, monkeypatc
     other[:, :, 0] ^= 1  # one bit per pixel changes: a different crop, read afresh
     leg.compare_text(signs, other, regions=regions)
     assert len(calls) == len(regions)
+
+
+def _tsv(words: list[tuple[int, int, int, int, float, str]]) -> str:
+    head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+    rows = [f"5\t1\t1\t1\t1\t{i}\t{x}\t{y}\t{w}\t{h}\t{c}\t{t}" for i, (x, y, w, h, c, t) in enumerate(words, 1)]
+    return "\n".join([head, *rows])
+
+
+def test_a_line_box_ignores_swollen_word_boxes_and_unsure_ends():
+    """Tesseract's word boxes on photos swell into texture ("Gallery" 52 px tall on a 15-px line) and
+    it reads texture at a line's end as a low-confidence word: neither may stretch the line's box."""
+    words = [(13, 0, 67, 52, 85.0, "Gallery"), (87, 22, 42, 12, 96.5, "open"),
+             (156, 19, 30, 12, 96.1, "17h"), (200, 0, 60, 60, 12.0, "Haas")]
+    (region,) = leg._regions(_tsv(words), 1.0, 480, 320, 60.0, 2)
+    assert region.text == "Gallery open 17h Haas"  # the reading is Tesseract's, unchanged
+    assert (region.left, region.right) == (13, 186)  # "Haas" (conf 12) at the end is not in the box
+    assert (region.top, region.bottom) == (19, 34)  # medians of the sure words' tops and bottoms
