@@ -82,7 +82,8 @@ def test_line_readings_are_cached_by_pixels_and_change_nothing(signs, monkeypatc
 
 def _tsv(words: list[tuple[int, int, int, int, float, str]]) -> str:
     head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
-    rows = [f"5\t1\t1\t1\t1\t{i}\t{x}\t{y}\t{w}\t{h}\t{c}\t{t}" for i, (x, y, w, h, c, t) in enumerate(words, 1)]
+    rows = [f"5\t1\t1\t1\t1\t{i}\t{x}\t{y}\t{w}\t{h}\t{c}\t{t}"
+            for i, (x, y, w, h, c, t) in enumerate(words, 1)]
     return "\n".join([head, *rows])
 
 
