@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 QUEUE = settings.GALLERY_GPU_QUEUE
 
 
-def publish(task, *args) -> bool:
-    """``task.apply_async(args)``; False (logged) when the broker cannot be reached or is skipped."""
-    return _send(task.name, args, lambda: task.apply_async(args=list(args)))
+def publish(task, *args, queue: str | None = None) -> bool:
+    """``task.apply_async(args)`` (on ``queue`` when given, else the task's route); False (logged)
+    when the broker cannot be reached or is skipped."""
+    options = {"queue": queue} if queue else {}
+    return _send(task.name, args, lambda: task.apply_async(args=list(args), **options))
 
 
 def publish_by_name(name: str, *args) -> bool:

@@ -125,6 +125,15 @@ def enqueue_encode(photo_id) -> bool:
     return publish(encode_photo, str(photo_id))
 
 
+def enqueue_comparisons(photo_id) -> bool:
+    """Queue the comparisons of a READY photo (``GALLERY_COMPARISONS_QUEUE``). False when the broker
+    is unreachable: the photo stays READY with its original staged and the sweeper re-queues it."""
+    from .queueing import publish
+    from .tasks import make_comparisons
+
+    return publish(make_comparisons, str(photo_id), queue=settings.GALLERY_COMPARISONS_QUEUE or None)
+
+
 def delete_photo(photo: Photo, user) -> None:
     """Delete a photo and every file derived from it. Only the owner may."""
     if photo.owner_id != user.pk:

@@ -52,6 +52,8 @@ from .models import Photo
 log = logging.getLogger(__name__)
 
 ENCODE_TASK = "gallery.encode_photo"
+#: a READY photo's comparisons (``GALLERY_COMPARISONS_QUEUE``): its message counts like an encode's
+COMPARISONS_TASK = "gallery.make_comparisons"
 
 
 @dataclass
@@ -98,7 +100,7 @@ def lease_expired(photo: Photo, now=None) -> bool:
 def _photo_id_of(message: dict) -> str | None:
     """The photo id of a kombu/Celery protocol-2 encode message, else None."""
     headers = message.get("headers") or {}
-    if headers.get("task") != ENCODE_TASK:
+    if headers.get("task") not in (ENCODE_TASK, COMPARISONS_TASK):
         return None
     try:
         body = message["body"]
@@ -111,8 +113,8 @@ def _photo_id_of(message: dict) -> str | None:
 
 
 def queued_photo_ids(timeout: float = 2.0, *, held: bool = True) -> set[str] | None:
-    """Ids of photos with an encode message waiting in the ``gpu`` queue or (``held``) held unacked by
-    a worker.
+    """Ids of photos with an encode message waiting in the ``gpu`` queue (or a comparisons message in
+    ``GALLERY_COMPARISONS_QUEUE``) or (``held``) held unacked by a worker.
 
     None when the broker is not Redis or cannot be read.
     """
@@ -129,12 +131,15 @@ def queued_photo_ids(timeout: float = 2.0, *, held: bool = True) -> set[str] | N
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         # One atomic snapshot, queue first: a message moves from the queue to "unacked" when a
         # worker takes it. kombu keeps unacknowledged messages as JSON [message, exchange, key].
+        queues = list(dict.fromkeys([QUEUE, settings.GALLERY_COMPARISONS_QUEUE or QUEUE]))
         pipe = client.pipeline(transaction=True)
-        pipe.lrange(QUEUE, 0, -1)
+        for queue in queues:
+            pipe.lrange(queue, 0, -1)
         pipe.hvals("unacked")
-        waiting, held_ = pipe.execute()
+        *waiting, held_ = pipe.execute()
         client.close()
-        raw = list(waiting) + ([json.dumps(json.loads(v)[0]).encode() for v in held_] if held else [])
+        raw = [m for lst in waiting for m in lst]
+        raw += [json.dumps(json.loads(v)[0]).encode() for v in held_] if held else []
     except (redis.RedisError, OSError, ValueError, IndexError, TypeError) as exc:
         log.warning("sweeper: cannot read the broker (%s); deciding by age only", exc)
         return None

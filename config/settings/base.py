@@ -295,13 +295,17 @@ GALLERY_GPU_QUEUE = "gpu"
 GALLERY_MAINTENANCE_QUEUE = "maintenance"
 # (GALLERY_WORKER_QUEUES=gpu keeps -Q gpu workers off maintenance when a dedicated worker runs it)
 GALLERY_WORKER_QUEUES = env_list("GALLERY_WORKER_QUEUES", [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE])
-CELERY_TASK_QUEUES = {
-    name: {"routing_key": name} for name in [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE]
-}
+# The JPEG/WebP/AVIF comparisons of a READY photo: "" = in the encode task right after READY (one
+# box); a queue name (compose: "cpu") = a separate task (gallery.make_comparisons) on that queue, so
+# a GPU worker's threads go back to encoding instead of running CPU codecs (≈ 3 s of CPU per 768×512).
+GALLERY_COMPARISONS_QUEUE = os.environ.get("GALLERY_COMPARISONS_QUEUE", "").strip()
+_QUEUES = [GALLERY_GPU_QUEUE, GALLERY_MAINTENANCE_QUEUE, GALLERY_COMPARISONS_QUEUE]
+CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in dict.fromkeys(_QUEUES) if name}
 CELERY_TASK_DEFAULT_QUEUE = GALLERY_GPU_QUEUE
 CELERY_TASK_ROUTES = {
     "gallery.sweep": {"queue": GALLERY_MAINTENANCE_QUEUE},
     "gallery.relay_outbox": {"queue": GALLERY_MAINTENANCE_QUEUE},
+    "gallery.make_comparisons": {"queue": GALLERY_COMPARISONS_QUEUE or GALLERY_GPU_QUEUE},
     "gallery.*": {"queue": GALLERY_GPU_QUEUE},
 }
 # A worker that cannot load its model (weights missing or damaged, unknown model/effort) exits at

@@ -98,7 +98,7 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
     ``effort``: the codec effort of this attempt (the task passes the photo's own, lowered after an
     attempt over a limit); None = the photo's ``encode_effort``, else ``GALLERY_ENCODE_EFFORT``."""
     if comparisons_pending(photo_id):  # redelivered after READY: only the comparisons are left
-        return finish_comparisons(photo_id)
+        return COMPARE_ELSEWHERE if settings.GALLERY_COMPARISONS_QUEUE else finish_comparisons(photo_id)
     photo = claim(photo_id)
     if photo is None:
         return "noop"
@@ -152,8 +152,14 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
         "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, previews %s)",
         photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, "written" if rendered else "queued",
     )
+    if settings.GALLERY_COMPARISONS_QUEUE:
+        return COMPARE_ELSEWHERE  # the task queues gallery.make_comparisons once its lease is free
     compare_and_release(photo.pk, rgb, len(data))
     return "ready"
+
+
+#: `encode`'s outcome when the photo is READY and its comparisons belong to the comparisons queue
+COMPARE_ELSEWHERE = "ready, comparisons queued"
 
 
 def write_previews(photo: Photo, data: bytes, reconstruction) -> bool:

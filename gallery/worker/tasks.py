@@ -56,10 +56,18 @@ def encode_photo(self, photo_id: str) -> str:
         if overran and not _over_limit(self, photo_id, "time", f"{settings.GALLERY_TASK_SOFT_TIME_LIMIT} s"):
             return "failed"
         with leases.Heartbeat(photo_id, owner):
-            return _encode(self, photo_id)
+            outcome = _encode(self, photo_id)
     finally:
         leases.release(photo_id, owner)
         _publish_next()
+    from .pipeline import COMPARE_ELSEWHERE
+
+    if outcome == COMPARE_ELSEWHERE:  # after the lease is given back, so that task can take it
+        from .. import services
+
+        services.enqueue_comparisons(photo_id)  # lost → the sweeper re-queues (READY, still staged)
+        return "ready"
+    return outcome
 
 
 def _publish_next() -> None:
@@ -214,6 +222,34 @@ def render_previews(self, photo_id: str, spec_names: list[str] | None = None) ->
     # without names: the eager specs (on-demand ones, e.g. full-size downloads, only when asked for)
     eager = [name for name, spec in previews.SPECS.items() if not spec.on_demand]
     return previews.render(photo, spec_names or eager, decode)
+
+
+@shared_task(
+    bind=True,
+    name="gallery.make_comparisons",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=MAX_RETRIES,
+)
+def make_comparisons(self, photo_id: str) -> str:
+    """JPEG/WebP/AVIF comparisons of a READY photo from its staged original, then the original goes
+    (``GALLERY_COMPARISONS_QUEUE``: a CPU worker's job, not the GPU worker's). Holds the photo's lease
+    like an encode, so the sweeper leaves it alone and a duplicate delivery is a no-op."""
+    from .. import leases
+    from . import pipeline
+
+    owner = leases.owner_name(self.request.id)
+    claim = leases.acquire(photo_id, owner)
+    if not claim.ok:
+        log.info("comparisons of %s skipped: %s", photo_id, claim.reason)
+        return "noop"
+    try:
+        with leases.Heartbeat(photo_id, owner):
+            return pipeline.finish_comparisons(photo_id)
+    finally:
+        leases.release(photo_id, owner)
 
 
 @shared_task(name="gallery.sweep", ignore_result=True)

@@ -206,6 +206,12 @@ def test_docker_compose_services(project_root):
     [device] = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and int(device["count"]) == 1
     assert "ports" not in worker
+    # Comparisons worker: the queue the app env names, no GPU, no beat
+    comparisons = services["comparisons"]
+    comparisons_cmd = " ".join(comparisons["command"])
+    queue = web["environment"]["GALLERY_COMPARISONS_QUEUE"]
+    assert f"-Q {queue}" in comparisons_cmd and " -B" not in comparisons_cmd and "deploy" not in comparisons
+    assert worker["environment"]["GALLERY_COMPARISONS_QUEUE"] == queue and "-Q gpu" in worker_cmd
     # Maintenance worker: the sweeper queue and the stack's only beat, no GPU
     maint_cmd = " ".join(maintenance["command"])
     assert "-Q maintenance" in maint_cmd and " -B" in maint_cmd and "deploy" not in maintenance
