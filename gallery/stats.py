@@ -17,6 +17,7 @@ from .redact import public_message
 TASK_KINDS = {
     "gallery.encode_photo": "encodes",
     "gallery.render_previews": "previews",
+    "gallery.make_comparisons": "comparisons",
     "gallery.sweep": "maintenance",
     "gallery.relay_outbox": "maintenance",
 }
@@ -31,6 +32,7 @@ class QueueSplit:
     available: bool
     encodes: int = 0
     previews: int = 0
+    comparisons: int = 0  # GALLERY_COMPARISONS_QUEUE (empty: they run inside the encode tasks)
     maintenance: int = 0
     other: int = 0
     unread: int = 0  # messages past QUEUE_SCAN_LIMIT (counted in no kind)
@@ -38,12 +40,12 @@ class QueueSplit:
 
     @property
     def total(self) -> int:
-        return self.encodes + self.previews + self.maintenance + self.other + self.unread
+        return self.encodes + self.previews + self.comparisons + self.maintenance + self.other + self.unread
 
 
 def queue_split(timeout: float = 0.5) -> QueueSplit:
-    """Read the waiting messages of the ``gpu`` and ``maintenance`` queues and count them by task
-    name (Redis broker: the queues are lists of JSON messages whose headers name the task)."""
+    """Read the waiting messages of the ``gpu``, ``maintenance`` (and comparisons) queues and count
+    them by task name (Redis broker: the queues are lists of JSON messages whose headers name the task)."""
     from config.celery import app
 
     from .resilience import BROKER
@@ -51,7 +53,8 @@ def queue_split(timeout: float = 0.5) -> QueueSplit:
     if BROKER.is_open:
         return QueueSplit(available=False, error=f"broker unreachable: {BROKER.last_error}")
     split = QueueSplit(available=True)
-    queues = [settings.GALLERY_GPU_QUEUE, settings.GALLERY_MAINTENANCE_QUEUE]
+    queues = [q for q in dict.fromkeys([settings.GALLERY_GPU_QUEUE, settings.GALLERY_MAINTENANCE_QUEUE,
+                                        settings.GALLERY_COMPARISONS_QUEUE]) if q]
     try:
         with app.connection_for_read(
             transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout * 4}

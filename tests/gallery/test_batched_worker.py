@@ -39,7 +39,7 @@ def batched_threads_worker(settings, monkeypatch, redis_url, _test_broker):
     monkeypatch.setenv(batching.BATCH_WAIT_ENV, "300")  # a loaded CI box: give the threads time to meet
     clear_cache()
     try:
-        with private_broker(_test_broker, redis_url, 13) as app, start_worker(
+        with private_broker(_test_broker, redis_url, 10) as app, start_worker(
             app, pool="threads", concurrency=PHOTOS, queues=["gpu", "maintenance"],
             perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60,
         ) as worker:

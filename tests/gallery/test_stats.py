@@ -218,7 +218,7 @@ def test_queue_split_by_task_with_a_real_broker(redis_url, _test_broker):
     url = urlparse(redis_url)._replace(path="/13").geturl()
     app = _test_broker
     sent = {"gallery.encode_photo": 3, "gallery.render_previews": 2, "gallery.sweep": 1,
-            "gallery.relay_outbox": 1}
+            "gallery.relay_outbox": 1, "gallery.make_comparisons": 2}
     def purge() -> None:
         with app.connection_for_write() as conn:
             for queue in ("gpu", "maintenance"):
@@ -237,6 +237,6 @@ def test_queue_split_by_task_with_a_real_broker(redis_url, _test_broker):
     kinds = {}
     for name, n in sent.items():
         kinds[stats.TASK_KINDS[name]] = kinds.get(stats.TASK_KINDS[name], 0) + n
-    assert (split.encodes, split.previews, split.maintenance) == (
-        kinds["encodes"], kinds["previews"], kinds["maintenance"])
+    assert (split.encodes, split.previews, split.maintenance, split.comparisons) == (
+        kinds["encodes"], kinds["previews"], kinds["maintenance"], kinds["comparisons"])
     assert split.other == split.unread == 0 and split.total == sum(sent.values())
