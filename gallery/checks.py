@@ -355,9 +355,14 @@ def check_waiting_photos(app_configs=None, **kwargs) -> list:
 @checks.register(TAG)
 def check_text_ocr(app_configs=None, **kwargs) -> list:
     """The text check (``GALLERY_CHECK_TEXT``) needs Tesseract with its English model: say when a photo's
-    text will not be checked (a warning, never an error: the encode works without it)."""
+    text will not be checked (a warning, never an error: the encode works without it). Only where
+    photos can be encoded (torch installed): the web image has neither torch nor Tesseract, by design."""
+    import importlib.util
+
     from codec.metrics.legibility import OcrUnavailableError, tesseract_binary
 
+    if importlib.util.find_spec("torch") is None:
+        return []
     hint = "apt-get install tesseract-ocr tesseract-ocr-eng (the worker image has them)"
     try:
         tesseract_binary()

@@ -85,6 +85,16 @@ def test_the_system_check_warns_when_ocr_is_missing(settings, monkeypatch):
     assert [m.id for m in checks.check_text_ocr()] == ["gallery.W022"]
     monkeypatch.setenv("GALLERY_CHECK_TEXT", "0")  # switched off on purpose: nothing to say
     assert checks.check_text_ocr() == []
+    monkeypatch.delenv("GALLERY_CHECK_TEXT")
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def no_torch(name, *args):
+        return None if name == "torch" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_torch)
+    assert checks.check_text_ocr() == []  # the web image: no torch, no encoder, nothing to warn about
 
 
 def test_no_warning_where_tesseract_works(settings):
