@@ -279,7 +279,8 @@ def save(results: list[dict], t0: float, args: argparse.Namespace) -> None:
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "loadavg": [round(x, 2) for x in load1], "seconds": round(time.perf_counter() - t0, 1),
            "command": "PYTHONPATH=. .venv/bin/python scripts/people_bench.py bench"
-                      + (f" --per-half {args.per_half}" if args.per_half != 8 else ""),
+                      + (f" --per-half {args.per_half}" if args.per_half != 8 else "")
+                      + (f" --keep {args.keep}" if args.keep else ""),
            "upscale": UPSCALE, "min_weight": MIN_WEIGHT, "min_height": MIN_HEIGHT, "match_iou": MATCH_IOU,
            "photos": results}
     (OUT / "people.json").write_text(json.dumps(doc, indent=1))
@@ -412,8 +413,8 @@ def damage(rgb: np.ndarray, b: Box, kind: str) -> np.ndarray:
     "headless black rectangle")."""
     out = rgb.copy()
     w, h = b.right - b.left, b.bottom - b.top
-    hx0, hx1 = b.left + round(w * 5 / 16), b.left + round(w * 11 / 16)
-    hy0, hy1 = b.top + round(h / 16), b.top + round(h / 4)
+    hd = head_box(b)
+    hx0, hx1, hy0, hy1 = hd.left, hd.right, hd.top, hd.bottom
     bg = rgb[b.top:hy0 + 1, hx0:hx1].reshape(-1, 3).mean(axis=0)
     if kind == "rect":
         bx0, bx1, by1 = b.left + round(w / 4), b.left + round(w * 3 / 4), b.top + round(h * 7 / 8)
@@ -460,8 +461,48 @@ def synthetic(args: argparse.Namespace) -> None:
     grid(OUT / "people.synthetic.png")
 
 
-SHEET_COLUMNS = ("tiny/latent-plain", "tiny/latent-faithful", "tiny/avif-plain", "small/latent-plain",
-                 "small/latent-faithful", "small/avif-plain")
+HEAD_COLUMNS = ("tiny/latent-faithful", "tiny/avif-faithful", "small/latent-faithful", "small/avif-faithful")
+
+
+def head_box(b: Box) -> Box:
+    """Where the head sits in a HOG box (top 1/16..1/4, middle 3/8 of the width; see `damage`)."""
+    w, h = b.right - b.left, b.bottom - b.top
+    return Box(b.left + round(w * 5 / 16), b.top + round(h / 16),
+               b.left + round(w * 11 / 16), b.top + round(h / 4))
+
+
+def heads(args: argparse.Namespace) -> None:
+    """Would a person box help the block guard as a REGION (a stricter floor at the head)? The worst
+    guard block overlapping each real person's head area, latent vs AVIF at the same bytes (decodes
+    kept by ``bench --keep``)."""
+    from codec.metrics.fidelity import block_scores
+
+    doc = json.loads((OUT / "people.json").read_text())
+    out = []
+    for p in doc["photos"]:
+        rgb = load(p["name"])
+        folder = Path(args.keep) / p["name"].replace("/", "_")
+        scores = {c: block_scores(rgb, np.asarray(Image.open(folder / (c.replace("/", "_") + ".png"))
+                                                  .convert("RGB"))) for c in HEAD_COLUMNS}
+        for i, b in enumerate(p["people"]):
+            if not b["person"]:
+                continue
+            hb = head_box(Box(b["left"], b["top"], b["right"], b["bottom"]))
+            row = {"name": p["name"], "person": i, "head_px": hb.height}
+            for c, bs in scores.items():
+                ys, xs = bs.grid.origins()
+                rows = (ys < hb.bottom) & (ys + bs.grid.bh > hb.top)
+                cols = (xs < hb.right) & (xs + bs.grid.bw > hb.left)
+                row[c] = round(float(bs.score[np.ix_(rows, cols)].min()), 3)
+            out.append(row)
+            print(row)
+    (OUT / "people.heads.json").write_text(json.dumps(out, indent=1))
+    for c in HEAD_COLUMNS:
+        print(f"| {c} | {np.median([r[c] for r in out]):.2f} | {min(r[c] for r in out):.2f} |")
+
+
+SHEET_COLUMNS = ("tiny/latent-plain", "tiny/latent-faithful", "tiny/avif-faithful", "small/latent-faithful",
+                 "small/avif-faithful")
 
 
 def sheet(args: argparse.Namespace) -> None:
@@ -495,6 +536,7 @@ def main() -> None:
     sub.add_parser("report")
     sub.add_parser("flicker")
     sub.add_parser("synthetic")
+    sub.add_parser("heads").add_argument("--keep", default="/tmp/people_decodes")
     sub.add_parser("sheet").add_argument("--keep", default="/tmp/people_decodes")
     b = sub.add_parser("bench")
     b.add_argument("--limit", type=int, default=0)
