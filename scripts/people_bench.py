@@ -13,6 +13,13 @@ TRAINING photos (never Kodak) and on their decodes:
     # 3. the tables of docs/bench/faces/people.md, and the 1:1 sheet of every person
     PYTHONPATH=. .venv/bin/python scripts/people_bench.py report
     PYTHONPATH=. .venv/bin/python scripts/people_bench.py sheet --keep /tmp/people_decodes
+    # 4. controls: detector noise (JPEG q85 / 2-px shift / blur), the report's damage painted onto the
+    #    originals (people.synthetic.*), worst guard block over each head (people.heads.json)
+    PYTHONPATH=. .venv/bin/python scripts/people_bench.py flicker
+    PYTHONPATH=. .venv/bin/python scripts/people_bench.py synthetic
+    PYTHONPATH=. .venv/bin/python scripts/people_bench.py heads --keep /tmp/people_decodes
+
+Needs opencv-python-headless 4.x (not in requirements.txt: measured, not adopted; docs/bench/faces/people.md).
 
 Outputs (docs/bench/faces/): people.set.json, people.json, people.grid.png (1:1 crops of every person
 the detector loses in a latent decode: original | latent | AVIF at the same bytes), people.sheet.png.
