@@ -129,6 +129,10 @@ def warm_up() -> None:
         np.full((64, 64, 3), 128, np.uint8), max_bytes=4096, model=settings.GALLERY_CODEC_MODEL, effort=effort
     )
     log.info("codec warmed up in %.1f s", time.monotonic() - started)
+    from gallery.checks import check_text_ocr
+
+    for warning in check_text_ocr():  # a worker's log says when photos' text goes unchecked
+        log.warning("%s (%s) %s", warning.msg, warning.id, warning.hint or "")
 
 
 def limit_memory(limit_bytes: int) -> bool:
