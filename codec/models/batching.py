@@ -213,6 +213,13 @@ class BatchingAutoencoder:
             raise AttributeError(name)
         return getattr(self.base, name)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A deep copy is a copy of the wrapped model (what callers copy to fine-tune, see base.py);
+        the dispatcher threads and their queues are not copied."""
+        import copy
+
+        return copy.deepcopy(self.base, memo)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self._encode(x)
 

@@ -120,6 +120,9 @@ def test_real_taesd_photos_in_threads_code_like_a_plain_encode(batched_model, ko
     value's rounding: the files must be as good as coding each alone, and the reconstruction handed
     back must be what ``codec.decode`` shows up to that rounding."""
     assert isinstance(batched_model, batching.BatchingAutoencoder)
+    import copy
+
+    assert copy.deepcopy(batched_model).ae is not batched_model.ae  # a copy to fine-tune: plain torch
     img = np.asarray(Image.open(kodak_dir / "kodim05.png").convert("RGB"))
     crops = [img[y:y + 64, x:x + 96].copy() for y, x in [(0, 0), (64, 96), (128, 192), (200, 300)]]
     results = _concurrently(4, lambda i: codec.encode_result(crops[i], max_bytes=300, effort="default",
