@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -105,10 +106,16 @@ class Heartbeat:
     stops beating, and its lease expires.
     """
 
-    def __init__(self, photo_id, owner: str, interval: float | None = None) -> None:
+    def __init__(self, photo_id, owner: str, interval: float | None = None,
+                 max_seconds: float | None = None) -> None:
         self.photo_id = photo_id
         self.owner = owner
         self.interval = settings.GALLERY_HEARTBEAT_SECONDS if interval is None else interval
+        #: no renewal after this long: a task past its hard time limit is over for the gallery even
+        #: where the pool cannot kill it (Celery's threads pool, the GPU worker): its lease runs out
+        #: and the sweeper hands the photo to another worker
+        self.max_seconds = settings.GALLERY_TASK_TIME_LIMIT if max_seconds is None else max_seconds
+        self.expired = False
         self.lost = False
         self.beats = 0
         self._stop = threading.Event()
@@ -123,8 +130,15 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 5)
 
     def _run(self) -> None:
+        started = time.monotonic()
         try:
             while not self._stop.wait(self.interval):
+                if self.max_seconds and time.monotonic() - started > self.max_seconds:
+                    log.error("photo %s: its task has run %.0f s, past the hard time limit; the lease is "
+                              "not renewed any more (the sweeper re-queues it)", self.photo_id,
+                              time.monotonic() - started)
+                    self.expired = True
+                    return
                 try:
                     close_old_connections()
                     if not renew(self.photo_id, self.owner):

@@ -78,6 +78,19 @@ def test_heartbeat_renews_from_its_own_thread(user):
     assert photo.lease_expires_at > timezone.now()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_stops_renewing_past_the_hard_time_limit(user, settings):
+    """A threads-pool worker cannot kill a task past its time limit: the lease still runs out."""
+    settings.GALLERY_LEASE_SECONDS = 0.5  # what each beat renews
+    photo = pending_photo(user)
+    assert leases.acquire(photo.pk, "w1", seconds=0.5).ok
+    with leases.Heartbeat(photo.pk, "w1", interval=0.1, max_seconds=0.3) as beat:
+        time.sleep(1.5)
+    assert beat.expired and beat.beats <= 4
+    photo.refresh_from_db()
+    assert photo.lease_expires_at < timezone.now()  # free for the sweeper
+
+
 def test_duplicate_delivery_is_a_noop(user, monkeypatch):
     """A second message for a photo another live worker holds never reaches the pipeline."""
     from gallery.worker import pipeline, tasks
