@@ -41,11 +41,20 @@ TEXT_CER_FLOOR = 0.2
 MIN_LINE_CHARS = 4
 
 
+#: the line search runs on the original shrunk to at most this many pixels: a 12 MP photo searched at
+#: full size (8 MP, the metric's own cap) took its encode from 93 to 165 s here (2026-12-01, bench-gallery
+#: --twelve 1); at 2 MP its lines of ≥ 30 px cap height are still found (12 px × √(12/2)), photos up to
+#: 2 MP (Kodak, 1 MP phone exports) are searched at full size. The check itself reads full-size crops.
+SEARCH_MAX_PIXELS = 2_000_000
+
+
 def detect(rgb: np.ndarray) -> list[TextRegion] | None:
     """Text lines of the original with ≥ `MIN_LINE_CHARS` letters/digits (None when Tesseract is not
     installed)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, (SEARCH_MAX_PIXELS / max(1, h * w)) ** 0.5)
     try:
-        return find_text_regions(rgb, min_chars=MIN_LINE_CHARS)
+        return find_text_regions(rgb, min_chars=MIN_LINE_CHARS, search_scale=scale)
     except OcrUnavailableError:
         return None
 

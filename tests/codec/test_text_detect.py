@@ -96,3 +96,15 @@ def test_a_line_box_ignores_swollen_word_boxes_and_unsure_ends():
     assert region.text == "Gallery open 17h Haas"  # the reading is Tesseract's, unchanged
     assert (region.left, region.right) == (13, 186)  # "Haas" (conf 12) at the end is not in the box
     assert (region.top, region.bottom) == (19, 34)  # medians of the sure words' tops and bottoms
+
+
+def test_a_large_photo_is_searched_shrunk_and_its_lines_come_back_in_full_size_pixels(signs, monkeypatch):
+    """Above `SEARCH_MAX_PIXELS` the line search runs on a shrunk copy (bounded OCR time on 12 MP
+    photos); the boxes it returns are in the original's pixels."""
+    small = text_check.detect(signs)
+    monkeypatch.setattr(text_check, "SEARCH_MAX_PIXELS", signs.shape[0] * signs.shape[1] // 4)
+    big = np.asarray(Image.fromarray(signs).resize((signs.shape[1] * 2, signs.shape[0] * 2)))
+    found = text_check.detect(big)  # searched at half size: the same sign lines
+    assert [r.text for r in found] == [r.text for r in small]
+    for a, b in zip(found, small, strict=True):
+        assert abs(a.left - 2 * b.left) <= 6 and abs(a.bottom - 2 * b.bottom) <= 6
