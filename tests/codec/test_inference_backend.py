@@ -80,6 +80,21 @@ def test_the_tuned_encoder_of_effort_default_runs_on_the_engine(engine: str, tor
     assert float((out - stock).abs().max()) > 0.01  # the tuned weights, not the stock encoder
 
 
+def test_large_inputs_of_the_tuned_encoder_stay_on_torch(torch_model, monkeypatch) -> None:
+    """Big tiles run on torch (the engine's activation memory on a 12 MP photo broke the 3 GB cap)."""
+    pytest.importorskip("openvino")
+    from codec.encoder import rdo
+    from codec.models import onnx_runtime
+
+    monkeypatch.setattr(onnx_runtime, "ENGINE_ENCODER_MAX_PIXELS", 64 * 64)
+    m = OnnxAutoencoder(torch_model, "openvino")
+    tuned = rdo.get_encoder("default", m)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        assert torch.equal(tuned(x), rdo.get_encoder("default", torch_model)(x))
+    assert not m._runners  # nothing was exported or run on the engine
+
+
 @pytest.mark.parametrize("engine", F32_ENGINES)
 def test_tiled_decode_uses_dynamic_shapes(engine: str, torch_model, latent) -> None:
     m = OnnxAutoencoder(torch_model, engine)
