@@ -86,3 +86,23 @@ def ready_photo(
             photo=photo, fmt=fmt, file=name, bytes=len(data), quality=5, width=width, height=height
         )
     return photo
+
+
+def codec_options_of_encode(photo: Photo, monkeypatch) -> dict:
+    """The keyword arguments the worker's pipeline passes to ``codec.encode_result`` for ``photo``
+    (the codec is stopped there with an input error, so nothing is encoded)."""
+    import pytest
+
+    import codec
+    from gallery.worker import pipeline
+
+    seen: list[dict] = []
+
+    def encode_result(rgb, **kw):
+        seen.append(kw)
+        raise codec.InputError("stop here")
+
+    monkeypatch.setattr(codec, "encode_result", encode_result)
+    with pytest.raises(pipeline.PermanentFailure):
+        pipeline.encode(str(photo.pk))
+    return seen[0]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from gallery import presenters, sizes
 from gallery.models import Photo
 
-from .factories import image_bytes, pending_photo
+from .factories import codec_options_of_encode, image_bytes, pending_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -37,26 +37,15 @@ def test_the_gallerys_target_names_are_the_codecs():
 )
 def test_the_worker_passes_the_target_from_the_presets_bytes_up_to_the_cap(user, settings, monkeypatch,
                                                                           size, setting, expected):
-    import codec
-    from gallery.worker import pipeline
-
     settings.GALLERY_PRESET_TARGET = setting
     photo = pending_photo(user, size=size)
-    seen: list[dict] = []
-
-    def encode_result(rgb, **kw):
-        seen.append(kw)
-        raise codec.InputError("stop here")
-
-    monkeypatch.setattr(codec, "encode_result", encode_result)
-    with pytest.raises(pipeline.PermanentFailure):
-        pipeline.encode(str(photo.pk))
-    assert seen[0].get("target") == expected
+    options = codec_options_of_encode(photo, monkeypatch)
+    assert options.get("target") == expected
     if expected:
-        assert seen[0]["base_bytes"] == photo.target_bytes
-        assert seen[0]["max_bytes"] == int(photo.target_bytes * settings.GALLERY_PRESET_TARGET_HEADROOM)
+        assert options["base_bytes"] == photo.target_bytes
+        assert options["max_bytes"] == int(photo.target_bytes * settings.GALLERY_PRESET_TARGET_HEADROOM)
     else:
-        assert seen[0]["max_bytes"] == photo.target_bytes and "base_bytes" not in seen[0]
+        assert options["max_bytes"] == photo.target_bytes and "base_bytes" not in options
 
 
 def test_headroom_cap_bounds():

@@ -11,28 +11,15 @@ from codec.encoder.text import TEXT_CER_FLOOR
 from gallery import checks, presenters
 from gallery.models import Photo
 
-from .factories import pending_photo, ready_photo
+from .factories import codec_options_of_encode, pending_photo, ready_photo
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("on", [True, False])
 def test_the_worker_passes_check_text_per_the_setting(user, settings, monkeypatch, on):
-    import codec
-    from gallery.worker import pipeline
-
     settings.GALLERY_CHECK_TEXT = on
-    photo = pending_photo(user)
-    seen: list[dict] = []
-
-    def encode_result(rgb, **kw):
-        seen.append(kw)
-        raise codec.InputError("stop here")
-
-    monkeypatch.setattr(codec, "encode_result", encode_result)
-    with pytest.raises(pipeline.PermanentFailure):
-        pipeline.encode(str(photo.pk))
-    assert seen[0]["check_text"] is on
+    assert codec_options_of_encode(pending_photo(user), monkeypatch)["check_text"] is on
 
 
 def test_default_is_on_where_tesseract_is_installed(settings):
