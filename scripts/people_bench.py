@@ -22,7 +22,7 @@ TRAINING photos (never Kodak) and on their decodes:
 Needs opencv-python-headless 4.x (not in requirements.txt: measured, not adopted; docs/bench/faces/people.md).
 
 Outputs (docs/bench/faces/): people.set.json, people.json, people.grid.png (1:1 crops of every person
-the detector loses in a latent decode: original | latent | AVIF at the same bytes), people.sheet.png.
+the detector loses in a latent decode: original | latent | AVIF at the same bytes), people.sheet.jpg.
 """
 
 from __future__ import annotations
@@ -337,7 +337,10 @@ def grid(path: Path) -> None:
     for r in rows:
         out.paste(r, (0, y))
         y += r.height + gap
-    out.save(path, optimize=True)
+    if path.suffix == ".jpg":  # the tall sheet: JPEG q90 4:4:4 (1 MB) instead of a 3.5 MB PNG
+        out.convert("RGB").save(path, quality=90, subsampling=0, optimize=True)
+    else:
+        out.save(path, optimize=True)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -533,7 +536,7 @@ def sheet(args: argparse.Namespace) -> None:
                 marks.append(f"{q['score']:.2f}" if q["detected"] else "-")
             label = f"{p['name']} #{i} ({p['split']}) margins: " + " ".join(marks)
             _CROPS.append((label, [crop(rgb, box)] + [crop(decs[c], box) for c in SHEET_COLUMNS]))
-    grid(OUT / "people.sheet.png")
+    grid(OUT / "people.sheet.jpg")
 
 
 def main() -> None:
