@@ -51,15 +51,11 @@ def load_codec():
 
 
 def codec_on_cuda() -> bool:
-    """Whether this process's codec runs on a CUDA GPU (``CODEC_DEVICE``, else torch's own answer)."""
-    import os
+    """Whether this process's codec runs on a CUDA GPU (the codec's own device choice:
+    ``CODEC_DEVICE``, else CUDA when available)."""
+    from codec.device import resolve_device
 
-    wanted = os.environ.get("CODEC_DEVICE", "").strip().lower()
-    if wanted and wanted != "auto":
-        return wanted.startswith("cuda")
-    import torch
-
-    return torch.cuda.is_available()
+    return resolve_device(None).type == "cuda"
 
 
 def is_setup_problem(exc: BaseException) -> bool:

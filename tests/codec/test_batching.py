@@ -11,6 +11,7 @@ from PIL import Image
 
 import codec
 from codec.errors import UsageError
+from codec.metrics import psnr
 from codec.models import batching
 from codec.models.registry import clear_cache, get_model
 
@@ -136,9 +137,5 @@ def test_real_taesd_photos_in_threads_code_like_a_plain_encode(batched_model, ko
         shown = np.asarray(codec.decode(res.data)).astype(float)
         assert np.abs(res.reconstruction - shown).max() <= 1
         alone = np.asarray(codec.decode(codec.encode(crop, max_bytes=300, effort="default", device="cpu")))
-        assert _psnr(shown, alone.astype(float)) > 35  # the same picture, up to a flipped rounding
+        assert psnr(shown.astype(np.uint8), alone) > 35  # the same picture, up to a flipped rounding
 
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)

@@ -35,6 +35,7 @@ import torch
 
 import codec
 from codec.imageio import load_image, resize_rgb, to_tensor
+from codec.metrics import psnr
 from codec.models import batching
 from codec.models.registry import clear_cache, get_model
 from codec.options import bpp_to_bytes
@@ -122,20 +123,15 @@ def pipeline_throughput(photos: list[np.ndarray], batch: int, *, device: str | N
     return row, files
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def exactness(alone: bytes, batched: bytes, device: str | None) -> dict[str, Any]:
     """PSNR between the decodes of one photo's file coded alone and in a batch (and GPU vs CPU)."""
     os.environ[batching.BATCH_MAX_ENV] = "1"
     clear_cache()
     a = np.asarray(codec.decode(alone, device=device))
     b = np.asarray(codec.decode(batched, device=device))
-    out: dict[str, Any] = {"same_file": alone == batched, "psnr_alone_vs_batched_db": _psnr(a, b)}
+    out: dict[str, Any] = {"same_file": alone == batched, "psnr_alone_vs_batched_db": psnr(a, b)}
     if get_model("taesd", device=device).device.type == "cuda":
-        out["psnr_gpu_fp16_vs_cpu_fp32_db"] = _psnr(a, np.asarray(codec.decode(alone, device="cpu")))
+        out["psnr_gpu_fp16_vs_cpu_fp32_db"] = psnr(a, np.asarray(codec.decode(alone, device="cpu")))
     return out
 
 
