@@ -51,6 +51,18 @@ def _inference() -> torch.autograd.grad_mode.inference_mode:
     return torch.inference_mode()
 
 
+#: after a pass over more than this many pixels the model may hand its inference buffers back
+RELEASE_PIXELS = 1_000_000
+
+
+def _release(model: object, pixels: int) -> None:
+    """After a large pass, ``model.release_memory()`` where the backend keeps buffers (OpenVINO keeps
+    those of its largest input; `codec.models.onnx_runtime.OvRunner`). Once per image, not per tile."""
+    release = getattr(model, "release_memory", None)
+    if pixels > RELEASE_PIXELS and callable(release):
+        release()
+
+
 def encode_image(
     model: LatentAutoencoder,
     rgb: np.ndarray,
@@ -71,6 +83,16 @@ def encode_image(
     ds = model.downscale
     encode = encode or model.encode
     x = pad_to_multiple(rgb, ds)
+    ph, pw = x.shape[:2]
+    try:
+        return _encode_padded(model, x, config, tiled, encode)
+    finally:
+        _release(model, ph * pw)
+
+
+def _encode_padded(model: LatentAutoencoder, x: np.ndarray, config: TilingConfig, tiled: bool | None,
+                   encode: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    ds = model.downscale
     ph, pw = x.shape[:2]
     lh, lw = ph // ds, pw // ds
     with _inference():
@@ -100,6 +122,17 @@ def decode_latent(
 
     if latent.ndim != 3 or latent.shape[0] != model.latent_channels:
         raise ValueError(f"expected a latent ({model.latent_channels}, h, w), got {latent.shape}")
+    ds = model.downscale
+    _, lh, lw = latent.shape
+    try:
+        return _decode(model, latent, config, tiled)
+    finally:
+        _release(model, lh * lw * ds * ds)
+
+
+def _decode(
+    model: LatentAutoencoder, latent: np.ndarray, config: TilingConfig, tiled: bool | None
+) -> np.ndarray:
     ds = model.downscale
     _, lh, lw = latent.shape
     z_all = torch.from_numpy(np.ascontiguousarray(latent, dtype=np.float32))

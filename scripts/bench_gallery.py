@@ -54,7 +54,7 @@ class Profiler:
     """Exclusive wall time per stage for the current photo (nested stages are subtracted)."""
 
     def __init__(self) -> None:
-        self.stack: list[list[float]] = []  # [start, child_time]
+        self.stack: list[list] = []  # [start, child_time, stage]
         self.times: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
 
@@ -65,11 +65,11 @@ class Profiler:
     def wrap(self, stage: str, fn):
         @functools.wraps(fn)
         def inner(*args, **kwargs):
-            self.stack.append([time.perf_counter(), 0.0])
+            self.stack.append([time.perf_counter(), 0.0, stage])
             try:
                 return fn(*args, **kwargs)
             finally:
-                start, child = self.stack.pop()
+                start, child, _ = self.stack.pop()
                 elapsed = time.perf_counter() - start
                 self.times[stage] += elapsed - child
                 self.calls[stage] += 1
@@ -77,6 +77,11 @@ class Profiler:
                     self.stack[-1][1] += elapsed
 
         return inner
+
+    def current(self) -> str:
+        """The innermost stage running now (read by the RSS sampler thread)."""
+        stack = list(self.stack)
+        return stack[-1][2] if stack else "outside stages"
 
     def patch(self, obj, attr: str, stage: str) -> None:
         if hasattr(obj, attr):
@@ -115,6 +120,41 @@ def instrument(prof: Profiler) -> None:
     prof.patch(pipeline, "commit_ready", "db commit")
     prof.patch(pipeline, "commit_comparisons", "db commit")
     prof.patch(pipeline, "encode", "pipeline other")
+
+
+class RssSampler:
+    """Samples this process's resident set every 20 ms and remembers the stage that ran at the peak.
+
+    ``ru_maxrss`` gives the peak of the whole run only; this gives each photo's own peak and where it
+    happened (the 12 MP target is about peak memory, so the stage that sets it is what to work on).
+    """
+
+    def __init__(self, prof: Profiler, period_s: float = 0.02) -> None:
+        import threading
+
+        self.prof, self.period_s = prof, period_s
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak_mb, self.peak_stage = 0.0, ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def rss_mb(self) -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page / 2**20
+
+    def reset(self) -> None:
+        self.peak_mb, self.peak_stage = self.rss_mb(), "outside stages"
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period_s):
+            rss = self.rss_mb()
+            if rss > self.peak_mb:
+                self.peak_mb, self.peak_stage = rss, self.prof.current()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 # ------------------------------------------------------------------------------ photos
@@ -254,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     backends.CeleryBackend.schedule = record
     prof = Profiler()
     instrument(prof)
+    sampler = RssSampler(prof)
     user = get_user_model().objects.create_user("bench", "bench@example.com", "x-bench-password-1")
     photos = make_photos(tmp, args.kodak, args.large, args.twelve, args.onemp)
 
@@ -282,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         # the reference decode right before each 768×512 photo: the load moves, the ratio should not
         near_ref = reference_decode_seconds(w, h, repeats=1)[0] if (w, h) == (768, 512) else None
         prof.reset()
+        sampler.reset()
         queued.clear()
         from django.utils import timezone
 
@@ -318,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             else round(ready_thumb_s / near_ref, 2),
             stages=stages, calls=dict(prof.calls),
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            # this photo's own peak (sampled every 20 ms) and the stage that ran at that moment
+            photo_peak_rss_mb=round(sampler.peak_mb, 1), photo_peak_stage=sampler.peak_stage,
             loadavg=[round(x, 2) for x in os.getloadavg()],
         )
         rows.append(row)
@@ -325,9 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"{args.label}.partial.json").write_text(  # a run stopped early keeps its photos
             json.dumps(dict(reference_decode_768x512_s=ref, photos=rows), indent=1) + "\n")
-        print(json.dumps({k: row[k] for k in ("photo", "outcome", "total_s", "upload_to_ready_with_thumb_s",
-                                               "peak_rss_mb", "stages")}), flush=True)
+        keys = ("photo", "outcome", "total_s", "upload_to_ready_with_thumb_s", "peak_rss_mb",
+                "photo_peak_rss_mb", "photo_peak_stage", "stages")
+        print(json.dumps({k: row[k] for k in keys}), flush=True)
     elapsed = time.perf_counter() - t_all
+    sampler.stop()
     kodak_ready = [r["upload_to_ready_with_thumb_s"] for r in rows if (r["width"], r["height"]) in
                    ((768, 512), (512, 768)) and r["upload_to_ready_with_thumb_s"] is not None]
     totals = defaultdict(float)
@@ -386,12 +432,14 @@ def markdown(s: dict, rows: list[dict]) -> str:
         sec, share = s["stage_totals_s"].get(st, 0), s["stage_shares"].get(st, 0)
         lines.append(f"| {st} | {sec:.2f} | {100 * share:.1f} % |")
     lines += ["", "| photo | MP | task s | render task s | Upload→READY+thumb s | decode just before s | "
-              "ratio | bytes/target | peak RSS MB | load |", "|---|" + "---:|" * 9]
+              "ratio | bytes/target | peak RSS MB (run so far) | photo's own peak MB, at stage | load |",
+              "|---|" + "---:|" * 10]
     for r in rows:
         lines.append(f"| {r['photo']} | {r['megapixels']} | {r['task_s']} | {r['render_task_s']} | "
                      f"{r['upload_to_ready_with_thumb_s']} | {r.get('reference_decode_just_before_s')} | "
                      f"{r.get('ratio_vs_decode_just_before')} | {r['latent_bytes']}/{r['target_bytes']} | "
-                     f"{r['peak_rss_mb']} | {r['loadavg'][0]} |")
+                     f"{r['peak_rss_mb']} | {r.get('photo_peak_rss_mb')}, {r.get('photo_peak_stage')} | "
+                     f"{r['loadavg'][0]} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,7 +44,8 @@ def test_crop_grid_per_image_labels_downscaled_files(tmp_path) -> None:
     crop = np.zeros((16, 16, 3), np.uint8)
     for r in rows:
         cache.save("s", r["image"][:-4], r["codec"], r["target_bpp"], "fp", r, crop)
-    made = rd.crop_grids(rows, cache, "s", ["latent-fast", "avif-ds"], tmp_path / "crops")
+    made = rd.crop_grids(rows, cache, "s", ["latent-fast", "avif-ds"], tmp_path / "crops",
+                         fingerprints={"latent-fast": "fp", "avif-ds": "fp"})
     assert [m[0] for m in made] == ["a.png", "b.png"]  # every image gets its grid
     assert all((tmp_path / "crops" / f).is_file() for _, f in made)
     assert Image.open(tmp_path / "crops" / made[0][1]).width > 32
@@ -58,3 +61,27 @@ def test_heldout_windows_overlap_no_training_crop_and_no_calibration_photo() -> 
         for o in pack:
             if o.path == w.path:
                 assert abs(o.y - w.y) >= 256 or abs(o.x - w.x) >= 256
+
+
+def test_cache_keeps_rows_of_two_fingerprints_apart(tmp_path) -> None:
+    """Two codec versions (or backends) alternating on one cache must not overwrite each other."""
+    cache = rd.Cache(tmp_path / "cache")
+    a, b = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 200, np.uint8)
+    cache.save("s", "img", "latent-fast", 0.1, "fp-old", {"bytes": 1}, a)
+    cache.save("s", "img", "latent-fast", 0.1, "fp-new", {"bytes": 2}, b)
+    assert cache.load("s", "img", "latent-fast", 0.1, "fp-old") == {"bytes": 1}
+    assert cache.load("s", "img", "latent-fast", 0.1, "fp-new") == {"bytes": 2}
+    assert cache.load("s", "img", "latent-fast", 0.1, "fp-other") is None
+    assert cache.crop("s", "img", "latent-fast", 0.1, "fp-old").max() == 0
+    assert cache.crop("s", "img", "latent-fast", 0.1, "fp-new").max() == 200
+
+
+def test_cache_reads_entries_written_under_the_legacy_name(tmp_path) -> None:
+    legacy = tmp_path / "cache" / "s" / "img" / "avif@0.1000.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"fingerprint": "fp", "row_version": rd.ROW_VERSION, "row": {"bytes": 3}}))
+    Image.fromarray(np.full((4, 4, 3), 7, np.uint8)).save(legacy.with_suffix(".png"))
+    cache = rd.Cache(tmp_path / "cache")
+    assert cache.load("s", "img", "avif", 0.1, "fp") == {"bytes": 3}
+    assert cache.load("s", "img", "avif", 0.1, "other") is None
+    assert cache.crop("s", "img", "avif", 0.1, "fp").max() == 7

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,36 +97,54 @@ def make(name: str) -> BenchCodec:
 
 
 class Cache:
-    """One JSON per (set, image, codec, bpp) + the crop window of its decode (for the grids)."""
+    """One JSON per (set, image, codec, bpp, codec fingerprint) + the crop window of its decode (for
+    the grids).
+
+    The fingerprint is part of the file name, so runs of two codec versions (or two inference backends)
+    keep each other's rows instead of overwriting them: a rerun of either measures nothing again.
+    Entries written before the name carried it (``<codec>@<bpp>.json``) are still read when their
+    stored fingerprint matches.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, set_name: str, stem: str, codec: str, bpp: float, ext: str) -> Path:
-        return self.root / set_name / stem / f"{codec}@{bpp:.4f}{ext}"
+    def _path(
+        self, set_name: str, stem: str, codec: str, bpp: float, ext: str, fp: str | None = None
+    ) -> Path:
+        tag = "" if fp is None else "-" + hashlib.sha256(fp.encode()).hexdigest()[:12]
+        return self.root / set_name / stem / f"{codec}@{bpp:.4f}{tag}{ext}"
 
     def load(self, set_name: str, stem: str, codec: str, bpp: float, fp: str) -> dict | None:
-        p = self._path(set_name, stem, codec, bpp, ".json")
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, ValueError):
-            return None
-        ok = d.get("fingerprint") == fp and d.get("row_version") == ROW_VERSION
-        return d["row"] if ok else None
+        for p in (self._path(set_name, stem, codec, bpp, ".json", fp),
+                  self._path(set_name, stem, codec, bpp, ".json")):  # the legacy name
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            if d.get("fingerprint") == fp and d.get("row_version") == ROW_VERSION:
+                return d["row"]
+        return None
 
     def save(
         self, set_name: str, stem: str, codec: str, bpp: float, fp: str, row: dict, crop: np.ndarray
     ) -> None:
-        target = self._path(set_name, stem, codec, bpp, ".json")
+        target = self._path(set_name, stem, codec, bpp, ".json", fp)
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(crop).save(self._path(set_name, stem, codec, bpp, ".png"))
-        tmp = self._path(set_name, stem, codec, bpp, ".tmp")
+        Image.fromarray(crop).save(self._path(set_name, stem, codec, bpp, ".png", fp))
+        tmp = self._path(set_name, stem, codec, bpp, ".tmp", fp)
         tmp.write_text(json.dumps({"fingerprint": fp, "row_version": ROW_VERSION, "row": row}))
         tmp.replace(target)  # atomic: an interrupted run never leaves half an entry
 
-    def crop(self, set_name: str, stem: str, codec: str, bpp: float) -> np.ndarray | None:
-        p = self._path(set_name, stem, codec, bpp, ".png")
-        return np.asarray(Image.open(p).convert("RGB")) if p.is_file() else None
+    def crop(
+        self, set_name: str, stem: str, codec: str, bpp: float, fp: str | None = None
+    ) -> np.ndarray | None:
+        """The crop saved with the row of fingerprint ``fp`` (None: the legacy un-keyed file only)."""
+        paths = [self._path(set_name, stem, codec, bpp, ".png")]
+        if fp is not None:
+            paths.insert(0, self._path(set_name, stem, codec, bpp, ".png", fp))
+        p = next((q for q in paths if q.is_file()), None)
+        return np.asarray(Image.open(p).convert("RGB")) if p is not None else None
 
 
 def measure(
@@ -283,8 +302,12 @@ def crop_grids(
     codecs: Sequence[str],
     out: Path,
     bpps: Sequence[float] = GRID_BPPS,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
-    """One grid per image: a row per target bpp, a panel per codec; returns [(image, file)]."""
+    """One grid per image: a row per target bpp, a panel per codec; returns [(image, file)].
+
+    ``fingerprints`` (codec name → fingerprint of the rows) picks the crops of those rows."""
+    fingerprints = fingerprints or {}
     made = []
     images = sorted({r["image"] for r in rows})
     for img in images:
@@ -297,7 +320,7 @@ def crop_grids(
                     (x for x in rows if x["image"] == img and x["codec"] == name and x["target_bpp"] == bpp),
                     None,
                 )
-                crop = cache.crop(set_name, stem, name, bpp)
+                crop = cache.crop(set_name, stem, name, bpp, fingerprints.get(name))
                 if r is None or crop is None:
                     continue
                 size = f"{r['bytes']} B, {r['bpp']:.3f} bpp" + ("" if r["fits"] else " OVER budget")
@@ -468,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s, rows in results.items():
         codecs = tests + anchors
         rd_plots(rows, codecs, a.out / f"rd_{s}.png", s)
-        grids[s] = crop_grids(rows, cache, s, codecs, a.out / "crops" / s)
+        fps = {name: make(name).fingerprint() for name in codecs}
+        grids[s] = crop_grids(rows, cache, s, codecs, a.out / "crops" / s, fingerprints=fps)
     meta = {
         "command": "python -m codec.tools.bench.rd " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
