@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.urls import reverse
 
+from codec.encoder.faces import SMALL_DETAIL_FLOOR  # torch- and dlib-free at import
 from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
 
 from . import previews, sizes
@@ -210,9 +211,14 @@ def protection(photo: Photo) -> Protection:
         measured.append(f"worst identity distance {_vs(distance, id_floor)}")
     if shift is not None:
         measured.append(f"landmark shift {_vs(shift, shift_floor)}")
+    small_detail = _num(info, "worst_small_face_detail")
+    if small_detail is not None:
+        measured.append(f"small-face invented detail {_vs(small_detail, SMALL_DETAIL_FLOOR)}")
     numbers = ", ".join(measured)
     if kept is False:
         who = f"{_faces(found)} checked" if found else "Faces checked"
+        if small_detail is not None and small_detail > SMALL_DETAIL_FLOOR + 1e-6:
+            who += f"; {_faces(small) if small else 'small faces'} redrawn with features that are not there"
         badges.append(Badge(
             "faces-changed",
             "Faces changed",
@@ -265,7 +271,10 @@ def protection(photo: Photo) -> Protection:
             False,
         ))
     notes = []
-    if small:
+    if small and small_detail is not None and small_detail <= SMALL_DETAIL_FLOOR + 1e-6:
+        notes.append(f"{_faces(small)} under 40 px checked for invented detail only (too small for "
+                     f"identity): worst {small_detail:.2f}, floor {SMALL_DETAIL_FLOOR:.2f}.")
+    elif small and small_detail is None:
         notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
     regions = info.get("regions")
     if isinstance(regions, list) and regions:

@@ -70,6 +70,8 @@ TAG_PROTECTION_BYTES = 14
 # learned dequantization (issue 14 item 2): id of the latent denoiser the file prefers before the stock
 # decoder (`codec.models.specs.LATENT_FILTERS`); non-critical: without it the file still decodes
 TAG_LATENT_FILTER = 15
+# small faces (issue 12; `codec.encoder.faces.SMALL_DETAIL_FLOOR`): worst invented-detail ratio, non-critical
+TAG_WORST_SMALL_FACE_DETAIL = 16
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
@@ -86,6 +88,7 @@ _TAGS: dict[int, tuple[str, str]] = {
     TAG_TARGET_MET: ("target_met", "bool"),
     TAG_PROTECTION_BYTES: ("protection_bytes", "uint"),
     TAG_LATENT_FILTER: ("latent_filter", "uint"),
+    TAG_WORST_SMALL_FACE_DETAIL: ("worst_small_face_detail", "f32"),
 }
 #: largest value of a ``uint`` metadata tag (a varint of at most 5 bytes)
 MAX_TAG_UINT = 2**32 - 1
@@ -133,6 +136,7 @@ class Header:
     target: str | None = None
     target_met: bool | None = None
     protection_bytes: int | None = None
+    worst_small_face_detail: float | None = None
     #: latent denoiser id (≥ 1) the encoder measured better than plain dequantization (latent only)
     latent_filter: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only

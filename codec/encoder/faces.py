@@ -26,6 +26,7 @@ from codec.metrics.identity import (
     detect_faces,
     min_face_px,
 )
+from codec.metrics.invented_detail import detail_error
 
 #: Floors a face of the decode must stay under, calibrated by H6 on the CALIBRATION half of the TRAINING
 #: faces (never Kodak or the test faces): docs/bench/faces/calibration.json (scripts/calibrate_identity.py,
@@ -54,6 +55,15 @@ EYE_HUE_FLOOR = 28.0
 EYE_STRUCTURE_FLOOR = 0.33
 EYE_DARK_FLOOR = 0.12
 MOUTH_STRUCTURE_FLOOR = 0.19
+#: Small faces (found by the probe pass below, 20–39 px: too small for the embedding, which scores ≈ 0.65
+#: for every codec there) are checked for INVENTED detail instead (`codec.metrics.invented_detail`: the
+#: decode's high-pass error over the original's high-pass energy; ≈ 1 for a blur, > 1 when the decode
+#: draws features that are not there — the latent's melted faces). Calibrated on the CALIBRATION half
+#: (even photos) of 50 small faces in 34 TRAINING photos (scripts/small_faces_bench.py, small_faces.md):
+#: AVIF at the latent's bytes (blurred but faithful, the issue's reference) has p90 0.98 / p95 0.99 over
+#: 0.05 and 0.10 bpp → 1.0, the natural bound "no worse than no detail at all". Held-out half: AVIF
+#: above it 0 / 54, the plain latent 10 / 27 at 0.05 bpp and 1 / 27 at 0.10; JPEG q85 ≤ 0.06.
+SMALL_DETAIL_FLOOR = 1.0
 #: HOG upsampling on the original: faces down to 40 px (`codec.metrics.identity.min_face_px`) …
 UPSAMPLE = 1
 #: … up to this many pixels; above it no upsampling (faces ≥ 80 px): the detector's cost grows 4× per
@@ -70,6 +80,8 @@ class OriginalFaces:
 
     boxes: tuple[FaceBox, ...]
     too_small: int | None  # None: the probe pass did not run (image too large)
+    #: the faces below the detector's minimum that the probe pass found (checked by `detail_error` only)
+    small: tuple[FaceBox, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,23 +102,33 @@ class FaceVerdict:
     worst_eye_structure: float | None = None
     worst_eye_dark: float | None = None
     worst_mouth_structure: float | None = None
+    #: worst `detail_error` over the small faces (None: none checked)
+    worst_small_detail: float | None = None
+    small_checked: int = 0
 
     def _feature_excess(self) -> list[float]:
         """Relative excess of each feature number over its floor (0 when under it or not measured)."""
         pairs = ((self.worst_eye_delta_e, EYE_DELTA_E_FLOOR), (self.worst_eye_hue, EYE_HUE_FLOOR),
                  (self.worst_eye_structure, EYE_STRUCTURE_FLOOR),
-                 (self.worst_eye_dark, EYE_DARK_FLOOR), (self.worst_mouth_structure, MOUTH_STRUCTURE_FLOOR))
+                 (self.worst_eye_dark, EYE_DARK_FLOOR), (self.worst_mouth_structure, MOUTH_STRUCTURE_FLOOR),
+                 (self.worst_small_detail, SMALL_DETAIL_FLOOR))
         return [max(0.0, (v or 0.0) - floor) / floor for v, floor in pairs]
 
     @property
     def features_kept(self) -> bool:
-        """Eyes and mouth of every measured face under the feature floors."""
+        """Eyes and mouth of every measured face under the feature floors, and no small face redrawn
+        (`SMALL_DETAIL_FLOOR`)."""
         return not any(self._feature_excess())
+
+    @property
+    def checked(self) -> int:
+        """Faces this verdict is about: measured ones and checked small ones."""
+        return self.found + self.small_checked
 
     @property
     def kept(self) -> bool:
         """Every measured face still detected, under the identity and landmark floors and the feature
-        floors (vacuously true with none)."""
+        floors, every small face under `SMALL_DETAIL_FLOOR` (vacuously true with none)."""
         return (self.all_detected
                 and (self.worst_distance is None or self.worst_distance <= IDENTITY_FLOOR)
                 and (self.worst_shift is None or self.worst_shift <= LANDMARK_FLOOR)
@@ -137,24 +159,36 @@ def detect(rgb: np.ndarray) -> OriginalFaces | None:
     try:
         boxes = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
         too_small: int | None = None
+        small: list[FaceBox] = []
         if h * w * 4 ** (up + 1) <= PROBE_MAX_PIXELS:
             fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
             new = [b for b in fine if all(b.iou(o) < 0.3 for o in boxes)]
-            too_small = sum(1 for b in new if b.size < min_face_px(up))
+            small = [b for b in new if b.size < min_face_px(up)]
+            too_small = len(small)
             boxes += [b for b in new if b.size >= min_face_px(up)]
     except FaceModelUnavailableError:
         return None
-    return OriginalFaces(tuple(boxes), too_small)
+    return OriginalFaces(tuple(boxes), too_small, tuple(small))
+
+
+def _box(b: FaceBox) -> tuple[int, int, int, int]:
+    return b.left, b.top, b.right, b.bottom
+
+
+def small_detail(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> float | None:
+    """Worst `detail_error` over the small faces (None without any)."""
+    return max((detail_error(original, decoded, _box(b)) for b in faces.small), default=None)
 
 
 def check(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> FaceVerdict:
     """Identity of every face of ``faces`` in ``decoded`` (no detection on the original again)."""
+    small = {"worst_small_detail": small_detail(original, decoded, faces), "small_checked": len(faces.small)}
     if not faces.boxes:
-        return FaceVerdict(0, faces.too_small, None, None, True)
+        return FaceVerdict(0, faces.too_small, None, None, True, **small)
     rep = compare_faces(original, decoded, upsample=UPSAMPLE, faces=list(faces.boxes), probe_small=False)
     dists = tuple(float(f.identity_distance) for f in rep.measured if f.identity_distance is not None)
     return FaceVerdict(len(faces.boxes), faces.too_small, rep.worst_distance, rep.worst_landmark_shift,
-                       rep.all_detected, dists,
+                       rep.all_detected, dists, **small,
                        worst_eye_delta_e=rep.worst_feature("eye_delta_e"),
                        worst_eye_hue=rep.worst_feature("eye_hue"),
                        worst_eye_structure=rep.worst_feature("eye_structure"),
@@ -169,7 +203,7 @@ def face_blocks(faces: OriginalFaces, grid: object, margin: float = 0.15) -> lis
     assert isinstance(grid, Grid)
     ys, xs = grid.origins()
     out: set[int] = set()
-    for b in faces.boxes:
+    for b in (*faces.boxes, *faces.small):
         mx, my = margin * (b.right - b.left), margin * (b.bottom - b.top)
         x0, x1 = b.left - mx, b.right + mx
         y0, y1 = b.top - my, b.bottom + my

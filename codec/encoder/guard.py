@@ -427,14 +427,17 @@ class GuardResult:
         return block_ok and (self.faces is None or self.faces.ok)
 
 
-def face_tag_bytes(found: int, target: str | None = None, text: bool = False) -> int:
+def face_tag_bytes(found: int, target: str | None = None, text: bool = False, small: int = 0) -> int:
     """Upper bound of the bytes the face/target tags add to a file (reserved from the budget)."""
     h = Header(model_id=0, width=1, height=1, payload_kind=PAYLOAD_AVIF)
     base = len(pack(h, b"x"))
-    h.faces_found, h.faces_too_small, h.protection_bytes = found, 0, 2**32 - 1
+    h.faces_found, h.faces_too_small, h.protection_bytes = found, small, 2**32 - 1
     if found:
         h.worst_identity_distance = h.worst_landmark_shift = 1.0
+    if found or small:
         h.faces_kept = False
+    if small:
+        h.worst_small_face_detail = 1.0
     if target is not None:
         h.target, h.target_met = target, False
     if text:
@@ -686,7 +689,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
         faces = face_check.OriginalFaces((), None)
     reserve = 0
     if faces is not None or target is not None:
-        reserve = face_tag_bytes(len(faces.boxes) if faces is not None else 0, target, bool(text))
+        reserve = face_tag_bytes(len(faces.boxes) if faces is not None else 0, target, bool(text),
+                                 len(faces.small) if faces is not None else 0)
     budget = None if max_bytes is None else max_bytes - reserve
     g = _Guard(session, floor, budget)
     chosen, _seen = g.run(data)
@@ -704,7 +708,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if verdict is not None:
         tags.update(faces_found=verdict.found, faces_too_small=verdict.too_small,
                     worst_identity_distance=verdict.worst_distance, worst_landmark_shift=verdict.worst_shift,
-                    faces_kept=verdict.kept if verdict.found else None,
+                    faces_kept=verdict.kept if verdict.checked else None,
+                    worst_small_face_detail=verdict.worst_small_detail,
                     protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer)
     result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
     if target is not None:

@@ -47,15 +47,17 @@ def _with_metadata(meta: bytes) -> bytes:
 
 def test_face_and_target_tags_round_trip_and_info_keys() -> None:
     h = _header(faces_found=2, faces_too_small=1, worst_identity_distance=0.31, worst_landmark_shift=0.02,
-                faces_kept=True, text_cer=0.25, target="faithful", target_met=False, protection_bytes=70000)
+                faces_kept=True, text_cer=0.25, target="faithful", target_met=False, protection_bytes=70000,
+                worst_small_face_detail=0.75)
     data = container.pack(h, b"\x00")
     back, _ = container.parse(data)
     assert (back.faces_found, back.faces_too_small, back.faces_kept) == (2, 1, True)
     assert back.protection_bytes == 70000 and back.target == "faithful" and back.target_met is False
     assert back.worst_identity_distance == pytest.approx(0.31) and back.text_cer == pytest.approx(0.25)
+    assert back.worst_small_face_detail == pytest.approx(0.75)
     meta = codec.info(data)
     for key in ("faces_found", "faces_too_small", "worst_identity_distance", "worst_landmark_shift",
-                "faces_kept", "text_cer", "target", "target_met", "protection_bytes"):
+                "faces_kept", "text_cer", "target", "target_met", "protection_bytes", "worst_small_face_detail"):
         assert key in meta, key
     assert meta["text_checked"] is True
     no_text = codec.info(container.pack(_header(faces_found=0), b"\x00"))
@@ -238,3 +240,24 @@ def test_check_text_measures_the_cer_of_the_written_file() -> None:
     rep = compare_text(rgb, np.asarray(codec.decode(data)))
     assert meta["text_cer"] == pytest.approx(rep.cer, abs=1e-6)
     assert meta["text_cer"] <= TEXT_CER_FLOOR or meta["protection_bytes"] == 0  # protected, or flagged as is
+
+
+def test_small_faces_are_checked_for_invented_detail_and_the_file_says_so() -> None:
+    """A 33-px face (below the identity check) at a tiny budget: the file reports the worst
+    invented-detail ratio of the written file's decode, and faces_kept follows the floor."""
+    from codec.container.patchlayer import Grid
+    from codec.encoder import faces
+    from codec.metrics.invented_detail import detail_error
+
+    rgb = _astronaut(160)
+    found = faces.detect(rgb)
+    assert found is not None and len(found.small) == 1 and found.too_small == 1
+    box = found.small[0]
+    assert faces.face_blocks(found, Grid(160, 160, 32))  # the small face's blocks are protected too
+    data = codec.encode(rgb, max_bytes=500, effort="fast")
+    meta = codec.info(data)
+    assert len(data) <= 500 and meta["faces_too_small"] == 1
+    decoded = np.asarray(codec.decode(data))
+    r = detail_error(rgb, decoded, (box.left, box.top, box.right, box.bottom))
+    assert meta["worst_small_face_detail"] == pytest.approx(r, abs=1e-4)  # measured on this very file
+    assert meta["faces_kept"] is (r <= faces.SMALL_DETAIL_FLOOR)

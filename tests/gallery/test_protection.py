@@ -177,3 +177,16 @@ def test_real_encode_of_a_face_at_a_too_small_cap_is_never_a_silent_ready(alice_
     assert all(b["label"] in body for b in badges)
     if meta.get("worst_identity_distance") is not None:
         assert f"worst identity distance {meta['worst_identity_distance']:.2f}" in body
+
+
+def test_small_faces_redrawn_show_the_faces_changed_badge(alice_client, user, media_root):
+    """Only faces under 40 px, one of them redrawn (invented-detail ratio over the floor): a warning."""
+    info = {"faces_found": 0, "faces_too_small": 2, "faces_kept": False, "worst_small_face_detail": 1.31}
+    body = _page(alice_client, _photo(user, info))
+    assert "Faces changed" in body and "2 faces redrawn with features that are not there" in body
+    assert "small-face invented detail 1.31 (floor 1.00)" in body
+    info_ok = {"faces_found": 0, "faces_too_small": 1, "faces_kept": True, "worst_small_face_detail": 0.82}
+    photo = _photo(user, info_ok)
+    body = _page(alice_client, photo)
+    assert "1 face under 40 px checked for invented detail only" in body and "worst 0.82" in body
+    assert presenters.protection(photo).warnings == []
