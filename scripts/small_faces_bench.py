@@ -206,9 +206,14 @@ def report(args: argparse.Namespace) -> None:
     Path(args.results).with_suffix(".tables.md").write_text(text)
 
 
+#: the sheet's crops are enlarged this many times (nearest neighbour: the pixels as they are)
+ENLARGE = 2
+
+
 def sheet(args: argparse.Namespace) -> None:
-    """Every face at each bpp: original | latent | AVIF, each crop (face + one face size around it)
-    enlarged 3× with nearest-neighbour (the pixels as they are), captioned with the numbers."""
+    """Every face at each bpp: original | latent | AVIF, each crop (face + half a face size around it)
+    enlarged `ENLARGE`× with nearest-neighbour, captioned with the numbers (d = identity distance,
+    det/LOST = still detected, r = invented detail)."""
     rows = _load_rows(args.results)
     d = json.loads(SET.read_text())
     keep = Path(args.keep)
@@ -220,17 +225,21 @@ def sheet(args: argparse.Namespace) -> None:
             decs = {n: Image.open(keep / f"{pi}_{bpp}_{n}.png") for n in ("latent", "avif")}
             for fi, f in enumerate(p["faces"]):
                 s = f["size"]
+                side = ENLARGE * 2 * s
                 box = (f["left"] - s // 2, f["top"] - s // 2, f["right"] + s // 2, f["bottom"] + s // 2)
-                row = Image.new("RGB", (3 * 3 * 2 * s + 20, 3 * 2 * s + 14), "white")
+                row = Image.new("RGB", (3 * side + 20, side + 14), "white")
                 for k, im in enumerate((orig, decs["latent"], decs["avif"])):
-                    crop = im.crop(box).resize((3 * 2 * s, 3 * 2 * s), Image.Resampling.NEAREST)
-                    row.paste(crop, (k * (3 * 2 * s + 10), 14))
+                    crop = im.crop(box).resize((side, side), Image.Resampling.NEAREST)
+                    row.paste(crop, (k * (side + 10), 14))
                 r = {c: next(x for x in rows if x["photo"] == pi and x["face"] == fi and x["bpp"] == bpp
                              and x["codec"] == c) for c in ("latent", "avif")}
-                cap = (f"{pi}.{fi} {s}px {bpp}bpp {r['latent']['bytes']}B  lat d{r['latent']['dist']:.2f} "
-                       f"{'det' if r['latent']['detected'] else 'LOST'} dE{r['latent']['lp8'][0]:.1f} | avif "
-                       f"d{r['avif']['dist']:.2f} {'det' if r['avif']['detected'] else 'LOST'} "
-                       f"dE{r['avif']['lp8'][0]:.1f}")
+
+                def tag(x: dict) -> str:
+                    det = "det" if x["detected"] else "LOST"
+                    return f"d{x['dist']:.2f} {det} r{x.get('detail', float('nan')):.2f}"
+
+                cap = (f"{pi}.{fi} {s}px {bpp} {r['latent']['bytes']}B lat {tag(r['latent'])} | "
+                       f"avif {tag(r['avif'])}")
                 ImageDraw.Draw(row).text((2, 1), cap, fill=(0, 0, 0))
                 tiles.append(row)
     width = max(t.width for t in tiles)
@@ -241,7 +250,7 @@ def sheet(args: argparse.Namespace) -> None:
         out.paste(t, (col * width, y[col]))
         y[col] += t.height
     out = out.crop((0, 0, out.width, max(y)))
-    out.save(Path(args.results).with_suffix(".sheet.jpg"), quality=70, subsampling=0, optimize=True)
+    out.save(Path(args.results).with_suffix(".sheet.jpg"), quality=85, subsampling=0, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:
