@@ -218,7 +218,8 @@ def protection(photo: Photo) -> Protection:
     if kept is False:
         who = f"{_faces(found)} checked" if found else "Faces checked"
         if small_detail is not None and small_detail > SMALL_DETAIL_FLOOR + 1e-6:
-            who += f"; {_faces(small) if small else 'small faces'} redrawn with features that are not there"
+            of = f"of {_faces(small)} " if small and small > 1 else ""
+            who += f"; at least one {of}under 40 px redrawn with features that are not there"
         badges.append(Badge(
             "faces-changed",
             "Faces changed",

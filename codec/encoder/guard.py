@@ -556,9 +556,13 @@ class _FaceGuard:
             return regions.build(g.session.model, g.rgb, self.faces.boxes, g.session.effort, allowance,
                                  self._region_sessions, setting)
 
+        # region latents cover the measured faces only (a latent would redraw a small face again), so
+        # they are judged on those; the small faces are left to the patch layers after them
+        big_faces = dataclasses.replace(self.faces, small=())
+
         def kept(layer: RegionLayer) -> bool:
             decoded = regionlayer.apply(chosen.decoded, layer, decode)  # type: ignore[arg-type]
-            return face_check.check(g.rgb, decoded, self.faces).kept
+            return face_check.check(g.rgb, decoded, big_faces).kept
 
         best = None
         if g.max_bytes is None:  # no budget: the settings in turn until the faces are kept

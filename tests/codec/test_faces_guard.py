@@ -57,7 +57,8 @@ def test_face_and_target_tags_round_trip_and_info_keys() -> None:
     assert back.worst_small_face_detail == pytest.approx(0.75)
     meta = codec.info(data)
     for key in ("faces_found", "faces_too_small", "worst_identity_distance", "worst_landmark_shift",
-                "faces_kept", "text_cer", "target", "target_met", "protection_bytes", "worst_small_face_detail"):
+                "faces_kept", "text_cer", "target", "target_met", "protection_bytes",
+                "worst_small_face_detail"):
         assert key in meta, key
     assert meta["text_checked"] is True
     no_text = codec.info(container.pack(_header(faces_found=0), b"\x00"))
