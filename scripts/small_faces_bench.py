@@ -117,11 +117,20 @@ def bench(args: argparse.Namespace) -> None:
     rows = []
     t_all = time.time()
     for pi, p in enumerate(d["photos"]):
+        if args.split != "all" and pi % 2 != (1 if args.split == "heldout" else 0):
+            continue
         rgb = np.asarray(Image.open(root / p["path"]).convert("RGB"))
         h, w = rgb.shape[:2]
         boxes = [FaceBox(f["left"], f["top"], f["right"], f["bottom"], f["score"], 2) for f in p["faces"]]
-        for bpp in BPPS:
-            data = codec.encode(rgb, max_bytes=bpp_to_bytes(bpp, w, h))
+        for bpp in args.bpps:
+            base = bpp_to_bytes(bpp, w, h)
+            if args.faithful:  # as the gallery's presets do (gallery/sizes.encode_budget): cap 2x, target
+                t0 = time.time()
+                data = codec.encode(rgb, max_bytes=2 * base, base_bytes=base, target="faithful")
+            else:
+                t0 = time.time()
+                data = codec.encode(rgb, max_bytes=base)
+            encode_s = time.time() - t0
             lat = np.asarray(codec.decode(data).convert("RGB"))
             info = codec.info(data)
             avd, av = avif_same_bytes(rgb, len(data))
@@ -143,6 +152,8 @@ def bench(args: argparse.Namespace) -> None:
                                      faces_kept=info.get("faces_kept") if name == "latent" else None,
                                      small_detail_tag=(info.get("worst_small_face_detail")
                                                        if name == "latent" else None),
+                                     target_met=info.get("target_met") if name == "latent" else None,
+                                     encode_s=round(encode_s, 2) if name == "latent" else None,
                                      floor_met=info.get("fidelity_floor_met")))
             print(pi, bpp, flush=True)
     Path(args.results).write_text(json.dumps(dict(
@@ -168,7 +179,7 @@ def report(args: argparse.Namespace) -> None:
              "still detected | low-pass ΔE σ=s/8 mean / p90-of-faces | low-pass luma corr. median | "
              "invented detail median / p90 / > 1.0 |",
              "|---|---|---:|---:|---|---:|---:|---|---:|---|"]
-    for bpp in BPPS:
+    for bpp in sorted({r["bpp"] for r in rows}):
         for name in ("latent", "avif"):
             rs = [r for r in rows if r["bpp"] == bpp and r["codec"] == name]
             if not rs:
@@ -187,7 +198,7 @@ def report(args: argparse.Namespace) -> None:
               "| bpp | Δ identity mean | latent better / worse | Δ low-pass ΔE mean | "
               "latent better / worse | detected: latent only / AVIF only / both / neither |",
               "|---|---:|---|---:|---|---|"]
-    for bpp in BPPS:
+    for bpp in sorted({r["bpp"] for r in rows}):
         key = {(r["photo"], r["face"], r["codec"]): r for r in rows if r["bpp"] == bpp}
         pairs = [(key[(p, f, "latent")], key[(p, f, "avif")]) for (p, f, c) in key
                  if c == "latent" and (p, f, "avif") in key]
@@ -219,9 +230,12 @@ def sheet(args: argparse.Namespace) -> None:
     keep = Path(args.keep)
     root = train_dir()
     tiles = []
+    done = {r["photo"] for r in rows}
     for pi, p in enumerate(d["photos"]):
+        if pi not in done:
+            continue
         orig = Image.open(root / p["path"]).convert("RGB")
-        for bpp in BPPS:
+        for bpp in sorted({r["bpp"] for r in rows}):
             decs = {n: Image.open(keep / f"{pi}_{bpp}_{n}.png") for n in ("latent", "avif")}
             for fi, f in enumerate(p["faces"]):
                 s = f["size"]
@@ -259,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("scan")
     b = sub.add_parser("bench")
     b.add_argument("--keep", default=None, help="folder for the decodes (the sheet needs them)")
+    b.add_argument("--faithful", action="store_true",
+                   help="encode as the gallery's presets do: target faithful, base = the bpp, cap 2x")
+    b.add_argument("--bpps", type=float, nargs="+", default=list(BPPS))
+    b.add_argument("--split", choices=("all", "calibration", "heldout"), default="all",
+                   help="calibration = even photo indices, held-out = odd (the floor came from the former)")
     r = sub.add_parser("report")
     s = sub.add_parser("sheet")
     s.add_argument("--keep", required=True)

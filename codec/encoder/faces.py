@@ -8,6 +8,9 @@ irises, eye structure, dark blobs, mouth structure: `codec.metrics.face_features
 floor below. The metric is `codec.metrics.identity`; the protection (spending bytes on the face boxes) is in
 `codec.encoder.guard` (`_Guard.protect_faces`).
 
+Faces below the detector's minimum that the probe pass finds (photos ≤ 0.25 MP) are too small for the
+embedding; they are checked for invented detail instead (`SMALL_DETAIL_FLOOR`) and protected the same way.
+
 When dlib or its model files are missing the check is skipped (`original_faces` → None) and nothing
 is written about faces: the file says nothing rather than something false.
 """
