@@ -107,7 +107,7 @@ def test_several_problems_show_several_badges(alice_client, user, media_root):
     "info",
     [
         {},  # encoded before the identity check
-        {"faces_found": 0, "text_checked": False},  # checked, no face: nothing to say
+        {"faces_found": 0, "text_checked": False},  # checked, no face: no badge (a note at most)
         {"faces_found": "2", "faces_kept": "no", "target": 5, "target_met": "false",
          "worst_identity_distance": "high", "protection_bytes": -3},  # malformed: shown as absent
     ],
@@ -191,3 +191,14 @@ def test_small_faces_redrawn_show_the_faces_changed_badge(alice_client, user, me
     body = _page(alice_client, photo)
     assert "1 face under 40 px checked for invented detail only" in body and "worst 0.82" in body
     assert presenters.protection(photo).warnings == []
+
+
+@pytest.mark.parametrize(("size", "px"), [((768, 512), 40), ((4000, 3000), 80)])
+def test_a_photo_whose_small_faces_were_not_looked_for_says_so(alice_client, user, media_root, size, px):
+    """The probe for faces under the detector's minimum runs only on small photos: elsewhere the page
+    says how small a face had to be to go unchecked (absent faces_too_small ≠ none found)."""
+    photo = _photo(user, {"faces_found": 0, "text_checked": False}, width=size[0], height=size[1])
+    note = f"Faces smaller than {px} px were not looked for in a photo of this size."
+    assert note in _page(alice_client, photo)
+    probed = _photo(user, {"faces_found": 0, "faces_too_small": 0, "text_checked": False})
+    assert "were not looked for" not in _page(alice_client, probed)
