@@ -7,10 +7,8 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.urls import reverse
 
-from codec.encoder.faces import SMALL_DETAIL_FLOOR, UPSAMPLE_MAX_PIXELS  # torch- and dlib-free at import
-from codec.encoder.faces import UPSAMPLE as FACE_UPSAMPLE
+from codec.encoder.faces import SMALL_DETAIL_FLOOR, smallest_face_px  # torch- and dlib-free at import
 from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
-from codec.metrics.identity import min_face_px
 
 from . import previews, sizes
 from .models import Comparison, Photo
@@ -193,12 +191,6 @@ def _vs(value: float, floor: float | None) -> str:
     return f"{value:.2f}" + (f" (floor {floor:.2f})" if floor is not None else "")
 
 
-def _min_face_px(photo: Photo) -> int:
-    """The smallest face the encoder's detector finds in this photo (`codec.encoder.faces.detect`)."""
-    up = FACE_UPSAMPLE if photo.original_width * photo.original_height <= UPSAMPLE_MAX_PIXELS else 0
-    return min_face_px(up)
-
-
 def protection(photo: Photo) -> Protection:
     """Badges and numbers from the photo's stored ``codec.info`` (keys of docs/ARCHITECTURE.md).
 
@@ -288,8 +280,8 @@ def protection(photo: Photo) -> Protection:
     elif small is None and found is not None:
         # the check ran but its probe for smaller faces did not (too costly at this size): say how small
         # a face had to be to go unchecked, instead of implying there was none
-        notes.append(f"Faces smaller than {_min_face_px(photo)} px were not looked for in a photo of "
-                     "this size.")
+        notes.append(f"Faces smaller than {smallest_face_px(photo.pixels)} px were not looked for in a "
+                     "photo of this size.")
     regions = info.get("regions")
     if isinstance(regions, list) and regions:
         spent = sum(r["bytes"] for r in regions if isinstance(r, dict) and isinstance(r.get("bytes"), int))

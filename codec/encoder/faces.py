@@ -155,10 +155,20 @@ class FaceVerdict:
         return d + s + t + sum(self._feature_excess()) + (0.0 if self.all_detected else 1.0)
 
 
+def upsample_for(pixels: int) -> int:
+    """The HOG upsampling `detect` uses on an original of ``pixels`` pixels."""
+    return UPSAMPLE if pixels <= UPSAMPLE_MAX_PIXELS else 0
+
+
+def smallest_face_px(pixels: int) -> int:
+    """The smallest face `detect` measures in an original of ``pixels`` pixels (40 px, 80 above 2 MP)."""
+    return min_face_px(upsample_for(pixels))
+
+
 def detect(rgb: np.ndarray) -> OriginalFaces | None:
     """Faces of the original (None when the face models are not installed)."""
     h, w = rgb.shape[:2]
-    up = UPSAMPLE if h * w <= UPSAMPLE_MAX_PIXELS else 0
+    up = upsample_for(h * w)
     try:
         boxes = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
         too_small: int | None = None

@@ -21,7 +21,8 @@ head's layout and shading in the low-pass part, which the block guard already ch
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+
+from codec.metrics.fidelity import luma
 
 #: σ of the low-pass as a share of the box size
 SIGMA_FRACTION = 0.1
@@ -30,16 +31,13 @@ SIGMA_FRACTION = 0.1
 MIN_ENERGY_PER_PX = 4.0
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    x = rgb.astype(np.float32)
-    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
-
-
 def detail_error(original: np.ndarray, decoded: np.ndarray, box: tuple[int, int, int, int]) -> float:
     """``r`` (see the module docstring) of ``decoded`` against ``original`` (both (H, W, 3) uint8 of the
     same size) inside ``box`` = (left, top, right, bottom), clipped to the image.
 
     Computed on a crop grown by 3σ + 2 px so the blur sees the same context as on the whole image."""
+    from scipy.ndimage import gaussian_filter  # here, not at import: the web process imports the floor
+
     if original.shape != decoded.shape or original.ndim != 3:
         raise ValueError(f"images must be (H, W, 3) of one shape, got {original.shape} and {decoded.shape}")
     h, w = original.shape[:2]
@@ -50,7 +48,7 @@ def detail_error(original: np.ndarray, decoded: np.ndarray, box: tuple[int, int,
     sigma = SIGMA_FRACTION * max(right - left, bottom - top)
     m = int(np.ceil(3 * sigma)) + 2
     y0, y1, x0, x1 = max(0, top - m), min(h, bottom + m), max(0, left - m), min(w, right + m)
-    a, b = _luma(original[y0:y1, x0:x1]), _luma(decoded[y0:y1, x0:x1])
+    a, b = luma(original[y0:y1, x0:x1]), luma(decoded[y0:y1, x0:x1])
     hp_a = a - gaussian_filter(a, sigma, mode="reflect")
     hp_b = b - gaussian_filter(b, sigma, mode="reflect")
     inner = (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
