@@ -187,12 +187,17 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def window_means(x: np.ndarray, grid: Grid) -> np.ndarray:
     """Mean of ``x`` (H, W) over every window of ``grid`` → (rows, cols) float64."""
+    ys, xs = grid.origins()
+    return _window_means_at(x, ys, xs, grid.bh, grid.bw)
+
+
+def _window_means_at(x: np.ndarray, ys: np.ndarray, xs: np.ndarray, bh: int, bw: int) -> np.ndarray:
+    """Mean of ``x`` over the bh × bw windows with top-left corners ``ys`` × ``xs`` (integral image)."""
     ii = np.zeros((x.shape[0] + 1, x.shape[1] + 1), dtype=np.float64)
     ii[1:, 1:] = np.cumsum(np.cumsum(x, axis=0, dtype=np.float64), axis=1)
-    ys, xs = grid.origins()
     y0, x0 = ys[:, None], xs[None, :]
-    y1, x1 = y0 + grid.bh, x0 + grid.bw
-    return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / (grid.bh * grid.bw)
+    y1, x1 = y0 + bh, x0 + bw
+    return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / (bh * bw)
 
 
 def coarse_ssim(a: np.ndarray, b: np.ndarray, grid: Grid, factor: int = 4, k2: float = 0.03) -> np.ndarray:
@@ -222,25 +227,65 @@ class BlockScores:
     coarse: np.ndarray | None = None  # the coarse-scale structural score alone
 
 
+#: block_scores works on horizontal strips of about this many pixels: a dozen float maps of the whole
+#: image were ~1 GB at 12 MP and sat on top of the decoder's buffers (issue 13's 3 GB target)
+STRIP_PIXELS = 1 << 20
+
+
 def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) -> BlockScores:
-    """Score every window of ``decoded`` against ``original`` (both (H, W, 3) uint8)."""
+    """Score every window of ``decoded`` against ``original`` (both (H, W, 3) uint8).
+
+    Large images are scored strip by strip (`STRIP_PIXELS`): the cell-resolution parts (colour, coarse)
+    are built for the whole image from strips aligned to the cells, the full-resolution SSIM per strip
+    of window rows with `SSIM_RADIUS` rows of real context above and below, so the result equals the
+    whole-image computation (up to float rounding in the window sums)."""
     a, b = np.asarray(original), np.asarray(decoded)
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"images must be (H, W, 3) of the same shape, got {a.shape} and {b.shape}")
     h, w = a.shape[:2]
     grid = Grid(h, w, block)
-    ya, yb = luma(a), luma(b)
-    s, wgt = ssim_maps(ya, yb)
-    ssim = window_means(s * wgt, grid) / window_means(wgt, grid)
-    la, lb = srgb_to_lab(_cell_means(a, COLOUR_CELL)), srgb_to_lab(_cell_means(b, COLOUR_CELL))
-    de2 = ((la - lb) ** 2).sum(axis=-1)
-    # (integral-image sums can come out a hair below zero on an exact match: clamp before the root)
-    delta_e = np.sqrt(np.maximum(window_means(_upsample(de2, COLOUR_CELL, h, w), grid), 0.0))
+    ys, xs = grid.origins()
+    bh, bw = grid.bh, grid.bw
+    cell = int(np.lcm(COLOUR_CELL, COARSE_FACTOR))
+    step = max(cell, STRIP_PIXELS // max(w, 1) // cell * cell)
+    de2_parts, ca_parts, cb_parts = [], [], []
+    for y0 in range(0, h, step):  # cell-aligned strips: the cell means equal the whole image's
+        sa, sb = a[y0 : y0 + step], b[y0 : y0 + step]
+        la, lb = srgb_to_lab(_cell_means(sa, COLOUR_CELL)), srgb_to_lab(_cell_means(sb, COLOUR_CELL))
+        de2_parts.append(((la - lb) ** 2).sum(axis=-1))
+        ca_parts.append(_cell_means(luma(sa), COARSE_FACTOR))
+        cb_parts.append(_cell_means(luma(sb), COARSE_FACTOR))
+    de2 = np.concatenate(de2_parts)
+    cs, cw = ssim_maps(np.concatenate(ca_parts), np.concatenate(cb_parts), k2=COARSE_K2, luminance=False)
+    csw = cs * cw
+
+    per = max(1, step // block)  # window rows per strip
+    ssim, delta_e, coarse = (np.empty((grid.rows, grid.cols)) for _ in range(3))
+    r = SSIM_RADIUS
+    for r0 in range(0, grid.rows, per):
+        r1 = min(grid.rows, r0 + per)
+        p0, p1 = int(ys[r0]), int(ys[r1 - 1]) + bh
+        c0, c1 = max(0, p0 - r), min(h, p1 + r)  # real context rows for the blur
+        s, wgt = ssim_maps(luma(a[c0:c1]), luma(b[c0:c1]))
+        s, wgt = s[p0 - c0 : p1 - c0], wgt[p0 - c0 : p1 - c0]
+        wy = ys[r0:r1] - p0
+        ssim[r0:r1] = _window_means_at(s * wgt, wy, xs, bh, bw) / _window_means_at(wgt, wy, xs, bh, bw)
+        de = _window_means_at(_cell_rows(de2, COLOUR_CELL, p0, p1, w), wy, xs, bh, bw)
+        delta_e[r0:r1] = np.sqrt(np.maximum(de, 0.0))  # (integral sums can dip a hair below zero)
+        num = _window_means_at(_cell_rows(csw, COARSE_FACTOR, p0, p1, w), wy, xs, bh, bw)
+        coarse[r0:r1] = num / _window_means_at(_cell_rows(cw, COARSE_FACTOR, p0, p1, w), wy, xs, bh, bw)
     colour = np.clip(1.0 - np.maximum(0.0, delta_e - DELTA_E_JND) / DELTA_E_SPAN, 0.0, 1.0)
     fine = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
-    coarse = np.nan_to_num(np.clip(coarse_ssim(ya, yb, grid, COARSE_FACTOR, COARSE_K2), 0.0, 1.0), nan=0.0)
+    coarse = np.nan_to_num(np.clip(coarse, 0.0, 1.0), nan=0.0)
     score = combine(fine, coarse)
     return BlockScores(grid, score, ssim, delta_e, fine, coarse)
+
+
+def _cell_rows(cells: np.ndarray, cell: int, p0: int, p1: int, w: int) -> np.ndarray:
+    """Pixel rows [p0, p1) of the cell map ``cells`` repeated back to full resolution (width ``w``)."""
+    k0, k1 = p0 // cell, -(-p1 // cell)
+    up = np.repeat(np.repeat(cells[k0:k1], cell, axis=0), cell, axis=1)
+    return up[p0 - k0 * cell : p1 - k0 * cell, :w]
 
 
 def coarse_term(c: np.ndarray) -> np.ndarray:

@@ -89,6 +89,23 @@ def _photo(h: int = 96, w: int = 128) -> np.ndarray:
     return synthetic_rgb(w, h, seed=3)
 
 
+@pytest.mark.parametrize("shape", [(333, 250), (97, 401), (64, 64)])
+def test_block_scores_in_strips_equal_the_whole_image(shape, monkeypatch) -> None:
+    """Large images are scored strip by strip (memory); the scores must not depend on the strips —
+    odd sizes put the last window row off the 32 / 8 px grids and the strip edges inside the blur."""
+    h, w = shape
+    rgb = _photo(h, w)
+    rng = np.random.default_rng(1)
+    dec = np.clip(rgb + rng.normal(0, 20, rgb.shape), 0, 255).astype(np.uint8)
+    dec[h // 3 : h // 2, : w // 2] = 40  # a damaged band across a strip edge
+    whole = fidelity.block_scores(rgb, dec)
+    monkeypatch.setattr(fidelity, "STRIP_PIXELS", 40 * w)  # strips of 40 rows → 32 (one window row)
+    strips = fidelity.block_scores(rgb, dec)
+    for part in ("score", "ssim", "delta_e", "fine", "coarse"):
+        assert np.allclose(getattr(strips, part), getattr(whole, part), rtol=0, atol=1e-9), part
+    assert whole.score.min() < 0.5  # (the band is seen)
+
+
 def test_block_scores_identical_and_damage_sanity() -> None:
     rgb = _photo()
     bs = fidelity.block_scores(rgb, rgb)
