@@ -27,9 +27,7 @@ with per-tile statistics, so for them tiling is an approximation (like diffusers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,8 +40,7 @@ from codec.imageio import pad_to_multiple, to_tensor, to_uint8
 if TYPE_CHECKING:
     from codec.models.base import LatentAutoencoder
 
-__all__ = ["DEFAULT_TILING", "TilingConfig", "_spans", "decode_latent", "encode_image", "holding_buffers",
-           "tile_boxes"]
+__all__ = ["DEFAULT_TILING", "TilingConfig", "_spans", "decode_latent", "encode_image", "tile_boxes"]
 
 
 def _use_tiles(pixels: int, cfg: TilingConfig, tiled: bool | None) -> bool:
@@ -57,44 +54,13 @@ def _inference() -> torch.autograd.grad_mode.inference_mode:
 #: after a pass over more than this many pixels the model may hand its inference buffers back
 RELEASE_PIXELS = 1_000_000
 
-#: models whose release waits for the end of the current `holding_buffers` block (None: release at once)
-_HELD: ContextVar[list[object] | None] = ContextVar("codec_tiling_held", default=None)
-
 
 def _release(model: object, pixels: int) -> None:
     """After a large pass, ``model.release_memory()`` where the backend keeps buffers (OpenVINO keeps
-    those of its largest input; `codec.models.onnx_runtime.OvRunner`). Once per image, not per tile;
-    inside `holding_buffers`, once at its end."""
+    those of its largest input; `codec.models.onnx_runtime.OvRunner`). Once per image, not per tile."""
     release = getattr(model, "release_memory", None)
-    if pixels <= RELEASE_PIXELS or not callable(release):
-        return
-    held = _HELD.get()
-    if held is None:
+    if pixels > RELEASE_PIXELS and callable(release):
         release()
-    elif not any(m is model for m in held):
-        held.append(model)
-
-
-@contextmanager
-def holding_buffers() -> Iterator[None]:
-    """Keep the engine's buffers through a block of many large passes and release them once at its end.
-
-    One encode of a 12 MP photo runs a dozen passes over > 1 MP (encoder scales, rate search, guard);
-    re-allocating the buffers after each cost ≈ 5 s of its 122 s (issue 13 A/B, 2026-12-01). Since the
-    guard's block scores work in strips (`codec.metrics.fidelity.STRIP_PIXELS`) nothing large stacks on
-    the held buffers any more, so the encoder holds them for the whole photo. Nested blocks defer to
-    the outermost; threads started inside do not inherit the hold (they release per pass)."""
-    if _HELD.get() is not None:
-        yield
-        return
-    token = _HELD.set([])
-    try:
-        yield
-    finally:
-        held = _HELD.get() or []
-        _HELD.reset(token)
-        for model in held:
-            model.release_memory()  # type: ignore[attr-defined]
 
 
 def encode_image(

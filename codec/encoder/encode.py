@@ -34,7 +34,6 @@ from codec.errors import BudgetError, UsageError
 from codec.imageio import load_image
 from codec.models.registry import get_model
 from codec.options import bpp_to_bytes, check_effort
-from codec.tiling import holding_buffers
 
 #: quality targets of ``encode(target=...)``: the block floor and the identity floors (faces)
 TARGETS = ("faithful",)
@@ -118,17 +117,8 @@ def encode(
         if base_bytes > max_bytes:
             raise UsageError(f"base_bytes {base_bytes} exceeds the cap {max_bytes}")
     low = low_detail_scale(rgb)
-    with holding_buffers():  # the engine's buffers are released once, after the last pass
-        session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
-                                search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES)
-        return _encode_session(session, low, quality, max_bytes, min_fidelity, target, check_faces,
-                               check_text, base_bytes)
-
-
-def _encode_session(session: EncodeSession, low: float | None, quality: int | None, max_bytes: int | None,
-                    min_fidelity: float | None, target: str | None, check_faces: bool, check_text: bool,
-                    base_bytes: int | None) -> bytes:
-    effort = session.effort
+    session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
+                            search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES)
     if check_text and resolve_floor(min_fidelity) > 0.0:
         text_check.start(session)  # Tesseract on the original overlaps the encoder pass
     if target is not None:

@@ -32,7 +32,6 @@ from codec.container.describe import info as describe
 from codec.decoder import FILTER_MEMO, decode_rgb
 from codec.encoder.encode import encode
 from codec.models.registry import get_model
-from codec.tiling import holding_buffers
 
 #: decoder outputs kept during one encode (a 12 MP output is 144 MB in float32)
 MEMO_MAX_BYTES = 320 * 1024 * 1024
@@ -140,7 +139,7 @@ def encode_result(image: Any, **options: Any) -> EncodeResult:
                       model_path=options.get("model_path"))
     filters = FILTER_MEMO.set({})  # the latent denoiser's outputs, shared the same way
     try:
-        with holding_buffers(), _memoized_decoder(model) as memo:
+        with _memoized_decoder(model) as memo:
             return _encode_with_memos(image, model, memo, options)
     finally:
         FILTER_MEMO.reset(filters)
