@@ -266,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         log("checking the database and the media storage")
         manage(env, "health", "--only", "database,storage", "--require", "database,storage")
         admin = manage(env, "ensure_admin")
-        # the worker's inference engine: OpenVINO f32 (1.6× torch on this CPU, ≈ 95 dB from it,
-        # deterministic; docs/bench/inference); falls back to torch on CUDA. CODEC_BACKEND=torch: off
-        worker_env = {**env, "CODEC_BACKEND": env.get("CODEC_BACKEND") or "openvino"}
+        # the worker's inference engine: OpenVINO, encoder graphs in bf16 where the CPU has it, decoder
+        # f32 (deterministic, ≈ 95 dB from torch; docs/bench/inference, README "Measured"); falls back
+        # to torch on CUDA. CODEC_BACKEND=openvino: all f32; CODEC_BACKEND=torch: off
+        worker_env = {**env, "CODEC_BACKEND": env.get("CODEC_BACKEND") or "openvino-bf16enc"}
         stack.start(
             "celery worker",
             # -B: the embedded beat scheduler runs the periodic sweeper (re-queues lost encodes).

@@ -143,7 +143,7 @@ class PgStack(Stack):
     def env(self) -> dict[str, str]:
         env = super().env()
         env["DATABASE_URL"] = self.database_url
-        env["CODEC_BACKEND"] = self.backend  # the worker's engine (make run and docker-compose: openvino)
+        env["CODEC_BACKEND"] = self.backend  # the worker engine (make run: openvino-bf16enc)
         return env
 
     def create_database(self) -> None:
@@ -475,8 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--size", default="standard", choices=["tiny", "small", "standard"])
     parser.add_argument("--effort", default="fast", help="GALLERY_ENCODE_EFFORT of the workers")
-    parser.add_argument("--backend", default=os.environ.get("CODEC_BACKEND") or "openvino",
-                        help="CODEC_BACKEND of the workers (make run's default: openvino)")
+    parser.add_argument("--backend", default=os.environ.get("CODEC_BACKEND") or "openvino-bf16enc",
+                        help="CODEC_BACKEND of the workers (make run's default: openvino-bf16enc)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2,
                         help="threads shared out among the workers (cores / N each)")
     parser.add_argument("--threads", type=int, default=0,

@@ -5,7 +5,12 @@ torch stays the reference and the default. With ``CODEC_BACKEND=openvino`` (or `
 :class:`OnnxAutoencoder`. Measured on the 2-core dev CPU (docs/bench/inference/2026-11-30.md, 2
 threads, warm medians, loaded machine): OpenVINO f32 decodes 1.6× and encodes 1.7× faster than torch
 at ~96 dB PSNR against it; ``openvino-bf16`` 3.2–3.5× at ~54 dB (bf16 arithmetic: near-exact, not
-exact); ONNX Runtime 1.3–1.8×.
+exact); ONNX Runtime 1.3–1.8×. ``openvino-bf16enc`` (the worker default of ``make run`` and
+docker-compose) runs only the image→latent graphs in bf16 and decodes in f32, bit-identical to
+``openvino``: on the bf16-capable 2-core CPU of 2026-12-01 it took a 768×512 photo's Upload→READY from
+1.71–1.75 s to 1.44 s (`scripts/bench_gallery.py --kodak 6`, A/B twice) at the same bytes and quality
+(12 photos × 3 budgets: mean LPIPS and MS-SSIM within 0.005 of f32; README "Measured"). On a CPU
+without bf16 OpenVINO ignores the hint and runs f32.
 
 - The torch encoder/decoder (``(x*2-1)`` / ``(y+1)/2`` included, so the graphs speak the
   ``LatentAutoencoder`` convention) is exported to ONNX **at run time** with dynamic N, H, W into
@@ -40,7 +45,8 @@ from codec.models.base import check_image_batch, check_latent_batch
 
 BACKEND_ENV = "CODEC_BACKEND"
 #: backend name → pip package that runs it (pinned in requirements.txt; the export also needs ``onnx``)
-ENGINES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino"}
+ENGINES: dict[str, str] = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino",
+                           "openvino-bf16enc": "openvino"}
 BACKENDS = ("torch", *ENGINES)
 OPSET = 17
 #: the tuned encoder runs on the engine only for inputs up to this many pixels (a whole photo up to
@@ -186,6 +192,15 @@ class OvRunner:
         self.compiled.release_memory()
 
 
+def precision_of(engine: str, part: str) -> str:
+    """OpenVINO precision of one graph: ``openvino-bf16`` runs all in bf16, ``openvino-bf16enc`` only the
+    image→latent graphs (the decoder stays f32, so a file decodes to the same picture as with ``openvino``:
+    what the guard checked is what a viewer sees; the encoder's rounding only moves the latent it codes)."""
+    if engine == "openvino-bf16" or (engine == "openvino-bf16enc" and part != "dec"):
+        return "bf16"
+    return "f32"
+
+
 def ov_runner(path: Path, threads: int, precision: str = "f32") -> OvRunner:
     """`OvRunner` on ``path``."""
     return OvRunner(path, threads, precision)
@@ -243,7 +258,7 @@ class OnnxAutoencoder:
                 if self.engine == "onnxruntime":
                     run = ort_runner(path, self.threads)
                 else:
-                    run = ov_runner(path, self.threads, "bf16" if self.engine.endswith("bf16") else "f32")
+                    run = ov_runner(path, self.threads, precision_of(self.engine, part))
                 self._runners[part] = run
         return run
 

@@ -32,7 +32,7 @@ def _engines(*names: str) -> list:
 
 F32_ENGINES = _engines("onnxruntime", "openvino")
 #: max |engine − torch| on [0, 1] pixels / latents: float32 rounding, or bfloat16 arithmetic
-TOLERANCE = {"onnxruntime": 1e-3, "openvino": 1e-3, "openvino-bf16": 0.15}
+TOLERANCE = {"onnxruntime": 1e-3, "openvino": 1e-3, "openvino-bf16": 0.15, "openvino-bf16enc": 0.15}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,22 @@ def test_the_tuned_encoder_of_effort_default_runs_on_the_engine(engine: str, tor
     assert list((cache_root() / "onnx").glob("taesd-enc-taesd_encoder_rdo-*.onnx"))
     stock = torch_model.encode(x)
     assert float((out - stock).abs().max()) > 0.01  # the tuned weights, not the stock encoder
+
+
+def test_bf16_encoder_backend_keeps_the_f32_decoder(torch_model, latent) -> None:
+    """``openvino-bf16enc``: the encoder graphs in bf16 (faster where the CPU has it), the decoder in f32,
+    bit-identical to ``openvino``'s — a file must decode to the picture the guard checked."""
+    pytest.importorskip("openvino")
+    from codec.models.onnx_runtime import precision_of
+
+    assert [precision_of("openvino-bf16enc", p) for p in ("dec", "enc", "enc-rdo")] == ["f32", "bf16", "bf16"]
+    assert precision_of("openvino", "enc") == "f32" and precision_of("openvino-bf16", "dec") == "bf16"
+    f32, mixed = OnnxAutoencoder(torch_model, "openvino"), OnnxAutoencoder(torch_model, "openvino-bf16enc")
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        assert torch.equal(mixed.decode(latent), f32.decode(latent))
+        z32, z16 = f32.encode(x), mixed.encode(x)
+    assert float((z16 - z32).abs().max()) < 2 * TOLERANCE["openvino-bf16enc"]
 
 
 def test_large_inputs_of_the_tuned_encoder_stay_on_torch(torch_model, monkeypatch) -> None:
