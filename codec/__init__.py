@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+    from codec.encoder.faces import SmallFaceAudit
     from codec.encoder.result import EncodeResult
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "UnsupportedVersionError",
     "UsageError",
     "WeightsChecksumError",
+    "audit_small_faces",
     "decode",
     "encode",
     "encode_result",
@@ -62,6 +64,15 @@ def encode_result(image: Any, **options: Any) -> EncodeResult:
     from codec.encoder.result import encode_result as _encode_result
 
     return _encode_result(image, **options)
+
+
+def audit_small_faces(original: np.ndarray, decoded: np.ndarray) -> SmallFaceAudit | None:
+    """A second look for faces too small for the encoder's own detection at this photo size, measured in
+    ``decoded`` (what a file shows); ``.redrawn`` → encode again with ``probe_faces=True``. None without
+    the face models. See `codec.encoder.faces.audit_small`."""
+    from codec.encoder.faces import audit_small
+
+    return audit_small(original, decoded)
 
 
 def decode(data: bytes, **options: Any) -> Image.Image:

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "target needs them, never fewer")
     enc.add_argument("--check-text", action="store_true",
                      help="also OCR the text lines (Tesseract) and protect them (slow: ~10 s per photo)")
+    enc.add_argument("--probe-faces", action="store_true",
+                     help="look for faces below the detector's minimum (20-39 px) in photos over 0.25 MP "
+                          "too, and protect them (seconds per photo)")
 
     dec = sub.add_parser("decode", help="bitstream → image (PNG/JPEG/WebP by extension)")
     dec.add_argument("input", type=Path)
@@ -155,6 +158,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         options["base_bytes"] = args.base_bytes
     if args.check_text:
         options["check_text"] = True
+    if args.probe_faces:
+        options["probe_faces"] = True
     stream = codec.encode(data, **options)
     _write_output(args.output, stream)
     return EXIT_OK

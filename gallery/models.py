@@ -97,6 +97,10 @@ class Photo(models.Model):
     # and how many of the file's bytes that took (codec.info keys guard / guard_bytes).
     fidelity_guard = models.CharField(max_length=16, blank=True)
     guard_bytes = models.PositiveIntegerField(null=True, blank=True)
+    # The worker's second look for faces too small for the encoder's own detection at this photo size
+    # (codec.audit_small_faces, after READY: gallery.worker.pipeline.second_look): probed, smallest_px,
+    # found, worst_detail, re_encoded, seconds. Null: not run (the encoder probed itself, or no faces).
+    small_faces_audit = models.JSONField(null=True, blank=True)
 
     # Worker bookkeeping.
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -166,6 +166,27 @@ class Protection:
         return [b for b in self.badges if b.warning]
 
 
+def _second_look_note(photo) -> str:
+    """The note for a photo whose encode did not probe for small faces (too costly at its size): what the
+    worker's second look after READY found (`gallery.worker.pipeline.second_look`), or how small a face
+    had to be to go unchecked — never implying there was none."""
+    audit = photo.small_faces_audit if isinstance(photo.small_faces_audit, dict) else {}
+    px = audit.get("smallest_px")
+    n = audit.get("found")
+    if audit.get("probed") is True and isinstance(px, int) and isinstance(n, int):
+        looked = f"A second look after upload searched for faces down to {px} px"
+        if n == 0:
+            return f"{looked}: none found."
+        worst = audit.get("worst_detail")
+        detail = (f" (worst invented detail {worst:.2f}, floor {SMALL_DETAIL_FLOOR:.2f})"
+                  if isinstance(worst, (int, float)) else "")
+        verdict = "at least one redrawn with features that are not there" if audit.get("redrawn") \
+            else "none redrawn"
+        return f"{looked}: {_faces(n)} found, {verdict}{detail}."
+    px_min = smallest_face_px(photo.pixels)
+    return f"Faces smaller than {px_min} px were not looked for in a photo of this size."
+
+
 def _num(info: dict, key: str) -> float | None:
     value = info.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
@@ -278,10 +299,20 @@ def protection(photo: Photo) -> Protection:
     elif small and small_detail is None:
         notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
     elif small is None and found is not None:
-        # the check ran but its probe for smaller faces did not (too costly at this size): say how small
-        # a face had to be to go unchecked, instead of implying there was none
-        notes.append(f"Faces smaller than {smallest_face_px(photo.pixels)} px were not looked for in a "
-                     "photo of this size.")
+        notes.append(_second_look_note(photo))
+    audit = photo.small_faces_audit if isinstance(photo.small_faces_audit, dict) else {}
+    if audit.get("redrawn") is True and audit.get("re_encoded") is not True \
+            and not any(b.key == "faces-changed" for b in badges):
+        badges.append(Badge(
+            "faces-changed",
+            "Faces changed",
+            "A second look after upload found a face too small for the identity check redrawn with "
+            "features that are not there, and the photo could not be coded again.",
+            True,
+        ))
+    if audit.get("re_encoded") is True:
+        notes.append("Coded a second time after upload: a second look found a small face the first file "
+                     "had redrawn; this file checks and protects it.")
     regions = info.get("regions")
     if isinstance(regions, list) and regions:
         spent = sum(r["bytes"] for r in regions if isinstance(r, dict) and isinstance(r.get("bytes"), int))

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 STAGES = (
     "decode input", "encoder passes", "rate search", "measured choice", "faces", "guard",
-    "codec other", "comparisons", "previews", "storage", "db commit", "pipeline other",
+    "codec other", "second look", "comparisons", "previews", "storage", "db commit", "pipeline other",
 )
 
 
@@ -113,6 +113,8 @@ def instrument(prof: Profiler) -> None:
     del guard
     prof.patch(codec.decoder, "decode", "previews")
     prof.patch(pipeline, "make_comparisons", "comparisons")
+    if hasattr(pipeline, "second_look"):  # the small-face audit after READY (issue 12)
+        prof.patch(pipeline, "second_look", "second look")
     prof.patch(previews, "render", "previews")
     prof.patch(previews, "write_from_image", "previews")
     prof.patch(storage, "save", "storage")

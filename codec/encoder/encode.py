@@ -81,6 +81,7 @@ def encode(
     check_faces: bool = True,
     check_text: bool = False,
     base_bytes: int | None = None,
+    probe_faces: bool | None = None,
 ) -> bytes:
     """Encode ``image`` to a bitstream.
 
@@ -94,6 +95,8 @@ def encode(
     ``base_bytes`` (with a target): the nominal budget; the file is coded at it when that meets the
     target, and only grows (up to the cap) when it does not — never smaller than the nominal file.
     ``check_faces=False`` skips the identity check and the face protection (the bench's "before").
+    ``probe_faces``: look for faces below the detector's minimum (20–39 px) also in photos over 0.25 MP
+    (True; costs seconds: `codec.encoder.faces.FORCED_PROBE_MAX_PIXELS`), or never (False).
     ``check_text=True`` also OCRs the original's text lines (in the background, during the encoder
     pass) and protects them (`codec.encoder.text`).
     """
@@ -118,7 +121,8 @@ def encode(
             raise UsageError(f"base_bytes {base_bytes} exceeds the cap {max_bytes}")
     low = low_detail_scale(rgb)
     session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
-                            search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES)
+                            search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES,
+                            probe_faces=probe_faces)
     if check_text and resolve_floor(min_fidelity) > 0.0:
         text_check.start(session)  # Tesseract on the original overlaps the encoder pass
     if target is not None:

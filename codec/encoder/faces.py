@@ -75,6 +75,11 @@ UPSAMPLE_MAX_PIXELS = 2_000_000
 #: the probe pass one level finer (faces below 40 px, reported as too small) costs ~4× the detection
 #: (measured: 0.42 s → 1.7 s on a 768×512 photo); it runs only while the upsampled image is at most this
 PROBE_MAX_PIXELS = 4_000_000
+#: the forced probe (``detect(..., probe=True)``: the gallery's second look after READY, `audit_small`)
+#: runs while the upsampled image is at most this many pixels: measured 2026-12-01 on the 2-core EPYC,
+#: 768×512 at level 2 0.56 s, 1224×816 1.3 s, 1732×1155 3.3 s, 4000×3000 at level 1 4.3 s — every
+#: photo up to 12 MP gets it (faces down to 20 px up to 2 MP, down to 40 px above)
+FORCED_PROBE_MAX_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -165,15 +170,28 @@ def smallest_face_px(pixels: int) -> int:
     return min_face_px(upsample_for(pixels))
 
 
-def detect(rgb: np.ndarray) -> OriginalFaces | None:
-    """Faces of the original (None when the face models are not installed)."""
+def probes(pixels: int, probe: bool | None = None) -> bool:
+    """Whether `detect` runs the probe pass one level finer on an original of ``pixels`` pixels:
+    ``probe`` None → only where it is cheap (`PROBE_MAX_PIXELS`), True → up to `FORCED_PROBE_MAX_PIXELS`,
+    False → never."""
+    limit = {None: PROBE_MAX_PIXELS, True: FORCED_PROBE_MAX_PIXELS, False: -1}[probe]
+    return pixels * 4 ** (upsample_for(pixels) + 1) <= limit
+
+
+def smallest_probed_px(pixels: int) -> int:
+    """The smallest face the probe pass finds in an original of ``pixels`` pixels (20 px, 40 above 2 MP)."""
+    return min_face_px(upsample_for(pixels) + 1)
+
+
+def detect(rgb: np.ndarray, probe: bool | None = None) -> OriginalFaces | None:
+    """Faces of the original (None when the face models are not installed). ``probe``: see `probes`."""
     h, w = rgb.shape[:2]
     up = upsample_for(h * w)
     try:
         boxes = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
         too_small: int | None = None
         small: list[FaceBox] = []
-        if h * w * 4 ** (up + 1) <= PROBE_MAX_PIXELS:
+        if probes(h * w, probe):
             fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
             new = [b for b in fine if all(b.iou(o) < 0.3 for o in boxes)]
             small = [b for b in new if b.size < min_face_px(up)]
@@ -191,6 +209,46 @@ def _box(b: FaceBox) -> tuple[int, int, int, int]:
 def small_detail(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> float | None:
     """Worst `detail_error` over the small faces (None without any)."""
     return max((detail_error(original, decoded, _box(b)) for b in faces.small), default=None)
+
+
+@dataclass(frozen=True)
+class SmallFaceAudit:
+    """A second look for faces below the encoder's detection size, on a photo already coded without it
+    (`audit_small`)."""
+
+    probed: bool  # False: the photo is too large even for the forced probe (nothing was looked for)
+    smallest_px: int  # faces down to this size were looked for
+    found: int  # faces the probe found that the encoder did not measure
+    worst_detail: float | None  # worst `detail_error` over them in the decode (None: none found)
+    seconds: float
+
+    @property
+    def redrawn(self) -> bool:
+        """At least one of them is over `SMALL_DETAIL_FLOOR`: the file should be coded again with the
+        probe on (``codec.encode(..., probe_faces=True)``), which then protects them."""
+        return self.worst_detail is not None and self.worst_detail > SMALL_DETAIL_FLOOR
+
+
+def audit_small(original: np.ndarray, decoded: np.ndarray) -> SmallFaceAudit | None:
+    """Probe ``original`` for faces below the encoder's detection size (`detect` with ``probe=True``) and
+    measure each in ``decoded`` with `detail_error` (the small-face check). Faces the probe finds at or
+    above the detector's minimum (new detections a level finer) count too: they were not checked either.
+    None when the face models are not installed. Costs the probe (seconds, see `FORCED_PROBE_MAX_PIXELS`)."""
+    import time
+
+    started = time.monotonic()
+    h, w = original.shape[:2]
+    if not probes(h * w, True):
+        return SmallFaceAudit(False, 0, 0, None, time.monotonic() - started)
+    up = upsample_for(h * w)
+    try:
+        coarse = detect_faces(original, upsample=up, threshold=DETECT_THRESHOLD)
+        fine = detect_faces(original, upsample=up + 1, threshold=DETECT_THRESHOLD)
+    except FaceModelUnavailableError:
+        return None
+    new = [b for b in fine if all(b.iou(o) < 0.3 for o in coarse)]
+    worst = max((detail_error(original, decoded, _box(b)) for b in new), default=None)
+    return SmallFaceAudit(True, smallest_probed_px(h * w), len(new), worst, time.monotonic() - started)
 
 
 def check(original: np.ndarray, decoded: np.ndarray, faces: OriginalFaces) -> FaceVerdict:

@@ -150,4 +150,4 @@ def masked(session: EncodeSession, boxes_px: Sequence[tuple[int, int, int, int]]
     """A view of ``session`` whose latents have ``boxes_px`` flattened (`flatten_boxes`); shares the
     source's encoder passes."""
     return EncodeSession(session.model, session.rgb, session.effort, search_scales=session.search_scales,
-                         source=session, masked=tuple(boxes_px))
+                         source=session, masked=tuple(boxes_px), probe_faces=session.probe_faces)

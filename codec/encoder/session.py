@@ -63,6 +63,9 @@ class EncodeSession:
     #: under region latents, `codec.encoder.regions`: bits spent there would be painted over)
     source: EncodeSession | None = None
     masked: tuple[tuple[int, int, int, int], ...] = ()
+    #: the face detection's probe pass for faces below the detector's minimum (`codec.encoder.faces.probes`:
+    #: None = only where cheap, True = forced, e.g. the gallery's re-encode after a second look)
+    probe_faces: bool | None = None
     _latents: dict[float, np.ndarray] = field(default_factory=dict)
     _streams: dict[tuple[ratecontrol.Setting, bool], bytes] = field(default_factory=dict)
     _memo: dict[str, object] = field(default_factory=dict)
@@ -78,7 +81,7 @@ class EncodeSession:
         """Faces of the original, detected once per encode (`codec.encoder.faces`; None without the
         face models)."""
         if "faces" not in self._memo:
-            self._memo["faces"] = detect_faces(self.rgb)
+            self._memo["faces"] = detect_faces(self.rgb, probe=self.probe_faces)
         return self._memo["faces"]  # type: ignore[return-value]
 
     def coded_rgb(self, scale: float) -> np.ndarray:

@@ -262,3 +262,51 @@ def test_small_faces_are_checked_for_invented_detail_and_the_file_says_so() -> N
     r = detail_error(rgb, decoded, (box.left, box.top, box.right, box.bottom))
     assert meta["worst_small_face_detail"] == pytest.approx(r, abs=1e-4)  # measured on this very file
     assert meta["faces_kept"] is (r <= faces.SMALL_DETAIL_FLOOR)
+
+
+def _small_face_in_a_wide_photo() -> np.ndarray:
+    """768×384 (0.29 MP: above the encoder's own probe limit) with the astronaut shrunk to a 22-px face,
+    found only at upsample 2."""
+    from skimage import data
+
+    small = np.asarray(Image.fromarray(data.astronaut()).resize((123, 123), Image.Resampling.LANCZOS))
+    ramp = np.linspace(60, 200, 768)[None, :, None]
+    canvas = np.repeat(ramp, 384, axis=0).repeat(3, axis=2).astype(np.uint8)
+    canvas[150:273, 300:423] = small
+    return canvas
+
+
+def test_forced_probe_and_second_look_find_faces_the_default_detection_skips() -> None:
+    """Over 0.25 MP the encoder does not probe below 40 px (too slow for the critical path); the
+    gallery's second look (`audit_small_faces`) and ``probe_faces=True`` do, and judge the face by the
+    invented-detail ratio of a decode."""
+    from codec.encoder import faces
+
+    rgb = _small_face_in_a_wide_photo()
+    assert faces.probes(768 * 384) is False and faces.probes(768 * 384, True) is True
+    assert faces.probes(4000 * 3000, True) is True and faces.smallest_probed_px(4000 * 3000) == 40
+    assert faces.probes(5000 * 4000, True) is False  # 20 MP: even the forced probe is too slow
+    default = faces.detect(rgb)
+    assert default is not None and default.too_small is None and default.boxes == ()
+    forced = faces.detect(rgb, probe=True)
+    assert forced is not None and forced.too_small == 1 and len(forced.small) == 1
+
+    same = codec.audit_small_faces(rgb, rgb)
+    assert same is not None and same.probed and same.found == 1 and same.smallest_px == 20
+    assert same.worst_detail == pytest.approx(0.0, abs=1e-6) and not same.redrawn
+    box = forced.small[0]
+    drawn = rgb.copy()  # features that are not there: strong texture painted over the face
+    rng = np.random.default_rng(0)
+    patch = drawn[box.top : box.bottom, box.left : box.right]
+    drawn[box.top : box.bottom, box.left : box.right] = np.clip(
+        patch.astype(int) + rng.integers(-90, 90, patch.shape), 0, 255).astype(np.uint8)
+    bad = codec.audit_small_faces(rgb, drawn)
+    assert bad is not None and bad.redrawn and bad.worst_detail > faces.SMALL_DETAIL_FLOOR
+
+
+def test_probe_faces_makes_the_encoder_check_the_small_face() -> None:
+    rgb = _small_face_in_a_wide_photo()
+    plain = codec.info(codec.encode(rgb, max_bytes=1200, effort="fast"))
+    probed = codec.info(codec.encode(rgb, max_bytes=1200, effort="fast", probe_faces=True))
+    assert plain["faces_found"] == 0 and "faces_too_small" not in plain
+    assert probed["faces_too_small"] == 1 and "worst_small_face_detail" in probed
