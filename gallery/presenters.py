@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.urls import reverse
 
-from codec.encoder.faces import SMALL_DETAIL_FLOOR, smallest_face_px  # torch- and dlib-free at import
+from codec.encoder.faces import SMALL_DETAIL_FLOOR, probes, smallest_face_px  # torch- and dlib-free at import
 from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
 
 from . import previews, sizes
@@ -298,9 +298,9 @@ def protection(photo: Photo) -> Protection:
                      f"identity): worst {small_detail:.2f}, floor {SMALL_DETAIL_FLOOR:.2f}.")
     elif small and small_detail is None:
         notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
-    elif small is None and found is not None:
-        notes.append(_second_look_note(photo))
     audit = photo.small_faces_audit if isinstance(photo.small_faces_audit, dict) else {}
+    if found is not None and not probes(photo.pixels) and audit.get("re_encoded") is not True:
+        notes.append(_second_look_note(photo))
     if audit.get("redrawn") is True and audit.get("re_encoded") is not True \
             and not any(b.key == "faces-changed" for b in badges):
         badges.append(Badge(

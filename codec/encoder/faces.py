@@ -87,7 +87,9 @@ class OriginalFaces:
     """Faces of the original: measured ones (``boxes``) and those below the detector's minimum."""
 
     boxes: tuple[FaceBox, ...]
-    too_small: int | None  # None: the probe pass did not run (image too large)
+    #: faces below the identity check's minimum, found by the probe pass or at the detector's finest level
+    #: (None: the probe did not run and the detection found none)
+    too_small: int | None
     #: the faces below the detector's minimum that the probe pass found (checked by `detail_error` only)
     small: tuple[FaceBox, ...] = ()
 
@@ -188,13 +190,20 @@ def detect(rgb: np.ndarray, probe: bool | None = None) -> OriginalFaces | None:
     h, w = rgb.shape[:2]
     up = upsample_for(h * w)
     try:
-        boxes = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
-        too_small: int | None = None
-        small: list[FaceBox] = []
+        found = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
+        # the detector's finest pyramid level reports boxes a little under its nominal minimum (37 px at
+        # upsample 1): too small for the identity embedding as well (at ≤ 38 px the distance is 0.42–0.72
+        # for the latent AND for AVIF, never under the 0.32 floor: docs/bench/faces/small_faces.json), so
+        # they are small faces, checked for invented detail — as identity-checked faces they could never
+        # pass, flagged every photo "faces changed" and sent the target search through every protection
+        # (55–140 s for a 0.3 MP photo, 2026-12-01)
+        boxes = [b for b in found if b.size >= min_face_px(up)]
+        small: list[FaceBox] = [b for b in found if b.size < min_face_px(up)]
+        too_small: int | None = len(small) if small else None
         if probes(h * w, probe):
             fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
-            new = [b for b in fine if all(b.iou(o) < 0.3 for o in boxes)]
-            small = [b for b in new if b.size < min_face_px(up)]
+            new = [b for b in fine if all(b.iou(o) < 0.3 for o in found)]
+            small += [b for b in new if b.size < min_face_px(up)]
             too_small = len(small)
             boxes += [b for b in new if b.size >= min_face_px(up)]
     except FaceModelUnavailableError:

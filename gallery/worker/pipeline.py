@@ -178,9 +178,11 @@ def second_look(photo_id, rgb, data: bytes, reconstruction, budget: dict, effort
     if not settings.GALLERY_SMALL_FACE_AUDIT:
         return data
     codec = load_codec()
+    from codec.encoder.faces import probes
+
     try:
         meta = codec.info(data)
-        if "faces_found" not in meta or meta.get("faces_too_small") is not None:
+        if "faces_found" not in meta or probes(rgb.shape[0] * rgb.shape[1]):
             return data  # faces were not checked at all, or the encoder's own probe ran
         audit = codec.audit_small_faces(rgb, reconstruction)
         if audit is None:

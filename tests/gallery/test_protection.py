@@ -202,3 +202,36 @@ def test_a_photo_whose_small_faces_were_not_looked_for_says_so(alice_client, use
     assert note in _page(alice_client, photo)
     probed = _photo(user, {"faces_found": 0, "faces_too_small": 0, "text_checked": False})
     assert "were not looked for" not in _page(alice_client, probed)
+
+
+def test_the_second_look_after_upload_is_on_the_photo_page(alice_client, user, media_root):
+    """A photo over 0.25 MP was probed for small faces after READY (gallery.worker.pipeline.second_look):
+    the page says what that found instead of "not looked for"; a redrawn face the worker could not fix
+    is a warning badge."""
+    base = {"faces_found": 0, "text_checked": False}
+    none = _photo(user, base, width=768, height=512)
+    none.small_faces_audit = {"probed": True, "smallest_px": 20, "found": 0, "worst_detail": None,
+                              "redrawn": False, "re_encoded": False, "seconds": 0.6}
+    none.save()
+    body = _page(alice_client, none)
+    assert "A second look after upload searched for faces down to 20 px: none found." in body
+    assert "were not looked for" not in body
+    kept = _photo(user, base, width=768, height=512)
+    kept.small_faces_audit = {"probed": True, "smallest_px": 20, "found": 2, "worst_detail": 0.71,
+                              "redrawn": False, "re_encoded": False, "seconds": 0.6}
+    kept.save()
+    assert "2 faces found, none redrawn (worst invented detail 0.71, floor 1.00)" in _page(alice_client, kept)
+    assert presenters.protection(kept).warnings == []
+    stuck = _photo(user, base, width=768, height=512)
+    stuck.small_faces_audit = {"probed": True, "smallest_px": 20, "found": 1, "worst_detail": 1.4,
+                               "redrawn": True, "re_encoded": False, "seconds": 0.6}
+    stuck.save()
+    assert [b.key for b in presenters.protection(stuck).warnings] == ["faces-changed"]
+    again = _photo(user, {**base, "faces_too_small": 1, "faces_kept": True, "worst_small_face_detail": 0.9},
+                   width=768, height=512)
+    again.small_faces_audit = {"probed": True, "smallest_px": 20, "found": 1, "worst_detail": 1.4,
+                               "redrawn": True, "re_encoded": True, "seconds": 3.1}
+    again.save()
+    notes = presenters.protection(again).notes
+    assert any("Coded a second time after upload" in n for n in notes)
+    assert not any("second look after upload searched" in n for n in notes)
