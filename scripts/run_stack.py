@@ -201,6 +201,15 @@ def manage(env: dict[str, str], *args: str) -> str:
     return out.stdout.strip()
 
 
+def report_dead(dead: tuple[str, int]) -> None:
+    """Say which child exited, and for a worker that refused without its model, what to do."""
+    log(f"error: {dead[0]} exited with code {dead[1]}; stopping the rest")
+    if dead[0] == "celery worker" and dead[1] == EX_CONFIG:
+        log("the worker refused to start because its model cannot load (the reason is above). "
+            "Run `python -m codec fetch-weights`, or set CODEC_MODEL_DIR to a folder with the "
+            "weights, then `make run` again.")
+
+
 def wait_http(url: str, stack: Stack, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stack.dead_child():
@@ -286,7 +295,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.start("web server", web, env)
         base = f"http://{args.host}:{args.port}"
         if not wait_http(f"{base}/healthz", stack):
-            log("error: the web server did not come up")
+            # a child that died meanwhile (the worker refusing without its model exits in seconds, often
+            # before runserver answers) is the reason to report, not the web server
+            dead = stack.dead_child()
+            if dead is not None:
+                report_dead(dead)
+            else:
+                log("error: the web server did not come up")
             code = 1
         else:
             log(f"ready: {base}/  (statistics: {base}/stats/, admin: {base}/admin/, health: {base}/readyz)")
@@ -298,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             log("Ctrl-C stops everything")
             while (dead := stack.dead_child()) is None:
                 time.sleep(0.5)
-            log(f"error: {dead[0]} exited with code {dead[1]}; stopping the rest")
-            if dead[0] == "celery worker" and dead[1] == EX_CONFIG:
-                log("the worker refused to start because its model cannot load (the reason is above). "
-                    "Run `python -m codec fetch-weights`, or set CODEC_MODEL_DIR to a folder with the "
-                    "weights, then `make run` again.")
+            report_dead(dead)
             code = 1
     except KeyboardInterrupt:
         log("interrupted")

@@ -219,17 +219,18 @@ def replace_latent(photo_id, data: bytes, meta: dict, reconstruction) -> bool:
     fresh = Photo.objects.get(pk=photo_id)
     if not write_previews(fresh, data, reconstruction):
         return False
+    kept = {previews.CacheFile(fresh, previews.get_spec(s)).name for s in previews.SPECS}
     with transaction.atomic():
         locked = Photo.objects.select_for_update().filter(pk=photo_id, status=Photo.Status.READY).first()
-        if locked is None:
+        if locked is None:  # deleted (or reset) meanwhile: the previews just written are nobody's
+            storage.delete_files([n for n in kept if n not in old])
             return False
-        storage.save(locked.latent.name or storage.latent_name(photo_id), data, storage.LATENT_CONTENT_TYPE)
-        seconds = locked.encode_seconds
-        ready_at = locked.ready_at
-        _record_latent(locked, locked.latent.name or storage.latent_name(photo_id), data, meta, seconds)
+        name = storage.save(locked.latent.name or storage.latent_name(photo_id), data,
+                            storage.LATENT_CONTENT_TYPE)
+        ready_at = locked.ready_at  # READY is when the photo first showed, not this replacement
+        _record_latent(locked, name, data, meta, locked.encode_seconds)
         locked.ready_at = ready_at
         locked.save()
-    kept = {previews.CacheFile(fresh, previews.get_spec(s)).name for s in previews.SPECS}
     stale = [n for n in old if n not in kept]
     for name in stale:
         forget(name)
