@@ -180,10 +180,12 @@ def run_set(
     bpps: Sequence[float],
     cache: Cache,
     log=print,
+    fps: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Measure (or load) every row of one set; ``plan``: codec name → the images it runs on."""
+    """Measure (or load) every row of one set; ``plan``: codec name → the images it runs on.
+    ``fps``: codec name → the fingerprint its rows are stored under (computed here when missing)."""
     rows: list[dict] = []
-    fps: dict[str, str] = {}
+    fps = {} if fps is None else fps
     for path in paths:
         rgb = load_image(path)
         window = pick_crop(rgb)
@@ -464,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.heldout and "heldout" in a.sets:
         sets["heldout"] = build_heldout(a.cache / "heldout-images", a.heldout)
     cache = Cache(a.cache)
+    # the codecs' fingerprints, taken once: a source file edited during a long run must not hide the rows
+    # (and crops) the run itself stored (2026-12-01: the latent column was missing from every grid)
+    fps: dict[str, str] = {}
     results: dict[str, list[dict]] = {}
     plan_meta: dict[str, dict[str, list[str]]] = {}
     for s, paths in sets.items():
@@ -476,11 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.report_only:
             rows = []
             for name, imgs in plan.items():
-                fp = make(name).fingerprint()
+                fp = fps.setdefault(name, make(name).fingerprint())
                 for p in imgs:
                     rows += [r for b in bpps if (r := cache.load(s, p.stem, name, b, fp)) is not None]
         else:
-            rows = run_set(s, paths, plan, bpps, cache, log=lambda m: print(m, flush=True))
+            rows = run_set(s, paths, plan, bpps, cache, log=lambda m: print(m, flush=True), fps=fps)
         results[s] = rows
         # what actually ran (a --report-only run may have fewer rows than planned)
         plan_meta[s] = {c: sorted({r["image"] for r in rows if r["codec"] == c}) for c in plan}
@@ -491,7 +496,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s, rows in results.items():
         codecs = tests + anchors
         rd_plots(rows, codecs, a.out / f"rd_{s}.png", s)
-        fps = {name: make(name).fingerprint() for name in codecs}
         grids[s] = crop_grids(rows, cache, s, codecs, a.out / "crops" / s, fingerprints=fps)
     meta = {
         "command": "python -m codec.tools.bench.rd " + " ".join(argv if argv is not None else sys.argv[1:]),
