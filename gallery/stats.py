@@ -104,6 +104,10 @@ class FacesStats:
     target_met: int
     protection_bytes: int  # bytes the files spent protecting faces/text
     protected_photos: int  # photos with protection_bytes > 0
+    #: the worker's second look for small faces after READY (Photo.small_faces_audit)
+    second_looks: int = 0  # photos probed
+    second_look_found: int = 0  # … where it found faces the encoder had not checked
+    second_look_recoded: int = 0  # … coded again because one of them was redrawn
 
     @property
     def faces_share(self) -> float | None:
@@ -145,6 +149,13 @@ def faces_stats(infos) -> FacesStats:
             out.protection_bytes += spent
             out.protected_photos += 1
     return out
+
+
+def _with_second_looks(faces: FacesStats, audits: list[dict]) -> FacesStats:
+    faces.second_looks = len(audits)
+    faces.second_look_found = sum(1 for a in audits if _int(a.get("found")))
+    faces.second_look_recoded = sum(1 for a in audits if a.get("re_encoded") is True)
+    return faces
 
 
 @dataclass
@@ -259,9 +270,13 @@ def collect(*, with_queue: bool = True) -> StorageStats:
     latent_total = agg["latent"] or 0
     downscaled = 0
     infos = []  # one pass over the stored codec.info of the ready photos
-    for w, h, info in ready.values_list("original_width", "original_height", "codec_info").iterator():
+    audits = []
+    for w, h, info, audit in ready.values_list("original_width", "original_height", "codec_info",
+                                               "small_faces_audit").iterator():
         info = info if isinstance(info, dict) else {}
         infos.append({k: info.get(k) for k in FACES_KEYS})
+        if isinstance(audit, dict) and audit.get("probed") is True:
+            audits.append(audit)
         cw, ch = _int(info.get("coded_width")), _int(info.get("coded_height"))
         if cw and ch and (cw, ch) != (w, h) and cw <= w and ch <= h:
             downscaled += 1
@@ -299,7 +314,7 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         if with_queue
         else queueing.QueueSnapshot(available=False, error="not queried"),
         queue_split=queue_split() if with_queue else QueueSplit(available=False, error="not queried"),
-        faces=faces_stats(infos),
+        faces=_with_second_looks(faces_stats(infos), audits),
         waiting=setup_waiting(),
         outbox_pending=OutboxMessage.objects.count(),
     )

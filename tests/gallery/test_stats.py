@@ -193,6 +193,23 @@ def test_faces_target_and_protection_shares(client, staff_user, user, media_root
     assert f"{len(with_faces)} of {len(checked)} checked photos with faces" in body
     assert f"quality target met by {len(met)} of {len(targeted)}" in body
     assert f"{spent:,} bytes spent on protection" in body
+    assert "Second look" not in body  # none ran
+
+
+@pytest.mark.django_db
+def test_second_looks_are_counted(client, staff_user, user, media_root):
+    audits = [{"probed": True, "found": 0, "re_encoded": False},
+              {"probed": True, "found": 2, "re_encoded": True},
+              {"probed": True, "found": 1, "re_encoded": False}, {"probed": False, "found": 0}, None]
+    for audit in audits:
+        photo = ready_photo(user)
+        Photo.objects.filter(pk=photo.pk).update(codec_info={"faces_found": 0}, small_faces_audit=audit)
+    f = stats.collect(with_queue=False).faces
+    assert (f.second_looks, f.second_look_found, f.second_look_recoded) == (3, 2, 1)
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert ("Second look for small faces after upload: 3 photos probed, faces found in 2, coded again: 1."
+            in body)
 
 
 @pytest.mark.django_db
