@@ -192,11 +192,13 @@ def detect(rgb: np.ndarray, probe: bool | None = None) -> OriginalFaces | None:
     try:
         found = detect_faces(rgb, upsample=up, threshold=DETECT_THRESHOLD)
         # the detector's finest pyramid level reports boxes a little under its nominal minimum (37 px at
-        # upsample 1): too small for the identity embedding as well (at ≤ 38 px the distance is 0.42–0.72
-        # for the latent AND for AVIF, never under the 0.32 floor: docs/bench/faces/small_faces.json), so
-        # they are small faces, checked for invented detail — as identity-checked faces they could never
-        # pass, flagged every photo "faces changed" and sent the target search through every protection
-        # (55–140 s for a 0.3 MP photo, 2026-12-01)
+        # upsample 1). They follow the probe's rule: under 40 px a face is checked for invented detail, not
+        # identity. Why (2026-12-01): at the gallery's budgets their identity distance is 0.42–0.72 for the
+        # latent AND for AVIF (docs/bench/faces/small_faces.json), never under the 0.32 floor — the
+        # embedding itself still tells near-lossless from blurred at 37 px (astronaut: JPEG q95 0.08–0.10,
+        # q60 0.21–0.25 at ≈ 1.7 bpp, Gaussian blur σ 1.2 0.40–0.48), so the loss is real but no budget the
+        # cap allows undoes it; identity-checked, every such photo was flagged and its target search ran
+        # every protection (55–140 s for a 0.3 MP photo). The price: blurrier faces (small_faces.md).
         boxes = [b for b in found if b.size >= min_face_px(up)]
         small: list[FaceBox] = [b for b in found if b.size < min_face_px(up)]
         too_small: int | None = len(small) if small else None
