@@ -69,6 +69,9 @@ MOUTH_STRUCTURE_FLOOR = 0.19
 SMALL_DETAIL_FLOOR = 1.0
 #: HOG upsampling on the original: faces down to 40 px (`codec.metrics.identity.min_face_px`) …
 UPSAMPLE = 1
+#: faces under this size (wherever found: the detector's finest level reports 37-px boxes at upsample 1,
+#: ~74 px at 0; the probe's faces) are small faces, checked for invented detail; at or above it, identity
+IDENTITY_MIN_PX = 40
 #: … up to this many pixels; above it no upsampling (faces ≥ 80 px): the detector's cost grows 4× per
 #: level (0.42 s for a 768×512 photo at level 1 here), so a 12 MP photo would spend ~15 s on it
 UPSAMPLE_MAX_PIXELS = 2_000_000
@@ -199,15 +202,15 @@ def detect(rgb: np.ndarray, probe: bool | None = None) -> OriginalFaces | None:
         # q60 0.21–0.25 at ≈ 1.7 bpp, Gaussian blur σ 1.2 0.40–0.48), so the loss is real but no budget the
         # cap allows undoes it; identity-checked, every such photo was flagged and its target search ran
         # every protection (55–140 s for a 0.3 MP photo). The price: blurrier faces (small_faces.md).
-        boxes = [b for b in found if b.size >= min_face_px(up)]
-        small: list[FaceBox] = [b for b in found if b.size < min_face_px(up)]
+        boxes = [b for b in found if b.size >= IDENTITY_MIN_PX]
+        small: list[FaceBox] = [b for b in found if b.size < IDENTITY_MIN_PX]
         too_small: int | None = len(small) if small else None
         if probes(h * w, probe):
             fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
             new = [b for b in fine if all(b.iou(o) < 0.3 for o in found)]
-            small += [b for b in new if b.size < min_face_px(up)]
+            small += [b for b in new if b.size < IDENTITY_MIN_PX]
             too_small = len(small)
-            boxes += [b for b in new if b.size >= min_face_px(up)]
+            boxes += [b for b in new if b.size >= IDENTITY_MIN_PX]
     except FaceModelUnavailableError:
         return None
     return OriginalFaces(tuple(boxes), too_small, tuple(small))

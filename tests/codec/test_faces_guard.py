@@ -310,3 +310,18 @@ def test_probe_faces_makes_the_encoder_check_the_small_face() -> None:
     probed = codec.info(codec.encode(rgb, max_bytes=1200, effort="fast", probe_faces=True))
     assert plain["faces_found"] == 0 and "faces_too_small" not in plain
     assert probed["faces_too_small"] == 1 and "worst_small_face_detail" in probed
+
+
+def test_identity_minimum_is_40_px_whatever_the_detection_level() -> None:
+    """Above 2 MP the detector runs without upsampling and reports its finest faces as ~74-px boxes (under
+    its nominal 80): they are identity-checked all the same; only faces under 40 px are small faces."""
+    from skimage import data
+
+    from codec.encoder import faces
+
+    face = np.asarray(Image.fromarray(data.astronaut()).resize((440, 440), Image.Resampling.LANCZOS))
+    canvas = np.full((1100, 2000, 3), 128, np.uint8)
+    canvas[300:740, 800:1240] = face
+    found = faces.detect(canvas)
+    assert found is not None and len(found.boxes) == 1 and found.small == () and found.too_small is None
+    assert 40 <= found.boxes[0].size < 80
