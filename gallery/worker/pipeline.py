@@ -190,6 +190,7 @@ def second_look(photo_id, rgb, data: bytes, reconstruction, budget: dict, effort
         record = {"probed": audit.probed, "smallest_px": audit.smallest_px, "found": audit.found,
                   "worst_detail": audit.worst_detail, "redrawn": audit.redrawn, "re_encoded": False,
                   "seconds": round(audit.seconds, 2)}
+        Photo.objects.filter(pk=photo_id).update(small_faces_audit=record)  # kept if the re-encode fails
         if audit.redrawn:
             started = time.monotonic()
             result = codec.encode_result(rgb, model=settings.GALLERY_CODEC_MODEL, effort=effort,
@@ -198,7 +199,7 @@ def second_look(photo_id, rgb, data: bytes, reconstruction, budget: dict, effort
                 data = result.data
                 spent = time.monotonic() - started
                 record.update(re_encoded=True, seconds=round(record["seconds"] + spent, 2))
-        Photo.objects.filter(pk=photo_id).update(small_faces_audit=record)
+                Photo.objects.filter(pk=photo_id).update(small_faces_audit=record)
         log.info("photo %s: second look for faces under %d px: %d found, worst detail %s%s", photo_id,
                  audit.smallest_px, audit.found, audit.worst_detail, ", coded again" if record["re_encoded"]
                  else "")
