@@ -166,11 +166,10 @@ class Protection:
         return [b for b in self.badges if b.warning]
 
 
-def _second_look_note(photo) -> str:
+def _second_look_note(photo, audit: dict) -> str:
     """The note for a photo whose encode did not probe for small faces (too costly at its size): what the
-    worker's second look after READY found (`gallery.worker.pipeline.second_look`), or how small a face
-    had to be to go unchecked — never implying there was none."""
-    audit = photo.small_faces_audit if isinstance(photo.small_faces_audit, dict) else {}
+    worker's second look after READY found (``audit``: `gallery.worker.pipeline.second_look`), or how
+    small a face had to be to go unchecked — never implying there was none."""
     px = audit.get("smallest_px")
     n = audit.get("found")
     if audit.get("probed") is True and isinstance(px, int) and isinstance(n, int):
@@ -300,7 +299,7 @@ def protection(photo: Photo) -> Protection:
         notes.append(f"{_faces(small)} too small to check (under the face detector's minimum size).")
     audit = photo.small_faces_audit if isinstance(photo.small_faces_audit, dict) else {}
     if found is not None and not probes(photo.pixels) and audit.get("re_encoded") is not True:
-        notes.append(_second_look_note(photo))
+        notes.append(_second_look_note(photo, audit))
     if audit.get("redrawn") is True and audit.get("re_encoded") is not True \
             and not any(b.key == "faces-changed" for b in badges):
         badges.append(Badge(

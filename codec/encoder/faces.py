@@ -206,14 +206,20 @@ def detect(rgb: np.ndarray, probe: bool | None = None) -> OriginalFaces | None:
         small: list[FaceBox] = [b for b in found if b.size < IDENTITY_MIN_PX]
         too_small: int | None = len(small) if small else None
         if probes(h * w, probe):
-            fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
-            new = [b for b in fine if all(b.iou(o) < 0.3 for o in found)]
+            new = _probe_new(rgb, up, found)
             small += [b for b in new if b.size < IDENTITY_MIN_PX]
             too_small = len(small)
             boxes += [b for b in new if b.size >= IDENTITY_MIN_PX]
     except FaceModelUnavailableError:
         return None
     return OriginalFaces(tuple(boxes), too_small, tuple(small))
+
+
+def _probe_new(rgb: np.ndarray, up: int, found: list[FaceBox]) -> list[FaceBox]:
+    """The probe pass: faces the detector finds one upsampling level finer that ``found`` (the pass at
+    ``up``) does not have."""
+    fine = detect_faces(rgb, upsample=up + 1, threshold=DETECT_THRESHOLD)
+    return [b for b in fine if all(b.iou(o) < 0.3 for o in found)]
 
 
 def _box(b: FaceBox) -> tuple[int, int, int, int]:
@@ -256,11 +262,9 @@ def audit_small(original: np.ndarray, decoded: np.ndarray) -> SmallFaceAudit | N
         return SmallFaceAudit(False, 0, 0, None, time.monotonic() - started)
     up = upsample_for(h * w)
     try:
-        coarse = detect_faces(original, upsample=up, threshold=DETECT_THRESHOLD)
-        fine = detect_faces(original, upsample=up + 1, threshold=DETECT_THRESHOLD)
+        new = _probe_new(original, up, detect_faces(original, upsample=up, threshold=DETECT_THRESHOLD))
     except FaceModelUnavailableError:
         return None
-    new = [b for b in fine if all(b.iou(o) < 0.3 for o in coarse)]
     worst = max((detail_error(original, decoded, _box(b)) for b in new), default=None)
     return SmallFaceAudit(True, smallest_probed_px(h * w), len(new), worst, time.monotonic() - started)
 

@@ -157,7 +157,7 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
         "photo %s ready: %d bytes (target %d) in %.1f s (codec %.1f s, previews %s)",
         photo.pk, len(data), photo.target_bytes, seconds, codec_seconds, "written" if rendered else "queued",
     )
-    data = second_look(photo.pk, rgb, data, reconstruction, budget, effort or photo.encode_effort
+    data = second_look(photo.pk, rgb, data, meta, reconstruction, budget, effort or photo.encode_effort
                        or settings.GALLERY_ENCODE_EFFORT)
     del reconstruction
     if settings.GALLERY_COMPARISONS_QUEUE:
@@ -166,7 +166,7 @@ def encode(photo_id: str, *, effort: str | None = None) -> str:
     return "ready"
 
 
-def second_look(photo_id, rgb, data: bytes, reconstruction, budget: dict, effort: str) -> bytes:
+def second_look(photo_id, rgb, data: bytes, meta: dict, reconstruction, budget: dict, effort: str) -> bytes:
     """After READY: look for faces too small for the encoder's own detection at this photo size
     (``codec.audit_small_faces``, `GALLERY_SMALL_FACE_AUDIT`), and when one of them was redrawn code the
     photo again with the probe on (``probe_faces=True``: the encoder then checks and protects them, or
@@ -181,7 +181,6 @@ def second_look(photo_id, rgb, data: bytes, reconstruction, budget: dict, effort
     from codec.encoder.faces import probes
 
     try:
-        meta = codec.info(data)
         if "faces_found" not in meta or probes(rgb.shape[0] * rgb.shape[1]):
             return data  # faces were not checked at all, or the encoder's own probe ran
         audit = codec.audit_small_faces(rgb, reconstruction)
@@ -217,10 +216,9 @@ def replace_latent(photo_id, data: bytes, meta: dict, reconstruction) -> bool:
     if photo is None:
         return False
     old = [previews.CacheFile(photo, previews.get_spec(name)).name for name in previews.SPECS]
-    fresh = Photo.objects.get(pk=photo_id)
-    if not write_previews(fresh, data, reconstruction):
+    if not write_previews(photo, data, reconstruction):  # (names them by the new sha256)
         return False
-    kept = {previews.CacheFile(fresh, previews.get_spec(s)).name for s in previews.SPECS}
+    kept = {previews.CacheFile(photo, previews.get_spec(s)).name for s in previews.SPECS}
     with transaction.atomic():
         locked = Photo.objects.select_for_update().filter(pk=photo_id, status=Photo.Status.READY).first()
         if locked is None:  # deleted (or reset) meanwhile: the previews just written are nobody's
