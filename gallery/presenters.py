@@ -253,7 +253,7 @@ def protection(photo: Photo) -> Protection:
             "text-changed",
             "Text may have changed",
             f"The photo's text reads differently in the decode: OCR character error rate {cer:.0%} "
-            f"against the original (floor {TEXT_CER_FLOOR:.0%}).",
+            f"against the original on its worst line (floor {TEXT_CER_FLOOR:.0%}).",
             True,
         ))
     floor_met = _flag(info, "fidelity_floor_met")
@@ -319,7 +319,8 @@ def protection(photo: Photo) -> Protection:
         notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
                      f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
     if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6:
-        notes.append(f"Text checked: OCR character error rate {cer:.0%} (decoded against the original).")
+        notes.append(f"Text checked: OCR character error rate {cer:.0%} on the worst line (decoded against "
+                     "the original).")
     return Protection(
         badges=badges,
         faces_found=found,

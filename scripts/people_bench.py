@@ -19,7 +19,9 @@ TRAINING photos (never Kodak) and on their decodes:
     PYTHONPATH=. .venv/bin/python scripts/people_bench.py synthetic
     PYTHONPATH=. .venv/bin/python scripts/people_bench.py heads --keep /tmp/people_decodes
 
-Needs opencv-python-headless 4.x (not in requirements.txt: measured, not adopted; docs/bench/faces/people.md).
+Needs OpenCV 4.x's HOG people detector: opencv-python-headless 4.14 is in requirements.txt since
+2026-12-01 (for the PP-OCR text detector); the person check itself was measured, not adopted
+(docs/bench/faces/people.md).
 
 Outputs (docs/bench/faces/): people.set.json, people.json, people.grid.png (1:1 crops of every person
 the detector loses in a latent decode: original | latent | AVIF at the same bytes), people.sheet.jpg.
@@ -92,9 +94,8 @@ def hog():
         try:
             import cv2
         except ImportError as exc:
-            raise SystemExit(f"needs OpenCV 4.x ({exc}): .venv/bin/pip install "
-                             "opencv-python-headless==4.14.0.94 (not in requirements.txt: the check "
-                             "was measured, not adopted)") from exc
+            raise SystemExit(f"needs OpenCV 4.x ({exc}): make venv (requirements.txt pins "
+                             "opencv-python-headless==4.14.0.94)") from exc
         if not hasattr(cv2, "HOGDescriptor"):
             raise SystemExit(f"OpenCV {cv2.__version__} has no HOGDescriptor (moved out of the main module "
                              "in 5.x): pip install opencv-python-headless==4.14.0.94")

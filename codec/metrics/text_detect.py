@@ -1,0 +1,108 @@
+"""Text line detection with PaddleOCR's PP-OCRv4 models (the ``rapidocr-onnxruntime`` wheel).
+
+`codec.metrics.legibility.find_text_regions` finds lines with Tesseract's own page segmentation, which
+misses small lines on photos: of 18 rendered sign lines on 9 training photos (12- and 20-px cap
+height, ``scripts/text_bench.py`` layout) it found 15, and a line it does not find is neither checked
+nor protected by the encoder. PP-OCRv4's detector (a DBNet, 4.7 MB) found all 18 with boxes within
+±3 px of the rendered ones (docs/bench/faces/text_detect.md). It is run with its recogniser (the
+reading filters texture that merely looks like text) through onnxruntime on one thread; both model
+files ship inside the wheel (Apache-2.0), nothing is downloaded.
+
+This module only *finds* lines. Reading them for the CER stays with Tesseract
+(`codec.metrics.legibility.read_line`), so the metric is the same whichever detector found the line;
+the encoder's policy of which lines to check is `codec.encoder.text`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from codec.metrics.legibility import OcrUnavailableError, TextRegion, _check_rgb
+
+INSTALL_HINT = "pip install --no-deps -r requirements-ocr.txt (rapidocr-onnxruntime, models inside)"
+#: recogniser score below which a detected box is not a line (rapidocr's own default ``text_score``)
+MIN_SCORE = 0.5
+_lock = threading.Lock()
+
+
+class DetectorUnavailableError(OcrUnavailableError):
+    """``rapidocr-onnxruntime`` (or the OpenCV / onnxruntime it runs on) is not installed."""
+
+
+@lru_cache(maxsize=1)
+def _engine() -> Any:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as exc:  # the package, cv2, pyclipper, shapely or onnxruntime
+        raise DetectorUnavailableError(
+            f"the PP-OCR text detector is not installed: {exc} ({INSTALL_HINT})") from exc
+    # one thread each: the worker's other core encodes (the same rule as Tesseract's OMP_THREAD_LIMIT=1)
+    return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+
+
+def available() -> bool:
+    """Whether `find_lines` can run (the package imports and its models load)."""
+    try:
+        _engine()
+    except DetectorUnavailableError:
+        return False
+    return True
+
+
+def find_lines(rgb: np.ndarray, *, min_chars: int = 2, min_score: float = MIN_SCORE,
+               max_pixels: int = 2_000_000) -> list[TextRegion]:
+    """Text lines of ``rgb`` as axis-aligned boxes in its pixel coordinates, with PP-OCR's reading.
+
+    The image is shrunk to at most ``max_pixels`` before the search (the detector itself scales its
+    input so the short side is 736 px, up or down, with the long side ≤ 2000 px). A box is kept when
+    the recogniser's score is ≥ ``min_score`` and its reading has ≥ ``min_chars`` letters or digits;
+    ``confidence`` is that score × 100 (Tesseract's scale).
+    """
+    arr = _check_rgb(rgb)
+    h, w = arr.shape[:2]
+    scale = min(1.0, math.sqrt(max_pixels / (h * w)))
+    img = arr
+    if scale < 1.0:
+        img = np.asarray(Image.fromarray(arr).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                     Image.Resampling.LANCZOS))
+    engine = _engine()
+    with _lock:  # one search at a time per process (the sessions are shared)
+        result, _elapsed = engine(np.ascontiguousarray(img[:, :, ::-1]), use_cls=False)  # it expects BGR
+    boxes = []
+    for box, text, score in result or []:
+        text = " ".join(str(text).split())
+        if float(score) < min_score or not text:
+            continue
+        pts = np.asarray(box, dtype=np.float64) / scale
+        left, top = (max(0, math.floor(v)) for v in pts.min(axis=0))
+        right, bottom = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
+        if right > left and bottom > top:
+            boxes.append(TextRegion(left, top, right, bottom, text, round(100.0 * float(score), 1)))
+    return [r for r in merge_words(boxes) if sum(ch.isalnum() for ch in r.text) >= min_chars]
+
+
+def merge_words(boxes: list[TextRegion]) -> list[TextRegion]:
+    """Boxes on one line joined into the line's box. The detector splits a line into words where the
+    gaps are wide for its input size (large text on a small image is upsampled 4×: "NO", "PARKING",
+    "ZONE", "B"), and the check reads lines. Two boxes are one line when their vertical overlap is
+    ≥ half the lower one's height and the gap between them is at most the taller one's height;
+    the reading is the words' left to right, the confidence the lowest."""
+    lines: list[TextRegion] = []
+    for box in sorted(boxes, key=lambda r: (r.left, r.top)):
+        for i, line in enumerate(lines):
+            overlap = min(line.bottom, box.bottom) - max(line.top, box.top)
+            gap = box.left - line.right
+            if overlap >= 0.5 * min(line.height, box.height) and gap <= max(line.height, box.height):
+                lines[i] = TextRegion(min(line.left, box.left), min(line.top, box.top),
+                                      max(line.right, box.right), max(line.bottom, box.bottom),
+                                      f"{line.text} {box.text}", min(line.confidence, box.confidence))
+                break
+        else:
+            lines.append(box)
+    return sorted(lines, key=lambda r: (r.top, r.left))
