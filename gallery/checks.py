@@ -375,6 +375,19 @@ def check_text_ocr(app_configs=None, **kwargs) -> list:
                                    "(GALLERY_CHECK_TEXT is off).",
                                    hint=hint + "; or set GALLERY_CHECK_TEXT=0 to silence this.",
                                    id="gallery.W022")]
+        return []
+    from codec.encoder.text import DETECTOR_ENV
+
+    wants_ppocr = os.environ.get(DETECTOR_ENV, "auto").strip().lower() in ("", "auto", "ppocr")
+    modules = ("rapidocr_onnxruntime", "cv2", "onnxruntime")
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if settings.GALLERY_CHECK_TEXT and wants_ppocr and missing:
+        return [checks.Warning(
+            f"The PP-OCR text detector is not installed ({', '.join(missing)} missing): text lines are "
+            "found by Tesseract's own search, which misses small ones (15 of 18 rendered sign lines "
+            "against 18 of 18, docs/bench/faces/text_detect.md).",
+            hint="make venv / pip install --no-deps -r requirements-ocr.txt (the worker image has it); or "
+            f"set {DETECTOR_ENV}=tesseract to silence this.", id="gallery.W023")]
     return []
 
 

@@ -91,3 +91,24 @@ def test_no_warning_where_tesseract_works(settings):
         pytest.skip("tesseract is not installed here (.ci/run installs it)")
     settings.GALLERY_CHECK_TEXT = True
     assert checks.check_text_ocr() == []
+
+
+def test_the_system_check_warns_when_the_line_detector_is_missing(settings, monkeypatch):
+    """Tesseract alone still checks text, but its line search misses small lines: a warning (W023)
+    unless Tesseract's search was chosen on purpose."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract is not installed here (.ci/run installs it)")
+    real = importlib.util.find_spec
+
+    def no_rapidocr(name, *args):
+        return None if name == "rapidocr_onnxruntime" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_rapidocr)
+    settings.GALLERY_CHECK_TEXT = True
+    found = checks.check_text_ocr()
+    assert [m.id for m in found] == ["gallery.W023"] and "rapidocr_onnxruntime" in found[0].msg
+    monkeypatch.setenv("CODEC_TEXT_DETECTOR", "tesseract")
+    assert checks.check_text_ocr() == []
