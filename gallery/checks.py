@@ -384,7 +384,7 @@ def check_text_ocr(app_configs=None, **kwargs) -> list:
     if settings.GALLERY_CHECK_TEXT and wants_ppocr and missing:
         return [checks.Warning(
             f"The PP-OCR text detector is not installed ({', '.join(missing)} missing): text lines are "
-            "found by Tesseract's own search, which misses small ones (15 of 18 rendered sign lines "
+            "found by Tesseract's own search, which misses small ones (13 of 18 rendered sign lines "
             "against 18 of 18, docs/bench/faces/text_detect.md).",
             hint="make venv / pip install --no-deps -r requirements-ocr.txt (the worker image has it); or "
             f"set {DETECTOR_ENV}=tesseract to silence this.", id="gallery.W023")]
