@@ -248,12 +248,16 @@ def protection(photo: Photo) -> Protection:
             True,
         ))
     cer = _num(info, "text_cer")
-    if cer is not None and cer > TEXT_CER_FLOOR + 1e-6:  # the file stores it as float32
+    numbers_changed = _flag(info, "text_numbers_kept") is False
+    if (cer is not None and cer > TEXT_CER_FLOOR + 1e-6) or numbers_changed:  # float32 in the file
+        why = (f"OCR character error rate {cer:.0%} against the original on its worst line "
+               f"(floor {TEXT_CER_FLOOR:.0%})" if cer is not None else "")
+        if numbers_changed:
+            why = "a number reads differently" + (f"; {why}" if why else "")
         badges.append(Badge(
             "text-changed",
             "Text may have changed",
-            f"The photo's text reads differently in the decode: OCR character error rate {cer:.0%} "
-            f"against the original on its worst line (floor {TEXT_CER_FLOOR:.0%}).",
+            f"The photo's text reads differently in the decode: {why}.",
             True,
         ))
     floor_met = _flag(info, "fidelity_floor_met")
@@ -318,7 +322,7 @@ def protection(photo: Photo) -> Protection:
         one = len(regions) == 1
         notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
                      f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
-    if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6:
+    if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6 and not numbers_changed:
         notes.append(f"Text checked: OCR character error rate {cer:.0%} on the worst line (decoded against "
                      "the original).")
     return Protection(

@@ -50,8 +50,8 @@ CAP_PER_EM = 0.729
 CODECS = ("latent", "avif", "webp")
 ALL_CODECS = ("latent", "latent+text", "faithful", "faithful+text", "avif", "avif@faithful", "webp")
 #: tags of ``codec.info`` a latent row keeps
-INFO_KEYS = ("text_cer", "text_checked", "protection_bytes", "guard", "guard_bytes", "target_met",
-             "faces_found", "fidelity_floor_met")
+INFO_KEYS = ("text_cer", "text_numbers_kept", "text_checked", "protection_bytes", "guard", "guard_bytes",
+             "target_met", "faces_found", "fidelity_floor_met")
 
 
 def render(photo: Path, texts: tuple[str, str]) -> tuple[np.ndarray, list[leg.TextRegion], list[str]]:

@@ -107,8 +107,10 @@ class FaceVerdict:
     worst_shift: float | None
     all_detected: bool
     distances: tuple[float, ...] = ()
-    #: CER of the checked text lines (`codec.encoder.text`; None: not checked or nothing readable)
+    #: CER of the worst checked text line (`codec.encoder.text`; None: not checked or nothing readable)
     text_cer: float | None = None
+    #: whether the checked lines' digits read the same (None: not checked, or no line has digits)
+    text_numbers_kept: bool | None = None
     #: worst feature numbers over the faces (`codec.metrics.face_features`; None: not measured)
     worst_eye_delta_e: float | None = None
     worst_eye_hue: float | None = None
@@ -149,10 +151,12 @@ class FaceVerdict:
 
     @property
     def ok(self) -> bool:
-        """Faces kept and, when text was checked, its CER under `codec.encoder.text.TEXT_CER_FLOOR`."""
+        """Faces kept and, when text was checked, its worst line's CER under
+        `codec.encoder.text.TEXT_CER_FLOOR` and its numbers unchanged."""
         from codec.encoder.text import TEXT_CER_FLOOR
 
-        return self.kept and (self.text_cer is None or self.text_cer <= TEXT_CER_FLOOR)
+        return (self.kept and (self.text_cer is None or self.text_cer <= TEXT_CER_FLOOR)
+                and self.text_numbers_kept is not False)
 
     @property
     def badness(self) -> float:
@@ -162,7 +166,8 @@ class FaceVerdict:
         d = max(0.0, (self.worst_distance or 0.0) - IDENTITY_FLOOR) / IDENTITY_FLOOR
         s = max(0.0, (self.worst_shift or 0.0) - LANDMARK_FLOOR) / LANDMARK_FLOOR
         t = max(0.0, (self.text_cer or 0.0) - TEXT_CER_FLOOR) / TEXT_CER_FLOOR
-        return d + s + t + sum(self._feature_excess()) + (0.0 if self.all_detected else 1.0)
+        n = 0.5 if self.text_numbers_kept is False else 0.0
+        return d + s + t + n + sum(self._feature_excess()) + (0.0 if self.all_detected else 1.0)
 
 
 def upsample_for(pixels: int) -> int:

@@ -441,7 +441,7 @@ def face_tag_bytes(found: int, target: str | None = None, text: bool = False, sm
     if target is not None:
         h.target, h.target_met = target, False
     if text:
-        h.text_cer = 1.0
+        h.text_cer, h.text_numbers_kept = 1.0, False
     return len(pack(h, b"x")) - base
 
 
@@ -478,7 +478,9 @@ class _FaceGuard:
         assert cand.decoded is not None
         v = face_check.check(self.g.rgb, cand.decoded, self.faces)
         if self.text:
-            v = dataclasses.replace(v, text_cer=text_check.check(self.g.rgb, cand.decoded, self.text))
+            rep = text_check.check(self.g.rgb, cand.decoded, self.text)
+            if rep is not None:
+                v = dataclasses.replace(v, text_cer=rep.worst_cer, text_numbers_kept=rep.numbers_kept)
         return v
 
     def latents(self, chosen: Candidate) -> Iterator[bytes]:
@@ -714,7 +716,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
                     worst_identity_distance=verdict.worst_distance, worst_landmark_shift=verdict.worst_shift,
                     faces_kept=verdict.kept if verdict.checked else None,
                     worst_small_face_detail=verdict.worst_small_detail,
-                    protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer)
+                    protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer,
+                    text_numbers_kept=verdict.text_numbers_kept)
     result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
     if target is not None:
         tags.update(target=target, target_met=result.faithful)

@@ -99,6 +99,16 @@ class LegibilityReport:
     def worst_cer(self) -> float | None:
         return max((line.cer for line in self.lines), default=None)
 
+    @property
+    def numbers_kept(self) -> bool | None:
+        """Whether every line whose original reading has digits reads the same digits in the decode
+        (`digits`; None when no line has any). A changed number ("9-17h" → "8-17h") is the text change
+        that matters most and the CER weighs it as one character of many."""
+        lines = [line for line in self.lines if digits(line.original_text)]
+        if not lines:
+            return None
+        return all(digits(line.original_text) == digits(line.decoded_text) for line in lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {"cer": self.cer, "worst_cer": self.worst_cer, "chars": self.chars,
                 "lines": [asdict(line) for line in self.lines]}
@@ -147,6 +157,12 @@ def _run(img: Image.Image, psm: int, tsv: bool) -> str:
 def normalise(text: str) -> str:
     """Whitespace collapsed to single spaces, ends stripped (case and punctuation kept)."""
     return " ".join(text.split())
+
+
+def digits(text: str) -> str:
+    """The digits of ``text`` in reading order, everything else dropped ("9-17h" → "917"): robust to the
+    spaces and punctuation Tesseract adds or drops around numbers."""
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 def levenshtein(a: str, b: str) -> int:

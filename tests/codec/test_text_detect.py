@@ -4,6 +4,7 @@ readings are cached by crop pixels without changing any result (real Tesseract, 
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -164,3 +165,39 @@ def test_the_detector_is_chosen_by_the_environment(signs, monkeypatch):
     monkeypatch.setenv(text_check.DETECTOR_ENV, "paddle")
     with pytest.raises(UsageError, match="CODEC_TEXT_DETECTOR"):
         text_check.detector()
+
+
+def test_a_changed_number_is_caught_where_the_cer_is_small():
+    """The check's numbers rule (`LegibilityReport.numbers_kept`): the same line with one digit changed
+    reads at a CER under the floor, but its digits differ; the unchanged line keeps them."""
+    rgb, _boxes = _photo_with_small_signs()
+
+    def sign(text: str) -> np.ndarray:
+        img = Image.fromarray(rgb.copy())
+        draw = ImageDraw.Draw(img)
+        font = ImageFont.truetype(FONT, 30)
+        x0, y0, x1, y1 = draw.textbbox((16, 150), "Gallery open 9-17h", font=font)
+        draw.rectangle((x0 - 5, y0 - 5, x1 + 5, y1 + 5), fill=(238, 236, 226))
+        draw.text((16, 150), text, font=font, fill=(25, 25, 30))
+        return np.asarray(img)
+
+    original, changed = sign("Gallery open 9-17h"), sign("Gallery open 8-17h")
+    region = leg.TextRegion(11, 150, 330, 180, "Gallery open 9-17h", 100.0)
+    assert leg.digits("Gallery open 9-17h |") == "917"
+    same = text_check.check(original, original, [region])
+    assert same is not None and same.worst_cer == 0.0 and same.numbers_kept is True
+    rep = text_check.check(original, changed, [region])
+    assert rep is not None and rep.numbers_kept is False
+    assert rep.worst_cer is not None and rep.worst_cer <= text_check.TEXT_CER_FLOOR  # the CER alone passes
+    assert text_check.check(original, changed, []) is None
+
+
+def test_a_verdict_with_a_changed_number_is_not_ok():
+    from codec.encoder.faces import FaceVerdict
+
+    base = FaceVerdict(found=0, too_small=None, worst_distance=None, worst_shift=None, all_detected=True,
+                       text_cer=0.1)
+    assert base.ok and base.badness == 0.0
+    changed = dataclasses.replace(base, text_numbers_kept=False)
+    assert not changed.ok and changed.badness > 0
+    assert dataclasses.replace(base, text_numbers_kept=True).ok

@@ -57,6 +57,19 @@ def test_text_at_or_under_the_floor_is_a_note_not_a_badge(user, cer):
     assert any("Text checked" in note for note in prot.notes or [])
 
 
+def test_a_changed_number_is_a_badge_even_under_the_cer_floor(user):
+    """"Gallery open 9-17h" read as "8-17h" is CER 0.14 on its line, under the floor, and a different
+    opening time: the file says ``text_numbers_kept: false`` and the page shows the badge."""
+    prot = presenters.protection(_photo(user, {"text_cer": 0.14, "text_checked": True,
+                                               "text_numbers_kept": False}))
+    assert [b.key for b in prot.badges] == ["text-changed"]
+    assert "a number reads differently" in prot.badges[0].text and "14%" in prot.badges[0].text
+    assert not any("Text checked" in note for note in prot.notes or [])
+    kept = presenters.protection(_photo(user, {"text_cer": 0.14, "text_checked": True,
+                                               "text_numbers_kept": True}))
+    assert kept.badges == []
+
+
 def test_the_system_check_warns_when_ocr_is_missing(settings, monkeypatch):
     from codec.metrics import legibility
 
