@@ -59,8 +59,10 @@ def content_type_for_name(name: str) -> str:
 
 
 # --- names ------------------------------------------------------------------------------------
-def latent_name(photo_id: uuid.UUID | str) -> str:
-    return f"{LATENTS}/{photo_id}.{LATENT_EXT}"
+def latent_name(photo_id: uuid.UUID | str, version: str | None = None) -> str:
+    """The latent file of a photo; ``version`` (a replacement's sha256 prefix) names a second file so the
+    one the row points at is never overwritten before the row points elsewhere."""
+    return f"{LATENTS}/{photo_id}.{version}.{LATENT_EXT}" if version else f"{LATENTS}/{photo_id}.{LATENT_EXT}"
 
 
 def comparison_folder(photo_id: uuid.UUID | str) -> str:

@@ -210,29 +210,40 @@ def second_look(photo_id, rgb, data: bytes, meta: dict, reconstruction, budget: 
 
 def replace_latent(photo_id, data: bytes, meta: dict, reconstruction) -> bool:
     """Put a new file in place of a READY photo's latent (second look): new previews first (named by the
-    new sha256), then the latent file and its row under the row lock, then the old previews go.
+    new sha256), then the new latent under a name of its own, then the row under the row lock, and only
+    after the commit do the old file and the old previews go. The file the row points at is never
+    overwritten: a failed commit leaves the photo as it was (and removes what was written for it).
     False when the photo is gone or no longer READY (nothing changed)."""
     photo = Photo.objects.filter(pk=photo_id, status=Photo.Status.READY).first()
     if photo is None:
         return False
     old = [previews.CacheFile(photo, previews.get_spec(name)).name for name in previews.SPECS]
+    old_latent = photo.latent.name
     if not write_previews(photo, data, reconstruction):  # (names them by the new sha256)
         return False
     kept = {previews.CacheFile(photo, previews.get_spec(s)).name for s in previews.SPECS}
-    with transaction.atomic():
-        locked = Photo.objects.select_for_update().filter(pk=photo_id, status=Photo.Status.READY).first()
-        if locked is None:  # deleted (or reset) meanwhile: the previews just written are nobody's
-            storage.delete_files([n for n in kept if n not in old])
-            return False
-        name = storage.save(locked.latent.name or storage.latent_name(photo_id), data,
-                            storage.LATENT_CONTENT_TYPE)
-        ready_at = locked.ready_at  # READY is when the photo first showed, not this replacement
-        _record_latent(locked, name, data, meta, locked.encode_seconds)
-        locked.ready_at = ready_at
-        locked.save()
+    new_previews = [n for n in kept if n not in old]
+    name = storage.save(storage.latent_name(photo_id, hashlib.sha256(data).hexdigest()[:12]), data,
+                        storage.LATENT_CONTENT_TYPE)
+    try:
+        with transaction.atomic():
+            locked = Photo.objects.select_for_update().filter(pk=photo_id, status=Photo.Status.READY).first()
+            if locked is not None:
+                ready_at = locked.ready_at  # READY is when the photo first showed, not this replacement
+                _record_latent(locked, name, data, meta, locked.encode_seconds)
+                locked.ready_at = ready_at
+                locked.save()
+    except BaseException:
+        storage.delete_files([name, *new_previews])
+        raise
+    if locked is None:  # deleted (or reset) meanwhile: what was just written is nobody's
+        storage.delete_files([name, *new_previews])
+        return False
     stale = [n for n in old if n not in kept]
-    for name in stale:
-        forget(name)
+    for preview in stale:
+        forget(preview)
+    if old_latent and old_latent != name:
+        stale.append(old_latent)
     storage.delete_files(stale)
     return True
 
