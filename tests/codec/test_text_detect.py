@@ -101,10 +101,12 @@ def test_a_line_box_ignores_swollen_word_boxes_and_unsure_ends():
 
 
 def test_a_large_photo_is_searched_shrunk_and_its_lines_come_back_in_full_size_pixels(signs, monkeypatch):
-    """Above `SEARCH_MAX_PIXELS` the line search runs on a shrunk copy (bounded OCR time on 12 MP
-    photos); the boxes it returns are in the original's pixels."""
+    """Above `SEARCH_MAX_PIXELS` (`PPOCR_SEARCH_MAX_PIXELS` for PP-OCR) the line search runs on a
+    shrunk copy (bounded OCR time and memory on 12 MP photos); the boxes it returns are in the
+    original's pixels."""
     small = text_check.detect(signs)
-    monkeypatch.setattr(text_check, "SEARCH_MAX_PIXELS", signs.shape[0] * signs.shape[1] // 4)
+    for cap in ("SEARCH_MAX_PIXELS", "PPOCR_SEARCH_MAX_PIXELS"):  # Tesseract's and PP-OCR's search
+        monkeypatch.setattr(text_check, cap, signs.shape[0] * signs.shape[1] // 4)
     big = np.asarray(Image.fromarray(signs).resize((signs.shape[1] * 2, signs.shape[0] * 2)))
     found = text_check.detect(big)  # searched at half size: the same sign lines
     def compact(regions):  # PP-OCR's reading of word gaps depends on the scale
