@@ -8,16 +8,17 @@ then checks the CER of OCR(decode) against OCR(original) on those lines and prot
 (`codec.encoder.guard._FaceGuard`: their blocks join the face patch layer). Without the tesseract
 binary nothing is checked and the file carries no ``text_cer`` (``codec.info`` → ``text_checked: false``).
 
-Cost (docs/bench/faces/text_protected.md): `find_text_regions` takes 0.3 s on a 481×321 photo and
-0.55 s on a 768×512 one on an idle core (9.6–10.2 s measured earlier at load ~13). `start` runs it in
-a background thread from the moment the encode session exists, so the Tesseract subprocess (one
-thread, ``OMP_THREAD_LIMIT=1``) overlaps the torch encoder pass when a core is free;
+Cost (docs/bench/faces/text_detect.md, one thread): the PP-OCR search takes 0.29 s on a 768×512 photo,
+0.40 s at 1 MP and 0.87 s at 12 MP (Tesseract's own search 0.60 / 1.27 / 2.90 s), plus one Tesseract
+reading per line found (the check needs it anyway). `start` runs it in a background thread from the
+moment the encode session exists, so it overlaps the torch encoder pass when a core is free;
 `session_regions` then only waits for what is left. A photo without text costs that search only (the
 same file). Each check costs one OCR call per line (the original's reading of a line is cached,
 `codec.metrics.legibility.read_line`). A photo whose text fails costs the guard's protection search:
 at a fixed budget it finds nothing that fits (the text windows' patch atlas is larger than what is
-left), in the gallery's upward target search it grows the file (+59 % bytes, 6–8 s → 46 s per encode
-at 0.10 bpp under load ~4) until the text passes or the cap says ``target_met: false``.
+left), in the gallery's upward target search it grows the file (1.6–1.8 × the budget, ≈ 30 s instead
+of 5 s per encode at 0.10 bpp on 3 training photos) until the text passes or the cap says
+``target_met: false``.
 """
 
 from __future__ import annotations
