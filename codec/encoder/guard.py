@@ -73,7 +73,8 @@ PATCH_CODECS = ("webp", "jxl", "avif")
 BASE_FRACTIONS = (0.8, 0.6, 0.4)
 #: other resolution scales tried at the full budget (best expected first)
 OTHER_SCALES = 2
-#: images above this many pixels try one other scale and only the smallest share (each is a decode)
+#: images above this many pixels try one other scale and only the smallest share (each is a decode), and
+#: no region latents for faces (`_FaceGuard.region_candidates`)
 LARGE_PIXELS = 4_000_000
 #: at most this share of the blocks is patched; beyond it the latent is bad everywhere
 MAX_PATCH_SHARE = 0.25
@@ -590,6 +591,11 @@ class _FaceGuard:
         g = self.g
         height, width = g.rgb.shape[:2]
         if not REGION_LATENTS or self.text or not regions.boxes(self.faces.boxes, width, height):
+            return
+        if height * width > LARGE_PIXELS:
+            # a base latent of its own is a full encoder pass, rate search and decode of the photo: 56 s
+            # of a 12 MP photo's 239 s encode (2026-12-01, one face needing protection), where a patch
+            # layer over the chosen file kept the face for 9.6 KB of a 225 KB budget
             return
         layer = self.region_layer()
         if layer is None:

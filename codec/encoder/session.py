@@ -34,6 +34,13 @@ OFFSETS_MAX_LEVELS = 8
 #: (each candidate costs one decoder pass; bigger images use the calibrated order alone)
 MEASURED_CHOICE_MAX_PIXELS = 4_000_000
 MEASURED_CHOICE_CANDIDATES = 3
+#: `EncodeSession.quality_of` measures images above this many pixels on a copy shrunk to it (original and
+#: decode alike). Measured on a 12 MP pair (2026-12-01, 2 cores): MS-SSIM 9.5 s and +2.0 GB peak RSS,
+#: LPIPS 7.9 s; a 12 MP gallery photo whose face needed protection spent 42.6 s of its 239 s encode in
+#: three such measurements and peaked at 4.0 GB (issue 13's ceiling is 3 GB). The score only compares
+#: files of one photo with each other (a protected file against the unprotected one), which a 2 MP view
+#: still ranks; photos up to 2 MP (Kodak, 1 MP exports) are measured at full size, as before.
+QUALITY_MAX_PIXELS = 2_000_000
 #: bytes an upgraded stream (`EncodeSession.upgrade`) leaves for the guard's tags (fidelity 22 B, faces
 #: and target tags ≤ ~40 B)
 UPGRADE_RESERVE = 64
@@ -176,10 +183,20 @@ class EncodeSession:
 
     def quality_of(self, decoded: np.ndarray) -> float:
         """Whole-image quality of a decode against the original: MS-SSIM − LPIPS, the score every
-        encoder-side choice uses (measured choice, guard, target search). On the model's device: a
-        GPU worker must not queue its photos' metrics on the CPU (≈ 0.5 s per 768×512 there)."""
+        encoder-side choice uses (measured choice, guard, target search), on a ≤ `QUALITY_MAX_PIXELS`
+        view of large photos. On the model's device: a GPU worker must not queue its photos' metrics on
+        the CPU (≈ 0.5 s per 768×512 there)."""
         device = str(self.model.device)
-        return ms_ssim(self.rgb, decoded, device=device) - lpips(self.rgb, decoded, device=device)
+        original = self.rgb
+        h, w = original.shape[:2]
+        if h * w > QUALITY_MAX_PIXELS:  # a shrunk view of both (see QUALITY_MAX_PIXELS)
+            f = math.sqrt(QUALITY_MAX_PIXELS / (h * w))
+            size = (max(1, round(w * f)), max(1, round(h * f)))
+            if self._memo.get("quality_size") != size:
+                self._memo["quality_size"], self._memo["quality_rgb"] = size, resize_rgb(original, *size)
+            original = self._memo["quality_rgb"]  # type: ignore[assignment]
+            decoded = resize_rgb(decoded, *size)
+        return ms_ssim(original, decoded, device=device) - lpips(original, decoded, device=device)
 
     def _measured(self, setting: ratecontrol.Setting) -> tuple[float, float]:
         """(stock, denoised) MS-SSIM − LPIPS of ``setting`` (denoised = stock without a denoiser).

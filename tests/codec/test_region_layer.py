@@ -239,3 +239,39 @@ def test_mutated_region_bodies_only_raise_bitstream_errors(region_stream) -> Non
     broken = _with_layer(codec.encode(np.zeros((H, W, 3), np.uint8), max_bytes=300, effort="fast",
                                       min_fidelity=0), good[:-7])
     assert str(codec.info(broken)["regions"]).startswith("invalid")
+
+
+def test_large_photos_protect_faces_without_region_latents(monkeypatch) -> None:
+    """Above `guard.LARGE_PIXELS` no region latent is tried (a base latent of its own is a full encoder
+    pass and decode of the photo); the face is protected by the patch layers instead, and the file still
+    says what its decode shows."""
+    from skimage import data
+
+    from codec.encoder import guard
+
+    rgb = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256), Image.LANCZOS))
+    monkeypatch.setattr(guard, "LARGE_PIXELS", 256 * 256 - 1)
+    out = codec.encode(rgb, quality=5, effort="fast")
+    meta = codec.info(out)
+    assert meta["faces_found"] == 1 and "regions" not in meta and "regions" not in meta["guard"]
+
+
+def test_quality_of_large_photos_is_measured_on_a_shrunk_view(monkeypatch) -> None:
+    """`EncodeSession.quality_of` above `QUALITY_MAX_PIXELS`: MS-SSIM − LPIPS of both images shrunk to
+    the cap (the original's copy made once per session); at or under it, the full-size pair."""
+    from codec.encoder import session as session_mod
+    from codec.imageio import resize_rgb
+    from codec.metrics import lpips, ms_ssim
+    from codec.models.registry import get_model
+
+    rng = np.random.default_rng(5)
+    rgb = np.asarray(Image.fromarray(rng.integers(0, 255, (96, 128, 3), np.uint8)).resize((256, 192)))
+    decoded = np.clip(rgb.astype(np.int16) + rng.integers(-20, 20, rgb.shape), 0, 255).astype(np.uint8)
+    sess = session_mod.EncodeSession(get_model("taesd"), rgb, "fast")
+    full = ms_ssim(rgb, decoded) - lpips(rgb, decoded)
+    assert sess.quality_of(decoded) == pytest.approx(full, abs=1e-6)
+    monkeypatch.setattr(session_mod, "QUALITY_MAX_PIXELS", 128 * 96)
+    small = resize_rgb(rgb, 128, 96), resize_rgb(decoded, 128, 96)
+    expected = ms_ssim(*small) - lpips(*small)
+    assert sess.quality_of(decoded) == pytest.approx(expected, abs=1e-6)
+    assert sess._memo["quality_size"] == (128, 96) and abs(expected - full) > 1e-4
