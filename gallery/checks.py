@@ -376,12 +376,16 @@ def check_text_ocr(app_configs=None, **kwargs) -> list:
                                    hint=hint + "; or set GALLERY_CHECK_TEXT=0 to silence this.",
                                    id="gallery.W022")]
         return []
-    from codec.encoder.text import DETECTOR_ENV
+    from codec.encoder.text import DETECTOR_ENV, detector_choice
+    from codec.errors import UsageError
+    from codec.metrics.text_detect import missing_modules
 
-    wants_ppocr = os.environ.get(DETECTOR_ENV, "auto").strip().lower() in ("", "auto", "ppocr")
-    modules = ("rapidocr_onnxruntime", "cv2", "onnxruntime")
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if settings.GALLERY_CHECK_TEXT and wants_ppocr and missing:
+    try:
+        wants_ppocr = detector_choice() in ("auto", "ppocr")
+    except UsageError:  # a misspelt value: the encode says so; here, the detector may be missing too
+        wants_ppocr = True
+    missing = missing_modules() if settings.GALLERY_CHECK_TEXT and wants_ppocr else []
+    if missing:
         return [checks.Warning(
             f"The PP-OCR text detector is not installed ({', '.join(missing)} missing): text lines are "
             "found by Tesseract's own search, which misses small ones (13 of 18 rendered sign lines "

@@ -88,11 +88,17 @@ def _compact(text: str) -> str:
     return "".join(text.split()).lower()
 
 
-def detector() -> str:
-    """The line finder in use (`DETECTOR_ENV`; ``auto`` → ``ppocr`` when it is installed)."""
+def detector_choice() -> str:
+    """``auto``, ``ppocr`` or ``tesseract``: what `DETECTOR_ENV` asks for (checked, not resolved)."""
     choice = os.environ.get(DETECTOR_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "ppocr", "tesseract"):
         raise UsageError(f"{DETECTOR_ENV}={choice!r}: expected auto, ppocr or tesseract")
+    return choice
+
+
+def detector() -> str:
+    """The line finder in use (`DETECTOR_ENV`; ``auto`` → ``ppocr`` when it is installed)."""
+    choice = detector_choice()
     if choice == "auto":
         return "ppocr" if text_detect.available() else "tesseract"
     return choice

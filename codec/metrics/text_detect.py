@@ -47,6 +47,17 @@ def _engine() -> Any:
     return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
 
+#: what `_engine` imports (the wheel and the libraries it runs on)
+MODULES = ("rapidocr_onnxruntime", "cv2", "onnxruntime")
+
+
+def missing_modules() -> list[str]:
+    """The `MODULES` that are not installed, without importing any (cheap: for system checks)."""
+    import importlib.util
+
+    return [m for m in MODULES if importlib.util.find_spec(m) is None]
+
+
 def available() -> bool:
     """Whether `find_lines` can run (the package imports and its models load)."""
     try:

@@ -223,7 +223,7 @@ def replace_latent(photo_id, data: bytes, meta: dict, reconstruction) -> bool:
         return False
     kept = {previews.CacheFile(photo, previews.get_spec(s)).name for s in previews.SPECS}
     new_previews = [n for n in kept if n not in old]
-    name = storage.save(storage.latent_name(photo_id, hashlib.sha256(data).hexdigest()[:12]), data,
+    name = storage.save(storage.latent_name(photo_id, photo.latent_sha256[:12]), data,  # the new sha256
                         storage.LATENT_CONTENT_TYPE)
     try:
         with transaction.atomic():
