@@ -225,6 +225,7 @@ class BlockScores:
     delta_e: np.ndarray
     fine: np.ndarray | None = None  # the 32×32 score alone (SSIM × colour)
     coarse: np.ndarray | None = None  # the coarse-scale structural score alone
+    coarse_raw: np.ndarray | None = None  # the coarse SSIM before clipping (what `rescore` updates)
 
 
 #: block_scores works on horizontal strips of about this many pixels: a dozen float maps of the whole
@@ -239,13 +240,83 @@ def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) 
     are built for the whole image from strips aligned to the cells, the full-resolution SSIM per strip
     of window rows with `SSIM_RADIUS` rows of real context above and below, so the result equals the
     whole-image computation (up to float rounding in the window sums)."""
+    a, b = _pair(original, decoded)
+    grid = Grid(a.shape[0], a.shape[1], block)
+    ys, xs = grid.origins()
+    ssim, delta_e, coarse = _window_parts(a, b, ys, xs, grid.bh, grid.bw)
+    return _assemble(grid, ssim, delta_e, coarse)
+
+
+#: how far (pixels) a changed pixel moves the score of a window: the coarse scale blurs 8×8 cells with
+#: a radius of `SSIM_RADIUS` cells, plus one cell of alignment; the fine SSIM (5 px) and the colour cells
+#: (8 px) reach less far
+INFLUENCE = COARSE_FACTOR * (SSIM_RADIUS + 1) + COLOUR_CELL
+
+
+def rescore(original: np.ndarray, decoded: np.ndarray, previous: BlockScores, changed: list[int] | np.ndarray
+            ) -> BlockScores:
+    """`block_scores` of ``decoded`` when it differs from the image ``previous`` scored only inside the
+    windows ``changed`` (block indices; e.g. a patch layer pasted over a decode).
+
+    Only the windows within `INFLUENCE` pixels of a changed one are scored again, on a crop of the
+    images with `INFLUENCE` pixels of real context (cell-aligned, so cell means equal the whole image's),
+    so the result equals a full `block_scores` up to float rounding in the window sums. Why: the guard
+    scores a dozen patch candidates per photo; at 12 MP a full score took 2.5 s each (issue 13)."""
+    a, b = _pair(original, decoded)
+    grid = previous.grid
+    if (grid.height, grid.width) != a.shape[:2]:
+        raise ValueError(f"previous scores are for {grid.height}x{grid.width}, images are {a.shape[:2]}")
+    idx = np.unique(np.asarray(changed, dtype=np.int64))
+    if idx.size == 0:
+        return previous
+    if idx.min() < 0 or idx.max() >= grid.count:
+        raise ValueError(f"block indices must lie in [0, {grid.count})")
+    h, w = a.shape[:2]
+    ys, xs = grid.origins()
+    by, bx = np.divmod(idx, grid.cols)
+    top, bottom = int(ys[by].min()), int(ys[by].max()) + grid.bh
+    left, right = int(xs[bx].min()), int(xs[bx].max()) + grid.bw
+    # windows that overlap the changed box grown by the influence distance
+    rows = np.flatnonzero((ys + grid.bh > top - INFLUENCE) & (ys < bottom + INFLUENCE))
+    cols = np.flatnonzero((xs + grid.bw > left - INFLUENCE) & (xs < right + INFLUENCE))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    cell = int(np.lcm(COLOUR_CELL, COARSE_FACTOR))
+    y0 = max(0, (int(ys[r0]) - INFLUENCE) // cell * cell)
+    x0 = max(0, (int(xs[c0]) - INFLUENCE) // cell * cell)
+    y1 = min(h, -(-(int(ys[r1 - 1]) + grid.bh + INFLUENCE) // cell) * cell)
+    x1 = min(w, -(-(int(xs[c1 - 1]) + grid.bw + INFLUENCE) // cell) * cell)
+    parts = _window_parts(a[y0:y1, x0:x1], b[y0:y1, x0:x1], ys[r0:r1] - y0, xs[c0:c1] - x0, grid.bh, grid.bw)
+    ssim, delta_e, coarse = previous.ssim.copy(), previous.delta_e.copy(), _raw_coarse(previous)
+    for full, part in zip((ssim, delta_e, coarse), parts, strict=True):
+        full[r0:r1, c0:c1] = part
+    return _assemble(grid, ssim, delta_e, coarse)
+
+
+def _pair(original: np.ndarray, decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(original), np.asarray(decoded)
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"images must be (H, W, 3) of the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def _raw_coarse(bs: BlockScores) -> np.ndarray:
+    if bs.coarse_raw is None:
+        raise ValueError("these scores lack the raw coarse map (made by an older block_scores)")
+    return bs.coarse_raw.copy()
+
+
+def _assemble(grid: Grid, ssim: np.ndarray, delta_e: np.ndarray, coarse_raw: np.ndarray) -> BlockScores:
+    colour = np.clip(1.0 - np.maximum(0.0, delta_e - DELTA_E_JND) / DELTA_E_SPAN, 0.0, 1.0)
+    fine = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
+    coarse = np.nan_to_num(np.clip(coarse_raw, 0.0, 1.0), nan=0.0)
+    return BlockScores(grid, combine(fine, coarse), ssim, delta_e, fine, coarse, coarse_raw)
+
+
+def _window_parts(a: np.ndarray, b: np.ndarray, ys: np.ndarray, xs: np.ndarray, bh: int, bw: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(SSIM, ΔE, raw coarse SSIM) of the ``bh × bw`` windows at ``ys × xs`` of two (H, W, 3) images,
+    strip by strip (see `block_scores`)."""
     h, w = a.shape[:2]
-    grid = Grid(h, w, block)
-    ys, xs = grid.origins()
-    bh, bw = grid.bh, grid.bw
     cell = int(np.lcm(COLOUR_CELL, COARSE_FACTOR))
     step = max(cell, STRIP_PIXELS // max(w, 1) // cell * cell)
     de2_parts, ca_parts, cb_parts = [], [], []
@@ -259,12 +330,13 @@ def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) 
     cs, cw = ssim_maps(np.concatenate(ca_parts), np.concatenate(cb_parts), k2=COARSE_K2, luminance=False)
     csw = cs * cw
 
-    per = max(1, step // block)  # window rows per strip
-    ssim, delta_e, coarse = (np.empty((grid.rows, grid.cols)) for _ in range(3))
+    per = max(1, step // max(bh, 1))  # window rows per strip
+    n_rows, n_cols = len(ys), len(xs)
+    ssim, delta_e, coarse = (np.empty((n_rows, n_cols)) for _ in range(3))
     r = SSIM_RADIUS
-    for r0 in range(0, grid.rows, per):
-        r1 = min(grid.rows, r0 + per)
-        p0, p1 = int(ys[r0]), int(ys[r1 - 1]) + bh
+    for r0 in range(0, n_rows, per):
+        r1 = min(n_rows, r0 + per)
+        p0, p1 = int(ys[r0:r1].min()), int(ys[r0:r1].max()) + bh
         c0, c1 = max(0, p0 - r), min(h, p1 + r)  # real context rows for the blur
         s, wgt = ssim_maps(luma(a[c0:c1]), luma(b[c0:c1]))
         s, wgt = s[p0 - c0 : p1 - c0], wgt[p0 - c0 : p1 - c0]
@@ -274,11 +346,7 @@ def block_scores(original: np.ndarray, decoded: np.ndarray, block: int = BLOCK) 
         delta_e[r0:r1] = np.sqrt(np.maximum(de, 0.0))  # (integral sums can dip a hair below zero)
         num = _window_means_at(_cell_rows(csw, COARSE_FACTOR, p0, p1, w), wy, xs, bh, bw)
         coarse[r0:r1] = num / _window_means_at(_cell_rows(cw, COARSE_FACTOR, p0, p1, w), wy, xs, bh, bw)
-    colour = np.clip(1.0 - np.maximum(0.0, delta_e - DELTA_E_JND) / DELTA_E_SPAN, 0.0, 1.0)
-    fine = np.nan_to_num(np.clip(ssim, 0.0, 1.0) * colour, nan=0.0)
-    coarse = np.nan_to_num(np.clip(coarse, 0.0, 1.0), nan=0.0)
-    score = combine(fine, coarse)
-    return BlockScores(grid, score, ssim, delta_e, fine, coarse)
+    return ssim, delta_e, coarse
 
 
 def _cell_rows(cells: np.ndarray, cell: int, p0: int, p1: int, w: int) -> np.ndarray:

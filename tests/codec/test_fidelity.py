@@ -106,6 +106,36 @@ def test_block_scores_in_strips_equal_the_whole_image(shape, monkeypatch) -> Non
     assert whole.score.min() < 0.5  # (the band is seen)
 
 
+@pytest.mark.parametrize("shape", [(333, 250), (97, 401), (300, 520)])
+def test_rescore_after_patches_equals_a_full_score(shape) -> None:
+    """The guard scores patch candidates by re-scoring only the windows near the patched ones; that must
+    equal a full `block_scores` of the patched image (corner, border and interior patches, odd sizes
+    whose last window row/column is shifted inwards)."""
+    h, w = shape
+    rgb = _photo(h, w)
+    rng = np.random.default_rng(2)
+    dec = np.clip(rgb + rng.normal(0, 25, rgb.shape), 0, 255).astype(np.uint8)
+    dec[h // 2 : h // 2 + 40, w // 3 : w // 3 + 50] = 30  # damage the patches repair
+    base = fidelity.block_scores(rgb, dec)
+    grid = base.grid
+    for picks in ([0], [grid.count - 1], [grid.cols * (grid.rows // 2) + grid.cols // 3, grid.cols - 1],
+                  list(rng.choice(grid.count, 4, replace=False))):
+        patched = dec.copy()
+        for i in picks:
+            y, x = grid.origin(i)
+            patched[y : y + grid.bh, x : x + grid.bw] = rgb[y : y + grid.bh, x : x + grid.bw]
+        full = fidelity.block_scores(rgb, patched)
+        fast = fidelity.rescore(rgb, patched, base, picks)
+        assert not np.array_equal(full.score, base.score)  # (the patches changed something)
+        for part in ("score", "ssim", "delta_e", "fine", "coarse"):
+            assert np.allclose(getattr(fast, part), getattr(full, part), rtol=0, atol=1e-9), (picks, part)
+    assert fidelity.rescore(rgb, dec, base, []) is base
+    with pytest.raises(ValueError):
+        fidelity.rescore(rgb, dec, base, [grid.count])
+    with pytest.raises(ValueError):
+        fidelity.rescore(rgb[:-1], dec[:-1], base, [0])
+
+
 def test_block_scores_identical_and_damage_sanity() -> None:
     rgb = _photo()
     bs = fidelity.block_scores(rgb, rgb)
