@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from codec import memory
 from codec.encoder import ratecontrol
 from codec.encoder import text as text_check
 from codec.encoder.flat import low_detail_scale
@@ -120,7 +121,9 @@ def encode(
         if base_bytes > max_bytes:
             raise UsageError(f"base_bytes {base_bytes} exceeds the cap {max_bytes}")
     low = low_detail_scale(rgb)
-    session = EncodeSession(get_model(model, device=device, model_path=model_path), rgb, effort,
+    net = get_model(model, device=device, model_path=model_path)
+    memory.release_if_large(net, height * width)  # what earlier photos left in this process
+    session = EncodeSession(net, rgb, effort,
                             search_scales=(low,) if low is not None else ratecontrol.ALL_SCALES,
                             probe_faces=probe_faces)
     if check_text and resolve_floor(min_fidelity) > 0.0:

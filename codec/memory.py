@@ -1,0 +1,63 @@
+"""Hand memory back to the OS around large photos (issue 13: a 12 MP photo within 3 GB of RSS).
+
+A long-lived worker process holds more than its models: OpenVINO keeps the intermediate buffers of
+the largest input each compiled graph has run (`codec.models.onnx_runtime.OvRunner.release`), and
+glibc keeps freed heap pages in its arenas (one per thread that allocated: the text check's OCR thread,
+the engines' threads). Measured in one process that coded 3 Kodak, one 4 MP and four 1 MP photos before
+a 12 MP one (2026-12-01, `openvino-bf16enc`): 2.2–2.8 GB resident before the 12 MP photo started, and
+its peak on top of that reached 3.9–4.2 GB; the same photo in a fresh process peaked at 2.65 GB.
+
+So before and after a photo over `LARGE_PHOTO_PIXELS` the encoder calls `release`: the model's engine
+buffers (0.08 s) and `malloc_trim` (milliseconds). Small photos skip it: the next one re-uses the
+buffers, and re-allocating them would cost a Kodak photo a measurable share of its ≈ 2.7 s.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable
+
+#: photos above this many pixels release memory before and after they are coded
+LARGE_PHOTO_PIXELS = 4_000_000
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None on another C library, e.g. musl or macOS)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        fn = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def trim_heap() -> bool:
+    """Return the C heap's free pages to the OS (all arenas); False where there is no ``malloc_trim``."""
+    fn = _malloc_trim()
+    if fn is None:
+        return False
+    fn(0)
+    return True
+
+
+def release(model: object) -> None:
+    """The model's engine buffers (where its backend keeps any) and the heap's free pages."""
+    free = getattr(model, "release_memory", None)
+    if callable(free):
+        free()
+    trim_heap()
+
+
+def release_if_large(model: object, pixels: int) -> bool:
+    """`release` around a photo of more than `LARGE_PHOTO_PIXELS` pixels; True when it ran."""
+    if pixels <= LARGE_PHOTO_PIXELS:
+        return False
+    release(model)
+    return True
