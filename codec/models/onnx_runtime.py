@@ -6,11 +6,12 @@ torch stays the reference and the default. With ``CODEC_BACKEND=openvino`` (or `
 threads, warm medians, loaded machine): OpenVINO f32 decodes 1.6× and encodes 1.7× faster than torch
 at ~96 dB PSNR against it; ``openvino-bf16`` 3.2–3.5× at ~54 dB (bf16 arithmetic: near-exact, not
 exact); ONNX Runtime 1.3–1.8×. ``openvino-bf16enc`` (the worker default of ``make run`` and
-docker-compose) runs only the image→latent graphs in bf16 and decodes in f32, bit-identical to
-``openvino``: on the bf16-capable 2-core CPU of 2026-12-01 it took a 768×512 photo's Upload→READY from
-1.71–1.75 s to 1.44 s (`scripts/bench_gallery.py --kodak 6`, A/B twice) at the same bytes and quality
-(12 photos × 3 budgets: mean LPIPS and MS-SSIM within 0.005 of f32; README "Measured"). On a CPU
-without bf16 OpenVINO ignores the hint and runs f32.
+docker-compose) runs the image→latent graphs in bf16 where that is faster on the CPU at hand (measured
+once per graph, `fastest_runner`; else f32) and decodes in f32, bit-identical to ``openvino``: on the
+AMD EPYC of 2026-12-01 bf16 took a 768×512 photo's Upload→READY from 1.71–1.75 s to 1.44 s
+(`scripts/bench_gallery.py --kodak 6`, A/B twice) at the same bytes and quality (12 photos × 3
+budgets: mean LPIPS and MS-SSIM within 0.005 of f32; README "Measured"); on an Intel Xeon with
+``avx512_bf16`` and no AMX the bf16 encoder was 1.8× slower than f32, so there it runs f32.
 
 - The torch encoder/decoder (``(x*2-1)`` / ``(y+1)/2`` included, so the graphs speak the
   ``LatentAutoencoder`` convention) is exported to ONNX **at run time** with dynamic N, H, W into
@@ -179,6 +180,9 @@ class OvRunner:
     """
 
     def __init__(self, path: Path, threads: int, precision: str = "f32") -> None:
+        self.precision = precision
+        #: probe seconds per precision when `fastest_runner` chose this one
+        self.timings: dict[str, float] | None = None
         ov = import_engine("openvino")
         core = ov.Core()
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
@@ -193,16 +197,56 @@ class OvRunner:
 
 
 def precision_of(engine: str, part: str) -> str:
-    """OpenVINO precision of one graph: ``openvino-bf16`` runs all in bf16, ``openvino-bf16enc`` only the
-    image→latent graphs (the decoder stays f32, so a file decodes to the same picture as with ``openvino``:
-    what the guard checked is what a viewer sees; the encoder's rounding only moves the latent it codes)."""
-    if engine == "openvino-bf16" or (engine == "openvino-bf16enc" and part != "dec"):
+    """OpenVINO precision of one graph: ``openvino-bf16`` runs all in bf16; ``openvino-bf16enc`` runs the
+    image→latent graphs in whichever of bf16 and f32 is faster on this CPU (``"fastest"``: measured once
+    per graph, `fastest_runner`) and the decoder in f32, so a file decodes to the same picture as with
+    ``openvino``: what the guard checked is what a viewer sees; the encoder's rounding only moves the
+    latent it codes."""
+    if engine == "openvino-bf16":
         return "bf16"
+    if engine == "openvino-bf16enc" and part != "dec":
+        return "fastest"
     return "f32"
 
 
+#: input of the timing probe of `fastest_runner` (an image batch: N, 3, H, W) and its repeats
+PROBE_SHAPE = (1, 3, 256, 256)
+PROBE_REPEATS = 3
+#: bf16 must be at least this much faster than f32 to be chosen (it rounds; f32 is the reference)
+BF16_MIN_GAIN = 0.9
+
+
+def fastest_runner(path: Path, threads: int) -> OvRunner:
+    """The faster of an f32 and a bf16 compile of the image→latent graph ``path`` on this CPU.
+
+    Why measured, not read from the CPU flags: on 2026-12-01 two 2-core machines with ``avx512_bf16``
+    disagreed. On an AMD EPYC the bf16 encoder took a 768×512 photo's Upload→READY from 1.71 to 1.44 s;
+    on an Intel Xeon (no AMX) the same bf16 graph encoded kodim01 in 1.09 s against 0.60 s in f32 (median
+    of 4, warm; torch f32 0.89 s). Cost: one more compile and 2 × `PROBE_REPEATS` small runs, once per
+    graph and process (≈ 1 s at warm-up)."""
+    import time
+
+    probe = np.random.default_rng(0).random(PROBE_SHAPE, dtype=np.float32)
+    timed: list[tuple[float, str, OvRunner]] = []
+    for precision in ("f32", "bf16"):
+        run = OvRunner(path, threads, precision)
+        run(probe)  # first call: allocation
+        times = []
+        for _ in range(PROBE_REPEATS):
+            start = time.perf_counter()
+            run(probe)
+            times.append(time.perf_counter() - start)
+        timed.append((float(np.median(times)), precision, run))
+    (f32_s, _, f32_run), (bf16_s, _, bf16_run) = timed
+    best = bf16_run if bf16_s < BF16_MIN_GAIN * f32_s else f32_run
+    best.timings = {"f32": f32_s, "bf16": bf16_s}
+    return best
+
+
 def ov_runner(path: Path, threads: int, precision: str = "f32") -> OvRunner:
-    """`OvRunner` on ``path``."""
+    """`OvRunner` on ``path`` (``precision="fastest"``: `fastest_runner`)."""
+    if precision == "fastest":
+        return fastest_runner(path, threads)
     return OvRunner(path, threads, precision)
 
 
