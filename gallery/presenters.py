@@ -249,9 +249,13 @@ def protection(photo: Photo) -> Protection:
         ))
     cer = _num(info, "text_cer")
     numbers_changed = _flag(info, "text_numbers_kept") is False
-    if (cer is not None and cer > TEXT_CER_FLOOR + 1e-6) or numbers_changed:  # float32 in the file
+    words_changed = _flag(info, "text_words_kept") is False
+    over = cer is not None and cer > TEXT_CER_FLOOR + 1e-6  # (float32 in the file)
+    if over or numbers_changed or words_changed:
         why = (f"OCR character error rate {cer:.0%} against the original on its worst line "
                f"(floor {TEXT_CER_FLOOR:.0%})" if cer is not None else "")
+        if words_changed:
+            why = "a word reads differently" + (f"; {why}" if why else "")
         if numbers_changed:
             why = "a number reads differently" + (f"; {why}" if why else "")
         badges.append(Badge(
@@ -322,7 +326,7 @@ def protection(photo: Photo) -> Protection:
         one = len(regions) == 1
         notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
                      f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
-    if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6 and not numbers_changed:
+    if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6 and not numbers_changed and not words_changed:
         notes.append(f"Text checked: OCR character error rate {cer:.0%} on the worst line (decoded against "
                      "the original).")
     return Protection(

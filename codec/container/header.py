@@ -74,6 +74,8 @@ TAG_LATENT_FILTER = 15
 TAG_WORST_SMALL_FACE_DETAIL = 16
 # numbers of the checked text lines read the same in the decode (issue 12; `codec.encoder.text`), non-critical
 TAG_TEXT_NUMBERS_KEPT = 17
+# words of the checked text lines read the same in the decode (issue 12; `codec.encoder.text`), non-critical
+TAG_TEXT_WORDS_KEPT = 18
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
@@ -92,6 +94,7 @@ _TAGS: dict[int, tuple[str, str]] = {
     TAG_LATENT_FILTER: ("latent_filter", "uint"),
     TAG_WORST_SMALL_FACE_DETAIL: ("worst_small_face_detail", "f32"),
     TAG_TEXT_NUMBERS_KEPT: ("text_numbers_kept", "bool"),
+    TAG_TEXT_WORDS_KEPT: ("text_words_kept", "bool"),
 }
 #: largest value of a ``uint`` metadata tag (a varint of at most 5 bytes)
 MAX_TAG_UINT = 2**32 - 1
@@ -141,6 +144,7 @@ class Header:
     protection_bytes: int | None = None
     worst_small_face_detail: float | None = None
     text_numbers_kept: bool | None = None
+    text_words_kept: bool | None = None
     #: latent denoiser id (≥ 1) the encoder measured better than plain dequantization (latent only)
     latent_filter: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only

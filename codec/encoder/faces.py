@@ -111,6 +111,8 @@ class FaceVerdict:
     text_cer: float | None = None
     #: whether the checked lines' digits read the same (None: not checked, or no line has digits)
     text_numbers_kept: bool | None = None
+    #: whether the checked lines' words (3+ letters) read the same (None: not checked, or no such word)
+    text_words_kept: bool | None = None
     #: worst feature numbers over the faces (`codec.metrics.face_features`; None: not measured)
     worst_eye_delta_e: float | None = None
     worst_eye_hue: float | None = None
@@ -152,11 +154,11 @@ class FaceVerdict:
     @property
     def ok(self) -> bool:
         """Faces kept and, when text was checked, its worst line's CER under
-        `codec.encoder.text.TEXT_CER_FLOOR` and its numbers unchanged."""
+        `codec.encoder.text.TEXT_CER_FLOOR` and its numbers and words unchanged."""
         from codec.encoder.text import TEXT_CER_FLOOR
 
         return (self.kept and (self.text_cer is None or self.text_cer <= TEXT_CER_FLOOR)
-                and self.text_numbers_kept is not False)
+                and self.text_numbers_kept is not False and self.text_words_kept is not False)
 
     @property
     def badness(self) -> float:
@@ -167,6 +169,7 @@ class FaceVerdict:
         s = max(0.0, (self.worst_shift or 0.0) - LANDMARK_FLOOR) / LANDMARK_FLOOR
         t = max(0.0, (self.text_cer or 0.0) - TEXT_CER_FLOOR) / TEXT_CER_FLOOR
         n = 0.5 if self.text_numbers_kept is False else 0.0
+        n += 0.25 if self.text_words_kept is False else 0.0
         return d + s + t + n + sum(self._feature_excess()) + (0.0 if self.all_detected else 1.0)
 
 

@@ -466,7 +466,7 @@ def face_tag_bytes(found: int, target: str | None = None, text: bool = False, sm
     if target is not None:
         h.target, h.target_met = target, False
     if text:
-        h.text_cer, h.text_numbers_kept = 1.0, False
+        h.text_cer, h.text_numbers_kept, h.text_words_kept = 1.0, False, False
     return len(pack(h, b"x")) - base
 
 
@@ -505,7 +505,8 @@ class _FaceGuard:
         if self.text:
             rep = text_check.check(self.g.rgb, cand.decoded, self.text)
             if rep is not None:
-                v = dataclasses.replace(v, text_cer=rep.worst_cer, text_numbers_kept=rep.numbers_kept)
+                v = dataclasses.replace(v, text_cer=rep.worst_cer, text_numbers_kept=rep.numbers_kept,
+                                        text_words_kept=rep.words_kept)
         return v
 
     def latents(self, chosen: Candidate) -> Iterator[bytes]:
@@ -746,7 +747,7 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
                     faces_kept=verdict.kept if verdict.checked else None,
                     worst_small_face_detail=verdict.worst_small_detail,
                     protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer,
-                    text_numbers_kept=verdict.text_numbers_kept)
+                    text_numbers_kept=verdict.text_numbers_kept, text_words_kept=verdict.text_words_kept)
     result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
     if target is not None:
         tags.update(target=target, target_met=result.faithful)

@@ -48,17 +48,18 @@ def _with_metadata(meta: bytes) -> bytes:
 def test_face_and_target_tags_round_trip_and_info_keys() -> None:
     h = _header(faces_found=2, faces_too_small=1, worst_identity_distance=0.31, worst_landmark_shift=0.02,
                 faces_kept=True, text_cer=0.25, target="faithful", target_met=False, protection_bytes=70000,
-                worst_small_face_detail=0.75, text_numbers_kept=False)
+                worst_small_face_detail=0.75, text_numbers_kept=False, text_words_kept=True)
     data = container.pack(h, b"\x00")
     back, _ = container.parse(data)
     assert (back.faces_found, back.faces_too_small, back.faces_kept) == (2, 1, True)
     assert back.protection_bytes == 70000 and back.target == "faithful" and back.target_met is False
     assert back.worst_identity_distance == pytest.approx(0.31) and back.text_cer == pytest.approx(0.25)
     assert back.worst_small_face_detail == pytest.approx(0.75) and back.text_numbers_kept is False
+    assert back.text_words_kept is True
     meta = codec.info(data)
     for key in ("faces_found", "faces_too_small", "worst_identity_distance", "worst_landmark_shift",
                 "faces_kept", "text_cer", "target", "target_met", "protection_bytes",
-                "worst_small_face_detail", "text_numbers_kept"):
+                "worst_small_face_detail", "text_numbers_kept", "text_words_kept"):
         assert key in meta, key
     assert meta["text_checked"] is True
     no_text = codec.info(container.pack(_header(faces_found=0), b"\x00"))

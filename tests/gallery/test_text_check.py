@@ -70,6 +70,16 @@ def test_a_changed_number_is_a_badge_even_under_the_cer_floor(user):
     assert kept.badges == []
 
 
+def test_a_changed_word_is_a_badge_even_under_the_cer_floor(user):
+    """"U.S. AIR FORCE" read as "U.S. AIR FONCE" is CER 0.05 on its line and a different word: the file
+    says ``text_words_kept: false`` and the page shows the badge."""
+    prot = presenters.protection(_photo(user, {"text_cer": 0.05, "text_checked": True,
+                                               "text_words_kept": False}))
+    assert [b.key for b in prot.badges] == ["text-changed"]
+    assert "a word reads differently" in prot.badges[0].text
+    assert not any("Text checked" in note for note in prot.notes or [])
+
+
 def test_the_system_check_warns_when_ocr_is_missing(settings, monkeypatch):
     from codec.metrics import legibility
 
