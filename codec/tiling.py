@@ -112,13 +112,17 @@ def decode_latent(
     model: LatentAutoencoder,
     latent: np.ndarray,
     *,
-    config: TilingConfig = DEFAULT_TILING,
+    config: TilingConfig | None = None,
     tiled: bool | None = None,
 ) -> np.ndarray:
     """Latent (C, h, w) → (h·ds, w·ds, 3) uint8 RGB (clamped); tiles when the output is large.
 
-    Crop the result to the original (H, W) yourself (``rgb[:H, :W]``).
+    Crop the result to the original (H, W) yourself (``rgb[:H, :W]``). ``config`` None: the model's own
+    ``decode_tiling`` where it has one (the OpenVINO engine: smaller tiles, see
+    `codec.models.onnx_runtime.ENGINE_DECODE_TILING`), else `DEFAULT_TILING`.
     """
+    if config is None:
+        config = getattr(model, "decode_tiling", None) or DEFAULT_TILING
 
     if latent.ndim != 3 or latent.shape[0] != model.latent_channels:
         raise ValueError(f"expected a latent ({model.latent_channels}, h, w), got {latent.shape}")

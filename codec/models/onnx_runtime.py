@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from codec.container.cost import TilingConfig
 from codec.errors import UsageError
 from codec.models.base import check_image_batch, check_latent_batch
 
@@ -55,6 +56,14 @@ OPSET = 17
 #: on torch: OpenVINO's activation memory on them took a 12 MP photo's encode from 2.88 GB peak RSS
 #: (torch) to 4.12 GB for 17 s saved (measured 2026-12-01), against a 3 GB target
 ENGINE_ENCODER_MAX_PIXELS = 1_000_000
+#: tiles of a large decode on the engine (`codec.tiling.decode_latent` reads ``decode_tiling``): cores of
+#: 768 px, ≤ 1024² ≈ 1.05 MP with margins, instead of the default 1024 (≤ 1.6 MP). OpenVINO keeps the
+#: buffers of the largest input it ran, so the tile bounds its memory: the 12 MP photo of bench-gallery
+#: (fresh process, one face protected) peaked at 2.01 GB instead of 2.48 GB, in 101.7 s instead of
+#: 106.1 s, the same file (2026-12-01; the encoder's tiles alone at 768: 2.49 GB). The decode cost
+#: estimate (`codec.container.cost`) keeps pricing the default tiles: ~14 % fewer pass pixels than these
+#: on a huge image, but measured on torch, which decodes 1.6× slower than the engine — still an upper bound
+ENGINE_DECODE_TILING = TilingConfig(tile=768)
 
 
 def resolve_backend(backend: str | None = None) -> str:
@@ -255,6 +264,9 @@ class OnnxAutoencoder:
 
     Attributes the interface does not cover (``ae``, ``spec``, …) come from the wrapped torch model.
     """
+
+    #: tiles of large decodes (`codec.tiling.decode_latent`): smaller than torch's, see the constant
+    decode_tiling = ENGINE_DECODE_TILING
 
     def __init__(self, base: Any, engine: str) -> None:
         if engine not in ENGINES:

@@ -72,6 +72,31 @@ def test_automatic_choice_and_odd_sizes(crop: np.ndarray) -> None:
     assert _psnr(y[:61, :101], img) > 20.0
 
 
+def test_a_model_may_bring_its_own_decode_tiles(crop: np.ndarray) -> None:
+    """``decode_latent`` without a config uses the model's ``decode_tiling`` (the OpenVINO engine: smaller
+    tiles bound the buffers it keeps), and the default tiles otherwise."""
+    from codec.models.onnx_runtime import ENGINE_DECODE_TILING, OnnxAutoencoder
+    from codec.tiling import DEFAULT_TILING
+
+    assert OnnxAutoencoder.decode_tiling is ENGINE_DECODE_TILING
+    assert ENGINE_DECODE_TILING.tile < DEFAULT_TILING.tile
+    m = get_model("taesd", device="cpu")
+    z = encode_image(m, crop, tiled=False)
+    passes: list[tuple[int, ...]] = []
+
+    class Recording:
+        latent_channels, downscale = m.latent_channels, m.downscale
+        decode_tiling = TilingConfig(max_whole_pixels=64 * 64, tile=128, margin=32)
+
+        def decode(self, t):
+            passes.append(tuple(t.shape))
+            return m.decode(t)
+
+    y = decode_latent(Recording(), z)
+    assert len(passes) == 4 and y.shape == (256, 256, 3)  # 2 × 2 tiles of the model's own config
+    assert getattr(m, "decode_tiling", None) is None  # torch: the default config
+
+
 def test_bad_inputs() -> None:
     m = get_model("taesd", device="cpu")
     with pytest.raises(ValueError):
