@@ -153,6 +153,7 @@ def _encode_with_memos(image: Any, model: Any, memo: _DecoderMemo, options: dict
     # the header's model is the encoder's (an AVIF fallback needs none)
     rgb = decode_rgb(data, model=model, max_pixels=None)
     reused = memo.misses == misses_before
-    memory.release_if_large(model, rgb.shape[0] * rgb.shape[1])  # its buffers, before the next photo
+    # its buffers, before the next photo
+    memory.release_if_large(model, rgb.shape[0] * rgb.shape[1], memory.RELEASE_AFTER_PIXELS)
     return EncodeResult(data=data, reconstruction=rgb, info=meta, decoder_passes_saved=memo.hits,
                         decoder_passes=memo.misses, reconstruction_reused=reused)

@@ -32,4 +32,7 @@ def test_release_only_around_large_photos() -> None:
     assert model.released == 0
     assert memory.release_if_large(model, memory.LARGE_PHOTO_PIXELS + 1) is True
     assert model.released == 1
+    assert memory.release_if_large(model, memory.RELEASE_AFTER_PIXELS + 1, memory.RELEASE_AFTER_PIXELS)
+    assert model.released == 2
+    assert 768 * 512 <= memory.RELEASE_AFTER_PIXELS < 1224 * 816  # Kodak keeps its buffers, 1 MP not
     memory.release(object())  # a model without engine buffers (torch): only the heap is trimmed

@@ -169,21 +169,27 @@ def test_the_detector_is_chosen_by_the_environment(signs, monkeypatch):
         text_check.detector()
 
 
-def test_a_changed_number_is_caught_where_the_cer_is_small():
-    """The check's numbers rule (`LegibilityReport.numbers_kept`): the same line with one digit changed
-    reads at a CER under the floor, but its digits differ; the unchanged line keeps them."""
+def _sign(text: str, changed: str) -> tuple[np.ndarray, np.ndarray]:
+    """The small-signs photo with a 30-px line ``text`` on a plate sized for it, and the same photo with
+    ``changed`` written on that plate instead."""
     rgb, _boxes = _photo_with_small_signs()
 
-    def sign(text: str) -> np.ndarray:
+    def draw_line(line: str) -> np.ndarray:
         img = Image.fromarray(rgb.copy())
         draw = ImageDraw.Draw(img)
         font = ImageFont.truetype(FONT, 30)
-        x0, y0, x1, y1 = draw.textbbox((16, 150), "Gallery open 9-17h", font=font)
+        x0, y0, x1, y1 = draw.textbbox((16, 150), text, font=font)
         draw.rectangle((x0 - 5, y0 - 5, x1 + 5, y1 + 5), fill=(238, 236, 226))
-        draw.text((16, 150), text, font=font, fill=(25, 25, 30))
+        draw.text((16, 150), line, font=font, fill=(25, 25, 30))
         return np.asarray(img)
 
-    original, changed = sign("Gallery open 9-17h"), sign("Gallery open 8-17h")
+    return draw_line(text), draw_line(changed)
+
+
+def test_a_changed_number_is_caught_where_the_cer_is_small():
+    """The check's numbers rule (`LegibilityReport.numbers_kept`): the same line with one digit changed
+    reads at a CER under the floor, but its digits differ; the unchanged line keeps them."""
+    original, changed = _sign("Gallery open 9-17h", "Gallery open 8-17h")
     region = leg.TextRegion(11, 150, 330, 180, "Gallery open 9-17h", 100.0)
     assert leg.digits("Gallery open 9-17h |") == "917"
     same = text_check.check(original, original, [region])
@@ -199,18 +205,7 @@ def test_a_changed_letter_is_caught_where_the_cer_is_small():
     and a different word; the original against itself and against a JPEG q90 copy keeps every word."""
     import io
 
-    rgb, _boxes = _photo_with_small_signs()
-
-    def sign(text: str) -> np.ndarray:
-        img = Image.fromarray(rgb.copy())
-        draw = ImageDraw.Draw(img)
-        font = ImageFont.truetype(FONT, 30)
-        x0, y0, x1, y1 = draw.textbbox((16, 150), "U.S. AIR FORCE 1961", font=font)
-        draw.rectangle((x0 - 5, y0 - 5, x1 + 5, y1 + 5), fill=(238, 236, 226))
-        draw.text((16, 150), text, font=font, fill=(25, 25, 30))
-        return np.asarray(img)
-
-    original, changed = sign("U.S. AIR FORCE 1961"), sign("U.S. AIR FONCE 1961")
+    original, changed = _sign("U.S. AIR FORCE 1961", "U.S. AIR FONCE 1961")
     region = leg.TextRegion(11, 150, 345, 180, "U.S. AIR FORCE 1961", 100.0)
     buf = io.BytesIO()
     Image.fromarray(original).save(buf, "JPEG", quality=90)
