@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tables", ("codec.models.specs", "codec.quant", "codec.device")),
     ("container", ("codec.container",)),
     ("components", ("codec.entropy", "codec.imageio", "codec.baselines", "codec.resources", "codec.weights",
-                    "codec.metrics", "codec.models", "codec.tiling", "codec.seed_codec")),
+                    "codec.metrics", "codec.models", "codec.tiling", "codec.memory", "codec.seed_codec")),
     ("decoder", ("codec.decoder",)),
     ("encoder", ("codec.encoder",)),
     ("entry", ("codec", "codec.__main__", "codec.cli", "codec.fetch")),
