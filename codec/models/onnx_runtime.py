@@ -59,8 +59,9 @@ ENGINE_ENCODER_MAX_PIXELS = 1_000_000
 #: tiles of a large decode on the engine (`codec.tiling.decode_latent` reads ``decode_tiling``): cores of
 #: 768 px, ≤ 1024² ≈ 1.05 MP with margins, instead of the default 1024 (≤ 1.6 MP). OpenVINO keeps the
 #: buffers of the largest input it ran, so the tile bounds its memory: the 12 MP photo of bench-gallery
-#: (fresh process, one face protected) peaked at 2.01 GB instead of 2.48 GB, in 101.7 s instead of
-#: 106.1 s, the same file (2026-12-01; the encoder's tiles alone at 768: 2.49 GB). The decode cost
+#: (fresh process, one face protected) peaked at 2.08 GB instead of 2.48 GB, in 109.9 s against 106.1 s
+#: (run-to-run noise is ±5 s), the same file (2026-12-01; the encoder's tiles alone at 768: 2.49 GB,
+#: both at 768: 2.01 GB / 101.7 s). The decode cost
 #: estimate (`codec.container.cost`) keeps pricing the default tiles: ~14 % fewer pass pixels than these
 #: on a huge image, but measured on torch, which decodes 1.6× slower than the engine — still an upper bound
 ENGINE_DECODE_TILING = TilingConfig(tile=768)
