@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
+
+from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
 
 from . import charts, previews, queueing
 from .models import Comparison, OutboxMessage, Photo, StagedUpload
@@ -108,6 +111,10 @@ class FacesStats:
     second_looks: int = 0  # photos probed
     second_look_found: int = 0  # … where it found faces the encoder had not checked
     second_look_recoded: int = 0  # … coded again because one of them was redrawn
+    #: photos whose file carries a text verdict (the encoder found readable lines: ``text_cer`` present)
+    with_text: int = 0
+    #: … whose text reads the same (worst line's CER under the floor, numbers and words unchanged)
+    text_kept: int = 0
 
     @property
     def faces_share(self) -> float | None:
@@ -121,8 +128,13 @@ class FacesStats:
     def target_share(self) -> float | None:
         return self.target_met / self.targeted if self.targeted else None
 
+    @property
+    def text_kept_share(self) -> float | None:
+        return self.text_kept / self.with_text if self.with_text else None
 
-FACES_KEYS = ("faces_found", "faces_kept", "target", "target_met", "protection_bytes")
+
+FACES_KEYS = ("faces_found", "faces_kept", "target", "target_met", "protection_bytes", "text_cer",
+              "text_numbers_kept", "text_words_kept")
 
 
 def _int(value) -> int | None:
@@ -148,6 +160,11 @@ def faces_stats(infos) -> FacesStats:
         if spent:
             out.protection_bytes += spent
             out.protected_photos += 1
+        cer = info.get("text_cer")
+        if isinstance(cer, (int, float)) and not isinstance(cer, bool) and math.isfinite(cer) and cer >= 0:
+            out.with_text += 1
+            out.text_kept += (cer <= TEXT_CER_FLOOR + 1e-6 and info.get("text_numbers_kept") is not False
+                              and info.get("text_words_kept") is not False)
     return out
 
 

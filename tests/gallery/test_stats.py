@@ -196,6 +196,30 @@ def test_faces_target_and_protection_shares(client, staff_user, user, media_root
     assert "Second look" not in body  # none ran
 
 
+TEXT_INFOS = [
+    {"faces_found": 0, "text_cer": 0.0, "text_numbers_kept": True, "text_words_kept": True},  # kept
+    {"faces_found": 0, "text_cer": 0.5},  # over the CER floor
+    {"faces_found": 0, "text_cer": 0.0, "text_numbers_kept": False},  # a number changed
+    {"faces_found": 0, "text_cer": 0.02, "text_words_kept": False},  # a word changed
+    {"faces_found": 1, "faces_kept": True, "text_cer": 0.01},  # kept
+    {"faces_found": 0, "text_cer": "0.1"},  # odd value: not counted
+    {"faces_found": 0},  # no readable text
+]
+
+
+@pytest.mark.django_db
+def test_text_verdicts_are_counted(client, staff_user, user, media_root):
+    for info in TEXT_INFOS:
+        photo = ready_photo(user)
+        Photo.objects.filter(pk=photo.pk).update(codec_info=info)
+    f = stats.collect(with_queue=False).faces
+    assert (f.with_text, f.text_kept) == (5, 2)
+    assert f.text_kept_share == pytest.approx(0.4)
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert "Text: 5 photos with readable text, reading the same in 2 (40 %)." in body
+
+
 @pytest.mark.django_db
 def test_second_looks_are_counted(client, staff_user, user, media_root):
     audits = [{"probed": True, "found": 0, "re_encoded": False},
