@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 # e.g. make run RUN_ARGS='--debug' (DEBUG on, runserver) or RUN_ARGS='--web gunicorn --port 8080'
 RUN_ARGS ?=
 
-.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout bench-gpu reliability soak train-encoder train-denoiser train-entropy clean
+.PHONY: venv run test lint bench bench-quick bench-rd bench-faces bench-gallery bench-scaleout bench-gpu reliability soak train-encoder train-denoiser train-decoder train-entropy clean
 
 $(STAMP): requirements.txt requirements-ocr.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -95,6 +95,9 @@ train-encoder: venv
 # the latent denoiser of codec/zoo (learned dequantization, issue 14 item 2; README there)
 train-denoiser: venv
 	$(BIN)/python -m codec.tools.training.train_denoiser $(TRAIN_ARGS)
+
+train-decoder: venv
+	$(BIN)/python -m codec.tools.training.train_decoder $(TRAIN_ARGS)
 
 train-entropy: venv
 	$(BIN)/python -m codec.tools.training.train_entropy $(TRAIN_ARGS)

@@ -2,7 +2,7 @@
 
 A latent payload goes symbols → latent (`codec.entropy`, `codec.quant`) → the learned latent denoiser
 when the file names one this build has (metadata tag ``latent_filter``, `codec.models.denoiser`) → the
-model's stock decoder
+model's stock decoder, or the fine-tuned copy the filter names (`codec.models.tuned_decoder`, filter 2)
 (tiled for large images, `codec.tiling`) → crop to the coded size → resize to the display size, then
 the region latents (if any: faces coded once more as small latents, `codec.container.regionlayer`) are
 blended in and the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's
@@ -31,7 +31,7 @@ from codec.container.describe import as_bytes
 from codec.container.header import PAYLOAD_AVIF, Header, parse
 from codec.container.images import decode_image
 from codec.imageio import resize_rgb
-from codec.models import denoiser
+from codec.models import denoiser, tuned_decoder
 from codec.models.base import LatentAutoencoder
 from codec.models.registry import get_model, get_spec
 from codec.options import DEFAULT_DECODE_LIMITS, UNLIMITED_DECODE, DecodeLimits
@@ -92,9 +92,11 @@ def decode_rgb(
     latent = _latent(header, payload)
     if model is None:
         model = get_model(get_spec(header.model_id).name, device=device, model_path=model_path)
+    decoder = model
     if denoise:
         latent = filter_latent(header, latent, model.name)
-    rgb = latent_to_rgb(model, latent, header.coded_width, header.coded_height, header.width, header.height)
+        decoder = filter_decoder(header, model)
+    rgb = latent_to_rgb(decoder, latent, header.coded_width, header.coded_height, header.width, header.height)
     if regions is not None:  # priced with the outer stream by cost.check above
         loaded = model
         rgb = regionlayer.apply(rgb, regions, lambda stream: decode_rgb(
@@ -137,6 +139,15 @@ def filter_latent(header: Header, latent: np.ndarray, model_name: str) -> np.nda
             memo[key] = found.copy()
         return found
     return found.copy()
+
+
+def filter_decoder(header: Header, model: LatentAutoencoder) -> LatentAutoencoder:
+    """The model that decodes the latent of a file whose filter names a tuned decoder
+    (`codec.models.tuned_decoder`), when this build has it; else ``model`` (its stock decoder)."""
+    spec = denoiser.filter_spec(header.latent_filter) if header.latent_filter is not None else None
+    if spec is None or spec.model != model.name or spec.decoder is None or not tuned_decoder.available(spec):
+        return model
+    return tuned_decoder.decoder_model(model, spec)
 
 
 def decode(

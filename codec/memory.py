@@ -60,6 +60,9 @@ def release(model: object) -> None:
     free = getattr(model, "release_memory", None)
     if callable(free):
         free()
+    from codec.models import tuned_decoder  # the tuned decoders built from it keep buffers of their own
+
+    tuned_decoder.release(model)
     trim_heap()
 
 

@@ -32,7 +32,9 @@ from codec import memory
 from codec.container.describe import info as describe
 from codec.decoder import FILTER_MEMO, decode_rgb
 from codec.encoder.encode import encode
+from codec.models import tuned_decoder
 from codec.models.registry import get_model
+from codec.models.specs import latent_filter_for
 
 #: decoder outputs kept during one encode (a 12 MP output is 144 MB in float32)
 MEMO_MAX_BYTES = 320 * 1024 * 1024
@@ -138,22 +140,30 @@ def encode_result(image: Any, **options: Any) -> EncodeResult:
     """
     model = get_model(options.get("model", "taesd"), device=options.get("device"),
                       model_path=options.get("model_path"))
+    spec = latent_filter_for(model.name)
+    # the tuned decoder the newest latent filter names decodes that filter's files: memoized the same way
+    tuned = tuned_decoder.decoder_model(model, spec) if spec is not None else model
     filters = FILTER_MEMO.set({})  # the latent denoiser's outputs, shared the same way
     try:
         with _memoized_decoder(model) as memo:
-            return _encode_with_memos(image, model, memo, options)
+            if tuned is model:
+                return _encode_with_memos(image, model, [memo], options)
+            with _memoized_decoder(tuned) as tuned_memo:
+                return _encode_with_memos(image, model, [memo, tuned_memo], options)
     finally:
         FILTER_MEMO.reset(filters)
 
 
-def _encode_with_memos(image: Any, model: Any, memo: _DecoderMemo, options: dict[str, Any]) -> EncodeResult:
+def _encode_with_memos(image: Any, model: Any, memos: list[_DecoderMemo],
+                       options: dict[str, Any]) -> EncodeResult:
     data = encode(image, **options)
-    misses_before = memo.misses
+    misses_before = sum(m.misses for m in memos)
     meta = describe(data)
     # the header's model is the encoder's (an AVIF fallback needs none)
     rgb = decode_rgb(data, model=model, max_pixels=None)
-    reused = memo.misses == misses_before
+    reused = sum(m.misses for m in memos) == misses_before
     # its buffers, before the next photo
     memory.release_if_large(model, rgb.shape[0] * rgb.shape[1], memory.RELEASE_AFTER_PIXELS)
-    return EncodeResult(data=data, reconstruction=rgb, info=meta, decoder_passes_saved=memo.hits,
-                        decoder_passes=memo.misses, reconstruction_reused=reused)
+    return EncodeResult(data=data, reconstruction=rgb, info=meta,
+                        decoder_passes_saved=sum(m.hits for m in memos),
+                        decoder_passes=sum(m.misses for m in memos), reconstruction_reused=reused)

@@ -18,7 +18,7 @@ from codec.encoder.faces import detect as detect_faces
 from codec.encoder.rdo import encode_latent, refine_latent
 from codec.imageio import pad_to_multiple, resize_rgb, to_tensor
 from codec.metrics import lpips, ms_ssim
-from codec.models import denoiser
+from codec.models import denoiser, tuned_decoder
 from codec.models.base import LatentAutoencoder
 from codec.models.specs import LatentFilterSpec, latent_filter_for
 from codec.options import effort_code
@@ -214,15 +214,17 @@ class EncodeSession:
 
     def reconstruction(self, setting: ratecontrol.Setting, *, denoise: bool = False) -> np.ndarray:
         """What the stock decoder shows for ``setting`` (RGB uint8 at display size); ``denoise=True``:
-        after the latent denoiser (`latent_filter`)."""
+        after the latent denoiser (`latent_filter`), by the decoder that filter names."""
         latent = self.latent(setting.scale)
         qp = quant_params(latent, setting.levels)
         coded_w, coded_h = setting.coded_size(*self.size)
         z = dequantize(quantize(latent, qp), qp)
         spec = self.latent_filter() if denoise else None
+        model = self.model
         if spec is not None:
             z = denoiser.apply(denoiser.get_denoiser(spec.filter_id), z, qp)
-        return latent_to_rgb(self.model, z, coded_w, coded_h, *self.size)
+            model = tuned_decoder.decoder_model(self.model, spec)
+        return latent_to_rgb(model, z, coded_w, coded_h, *self.size)
 
     def pick_measured(self, fitting: list[ratecontrol.Setting]) -> ratecontrol.Setting:
         """Encoder-side RD decision between the best fitting setting of each resolution scale.

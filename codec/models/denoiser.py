@@ -74,9 +74,11 @@ def load(spec: LatentFilterSpec) -> LatentDenoiser:
     with safe_open(str(path), framework="pt", device="cpu") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    if meta.get("base_model") != spec.model or int(meta.get("filter_id", -1)) != spec.filter_id:
+    # a denoiser file is written for the first filter that names it (later ids reuse it with a tuned decoder)
+    made_for = min(s.filter_id for s in LATENT_FILTERS.values() if s.file == spec.file)
+    if meta.get("base_model") != spec.model or int(meta.get("filter_id", -1)) != made_for:
         raise SetupError(f"{path}: made for {meta.get('base_model')!r} / filter "
-                         f"{meta.get('filter_id')!r}, expected {spec.model!r} / {spec.filter_id}")
+                         f"{meta.get('filter_id')!r}, expected {spec.model!r} / {made_for}")
     config = json.loads(meta.get("config", "{}"))
     net = LatentDenoiser(**config)
     try:
@@ -86,7 +88,7 @@ def load(spec: LatentFilterSpec) -> LatentDenoiser:
     return net.requires_grad_(False).eval()
 
 
-_cache: dict[int, LatentDenoiser] = {}
+_cache: dict[str, LatentDenoiser] = {}  # by weight file: filters that share a denoiser share one net
 _lock = threading.Lock()
 
 
@@ -96,9 +98,9 @@ def get_denoiser(filter_id: int) -> LatentDenoiser:
     if spec is None:
         raise SetupError(f"latent filter {filter_id} is unknown to this build")
     with _lock:
-        net = _cache.get(spec.filter_id)
+        net = _cache.get(spec.file)
         if net is None:
-            net = _cache[spec.filter_id] = load(spec)
+            net = _cache[spec.file] = load(spec)
     return net
 
 

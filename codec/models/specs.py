@@ -69,16 +69,26 @@ class LatentFilterSpec:
     name: str
     model: str  # the model whose latents it was trained on
     file: str  # weight file in `ZOO_DIR`
+    #: file in `ZOO_DIR` with a fine-tuned copy of the model's decoder that decodes this filter's latents
+    #: (`codec.models.tuned_decoder`); None: the stock decoder
+    decoder: str | None = None
+
+    def files(self) -> tuple[str, ...]:
+        return (self.file,) if self.decoder is None else (self.file, self.decoder)
 
 
 LATENT_FILTERS: dict[int, LatentFilterSpec] = {
     1: LatentFilterSpec(1, "dq1", "taesd", "taesd_latent_denoiser.safetensors"),
+    # the same denoiser, then the decoder fine-tuned on its output (issue 14 item 2, codec/zoo/README.md)
+    2: LatentFilterSpec(2, "dq1+dd1", "taesd", "taesd_latent_denoiser.safetensors",
+                        "taesd_decoder_tuned.safetensors"),
 }
 
 
 def latent_filter_for(model: str) -> LatentFilterSpec | None:
     """The newest shipped latent denoiser of ``model`` (its weight file present), else None."""
-    found = [s for s in LATENT_FILTERS.values() if s.model == model and (ZOO_DIR / s.file).is_file()]
+    found = [s for s in LATENT_FILTERS.values()
+             if s.model == model and all((ZOO_DIR / f).is_file() for f in s.files())]
     return max(found, key=lambda s: s.filter_id) if found else None
 MODELS_BY_ID: dict[int, ModelSpec] = {s.model_id: s for s in _SPECS}
 DEFAULT_MODEL = "taesd"

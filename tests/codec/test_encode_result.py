@@ -67,7 +67,7 @@ def test_the_latent_denoiser_runs_once_per_latent(crop, monkeypatch):
     data = codec.encode(crop, max_bytes=400, effort="default")
     alone = len(calls)
     res = codec.encode_result(crop, max_bytes=400, effort="default")
-    assert res.data == data and codec.info(data).get("preferred_decoder", "").endswith("dq1")
+    assert res.data == data and codec.info(data).get("preferred_decoder", "").startswith("taesd+dq1")
     assert 1 <= len(calls) - alone <= alone
     before = len(calls)
     assert np.array_equal(res.reconstruction, np.asarray(codec.decode(res.data)))

@@ -19,9 +19,10 @@ from codec.tools.training.data import PackSpec, cache_dir
 
 
 def build_latents(spec: PackSpec, crops: np.ndarray, model: LatentAutoencoder, effort: str = "default",
-                  batch: int = 8) -> torch.Tensor:
-    """(N, C, crop/8, crop/8) float32 latents of ``crops`` (cached as ``<pack>_lat_<model>_<effort>.pt``)."""
-    path = cache_dir() / f"{spec.name()}_lat_{model.name}_{effort}.pt"
+                  batch: int = 8, variant: str = "") -> torch.Tensor:
+    """(N, C, crop/8, crop/8) float32 latents of ``crops`` (cached as ``<pack>_lat_<model>_<effort>.pt``;
+    ``variant`` names crops derived from the pack, e.g. down-scaled ones, in the cache file name)."""
+    path = cache_dir() / f"{spec.name()}{variant}_lat_{model.name}_{effort}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
     encoder = rdo.get_encoder(effort, model)
