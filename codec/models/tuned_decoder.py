@@ -89,7 +89,11 @@ def _build(model: LatentAutoencoder, path: Path) -> LatentAutoencoder:
     torch_model.ae = copy.deepcopy(torch_base.ae)
     load_tensors(torch_model.ae.decoder, path, model.name)
     torch_model.ae.decoder.requires_grad_(False).eval()
-    return OnnxAutoencoder(torch_model, engine) if engine is not None else torch_model
+    out: Any = OnnxAutoencoder(torch_model, engine) if engine is not None else torch_model
+    batched = getattr(model, "batch_callable", None)  # `codec.models.batching`: a GPU worker's threads
+    if batched is not None:
+        out.decode = batched(out.decode, "tuned-decode")  # share passes like the stock decoder's
+    return out
 
 
 def release(model: object) -> None:
