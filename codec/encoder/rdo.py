@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from torch import Tensor
 
 from codec.errors import UsageError
 from codec.imageio import to_uint8
 from codec.metrics.losses import RdoLoss
+from codec.models import deltas
 from codec.models.base import LatentAutoencoder
 from codec.models.specs import tuned_encoder_path
 from codec.options import check_effort
@@ -103,18 +103,7 @@ def stock_encoder_layers(model: LatentAutoencoder) -> torch.nn.Module:
 def load_tuned_layers(model: LatentAutoencoder, path: str | Path) -> torch.nn.Module:
     """A copy of the stock encoder stack with the tensors in ``path`` (sequential keys) loaded on top."""
     layers = copy.deepcopy(stock_encoder_layers(model))
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        if meta.get("base_model", model.name) != model.name:
-            raise UsageError(f"{path} was trained for {meta.get('base_model')!r}, not {model.name!r}")
-        delta = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    state = layers.state_dict()
-    unknown = sorted(set(delta) - set(state))
-    if unknown:
-        raise UsageError(f"{path} holds tensors the encoder does not have: {unknown[:4]}")
-    for k, v in delta.items():
-        state[k] = v.to(dtype=state[k].dtype)
-    layers.load_state_dict(state, strict=True)
+    deltas.load_over(layers, path, model.name, "encoder", UsageError)
     return layers.requires_grad_(False).eval()
 
 

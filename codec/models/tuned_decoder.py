@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 
 from codec.errors import SetupError
+from codec.models import deltas
 from codec.models.base import LatentAutoencoder
 from codec.models.specs import ZOO_DIR, LatentFilterSpec
 
@@ -45,18 +45,7 @@ def load_tensors(decoder: torch.nn.Module, path: Path, model_name: str) -> None:
     """Load the tensors of ``path`` over ``decoder`` (in place; every name must exist in it)."""
     if not path.is_file():
         raise SetupError(f"tuned decoder weights missing: {path} (made by `make train-decoder`)")
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        if meta.get("base_model", model_name) != model_name:
-            raise SetupError(f"{path} was trained for {meta.get('base_model')!r}, not {model_name!r}")
-        delta = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    state = decoder.state_dict()
-    unknown = sorted(set(delta) - set(state))
-    if unknown:
-        raise SetupError(f"{path} holds tensors the decoder does not have: {unknown[:4]}")
-    for k, v in delta.items():
-        state[k] = v.to(dtype=state[k].dtype, device=state[k].device)
-    decoder.load_state_dict(state, strict=True)
+    deltas.load_over(decoder, path, model_name, "decoder", SetupError)
 
 
 def decoder_model(model: LatentAutoencoder, spec: LatentFilterSpec) -> LatentAutoencoder:

@@ -43,7 +43,7 @@ from codec.models.specs import ZOO_DIR, latent_filter_for
 from codec.quant import dequantize, quantize
 from codec.tools.training.data import PackSpec, build_crops
 from codec.tools.training.latents import build_latents
-from codec.tools.training.train_denoiser import DEFAULT_LEVELS, cosine
+from codec.tools.training.train_denoiser import DEFAULT_LEVELS, cosine, fmt, log_loss, train_step
 
 DEFAULT_OUT = ZOO_DIR / "taesd_decoder_tuned.safetensors"
 #: the rate control codes 0.05–0.15 bpp mostly at scales 0.5–1.0 (0.75 with 12–16 levels at 0.10 bpp)
@@ -166,15 +166,9 @@ class DecoderTrainer:
             lv = [int(v) for v in self.rng.choice(self.levels, a.batch)]
             scale = float(self.rng.choice(self.scales))
             loss = self.loss(self.decode(self.dec, self.inputs(idx, lv, scale)), self.images(idx)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
-            opt.step()
-            running += float(loss.detach())
+            running += train_step(opt, loss, self.trainable)
             if step % a.log_every == 0:
-                print(f"[decoder] step {step} {time.perf_counter() - t0:.0f}s lr {lr:.1e} "
-                      f"loss {running / a.log_every:.5f}", file=sys.stderr)
-                running = 0.0
+                running = log_loss("[decoder]", step, t0, lr, running, a.log_every)
             if done:
                 break
         return step
@@ -204,10 +198,6 @@ class DecoderTrainer:
         save_file(tensors, str(out), metadata=meta)
         print(f"[decoder] wrote {len(tensors)} tensors ({out.stat().st_size / 1024:.0f} KiB) → {out}",
               file=sys.stderr)
-
-
-def fmt(d: dict) -> str:
-    return " ".join(f"{k} {v:.4f}" for k, v in d.items())
 
 
 def main(argv: list[str] | None = None) -> None:

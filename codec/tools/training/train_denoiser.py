@@ -85,6 +85,22 @@ def quantized_batch(lat: np.ndarray, levels: list[int]) -> tuple[torch.Tensor, t
     return torch.from_numpy(np.stack(zq)), step
 
 
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params: object, clip: float = 1.0) -> float:
+    """One optimiser step on ``loss`` with the gradient norm clipped; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)  # type: ignore[arg-type]
+    opt.step()
+    return float(loss.detach())
+
+
+def log_loss(prefix: str, step: int, t0: float, lr: float, running: float, every: int) -> float:
+    """Print the running mean loss of the last ``every`` steps; returns the reset sum (0)."""
+    print(f"{prefix} step {step} {time.perf_counter() - t0:.0f}s lr {lr:.1e} loss {running / every:.5f}",
+          file=sys.stderr)
+    return 0.0
+
+
 def cosine(step: int, total: int, t0: float, limit: float, lr: float, warmup: int = 20) -> tuple[float, bool]:
     progress = step / total
     if limit:
@@ -185,16 +201,9 @@ class Trainer:
             oy, ox = (int(v) for v in self.rng.integers(0, zq.shape[-1] - wl + 1, 2))
             z = self.net(zq, s)[:, :, oy : oy + wl, ox : ox + wl]
             x = self.images(idx)[:, :, oy * 8 : (oy + wl) * 8, ox * 8 : (ox + wl) * 8]
-            loss = self.loss(self.decode(z), x).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-            opt.step()
-            running += float(loss.detach())
+            running += train_step(opt, self.loss(self.decode(z), x).mean(), self.net.parameters())
             if step % a.log_every == 0:
-                print(f"[denoise] stage 2 step {step} {time.perf_counter() - t0:.0f}s lr {lr:.1e} "
-                      f"loss {running / a.log_every:.5f}", file=sys.stderr)
-                running = 0.0
+                running = log_loss("[denoise] stage 2", step, t0, lr, running, a.log_every)
             if done:
                 break
         return step
