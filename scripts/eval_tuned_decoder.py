@@ -13,7 +13,6 @@ difference is the decoder's alone. ``heldout``: the bench's held-out training wi
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import statistics
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import codec  # noqa: E402
 from codec.decoder import decode_rgb  # noqa: E402
 from codec.metrics import lpips, ms_ssim, psnr  # noqa: E402
+from codec.models import tuned_decoder  # noqa: E402
 from codec.models.registry import get_model  # noqa: E402
 
 
@@ -64,9 +63,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     stock = get_model("taesd", "cpu", backend="torch")
-    tuned = copy.copy(stock)
-    tuned.ae = copy.deepcopy(stock.ae)
-    tuned.ae.decoder.load_state_dict(load_file(args.weights), strict=False)
+    tuned = tuned_decoder.build(stock, Path(args.weights))
     rows = []
     t0 = time.time()
     for name, rgb in images(args.set, args.limit):

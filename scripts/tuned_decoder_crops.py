@@ -9,19 +9,18 @@ Columns: original | stock decoder | each tuned decoder; the same file (same byte
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import codec  # noqa: E402
 from codec.decoder import decode_rgb  # noqa: E402
+from codec.models import tuned_decoder  # noqa: E402
 from codec.models.registry import get_model  # noqa: E402
 
 
@@ -38,9 +37,7 @@ def main() -> None:
     stock = get_model("taesd", "cpu", backend="torch")
     cols = [("original", rgb), ("stock decoder", decode_rgb(data, model=stock))]
     for w in args.weights:
-        tuned = copy.copy(stock)
-        tuned.ae = copy.deepcopy(stock.ae)
-        tuned.ae.decoder.load_state_dict(load_file(w), strict=False)
+        tuned = tuned_decoder.build(stock, Path(w))
         cols.append((Path(w).stem, decode_rgb(data, model=tuned)))
     x, y, bw, bh = args.box
     sheet = Image.new("RGB", (len(cols) * (bw + 8), bh + 24), "white")

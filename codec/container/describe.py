@@ -21,7 +21,7 @@ from codec.container.header import (
     section_bytes,
 )
 from codec.errors import BitstreamError, UsageError
-from codec.models.specs import LATENT_FILTERS, MODELS_BY_ID, ZOO_DIR
+from codec.models.specs import LATENT_FILTERS, MODELS_BY_ID
 
 
 def as_bytes(data: Any) -> bytes:
@@ -77,8 +77,7 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
                                     else spec.name if h.latent_filter is None
                                     else f"{spec.name}+filter{h.latent_filter}")
         if h.latent_filter is not None:  # this build has its weights (denoiser and tuned decoder)
-            out["latent_filter_available"] = known is not None and all(
-                (ZOO_DIR / f).is_file() for f in known.files())
+            out["latent_filter_available"] = known is not None and known.installed()
     if h.faces_found is not None or h.text_cer is not None:  # the identity check ran (issue 12)
         out["text_checked"] = h.text_cer is not None
     if payload_bytes is not None:

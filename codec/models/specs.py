@@ -76,6 +76,10 @@ class LatentFilterSpec:
     def files(self) -> tuple[str, ...]:
         return (self.file,) if self.decoder is None else (self.file, self.decoder)
 
+    def installed(self) -> bool:
+        """Whether every weight file of this filter is in `ZOO_DIR`."""
+        return all((ZOO_DIR / f).is_file() for f in self.files())
+
 
 LATENT_FILTERS: dict[int, LatentFilterSpec] = {
     1: LatentFilterSpec(1, "dq1", "taesd", "taesd_latent_denoiser.safetensors"),
@@ -87,8 +91,7 @@ LATENT_FILTERS: dict[int, LatentFilterSpec] = {
 
 def latent_filter_for(model: str) -> LatentFilterSpec | None:
     """The newest shipped latent denoiser of ``model`` (its weight file present), else None."""
-    found = [s for s in LATENT_FILTERS.values()
-             if s.model == model and all((ZOO_DIR / f).is_file() for f in s.files())]
+    found = [s for s in LATENT_FILTERS.values() if s.model == model and s.installed()]
     return max(found, key=lambda s: s.filter_id) if found else None
 MODELS_BY_ID: dict[int, ModelSpec] = {s.model_id: s for s in _SPECS}
 DEFAULT_MODEL = "taesd"

@@ -58,12 +58,13 @@ def decoder_model(model: LatentAutoencoder, spec: LatentFilterSpec) -> LatentAut
         hit = _cache.get(key)
         if hit is not None and hit[0] is model:
             return hit[1]
-        tuned = _build(model, path)
+        tuned = build(model, path)
         _cache[key] = (model, tuned)  # the model is kept alive with it, so its id is not reused
     return tuned
 
 
-def _build(model: LatentAutoencoder, path: Path) -> LatentAutoencoder:
+def build(model: LatentAutoencoder, path: Path) -> LatentAutoencoder:
+    """A new model whose decoder carries the tensors of ``path`` (uncached; `decoder_model` caches)."""
     from codec.models.onnx_runtime import OnnxAutoencoder
 
     base: Any = getattr(model, "base", model) if type(model).__name__ == "BatchingAutoencoder" else model
