@@ -27,7 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import codec  # noqa: E402
+from codec import decoder  # noqa: E402
 from codec.decoder import decode_rgb  # noqa: E402
+
+# each column's decoder is the model passed in, not the one the file's latent filter names (filter 2 would
+# send the "stock" column through the shipped tuned decoder too)
+decoder.filter_decoder = lambda header, model: model
 from codec.metrics import lpips, ms_ssim, psnr  # noqa: E402
 from codec.models import tuned_decoder  # noqa: E402
 from codec.models.registry import get_model  # noqa: E402
