@@ -33,7 +33,9 @@ Every file written is measured (never estimated) and is ≤ max_bytes.
 Faces (issue 12): after the block guard, `_FaceGuard` checks every face of the original on the chosen
 file's decode (`codec.encoder.faces`) and, when one is not kept, tries region latents
 (`codec.encoder.regions`), patch layers over the face boxes and whole-image AVIF, under the same two
-conditions for the rest of the photo (`_FaceGuard.acceptable`).
+conditions for the rest of the photo (`_FaceGuard.acceptable`). When none keeps every face within them,
+a fixed budget takes the face-keeping file that costs the rest of the photo least (up to
+`FACE_FALLBACK_MAX_LOSS`), else the least bad file (`_FaceGuard.fallback`) with the "faces changed" flag.
 """
 
 from __future__ import annotations
@@ -113,6 +115,13 @@ MIN_REGION_ALLOWANCE = 160
 #: region latent took half the file and cost 0.15 (LPIPS 0.196 → 0.309), where the target search keeps
 #: the face at 1.3× the bytes with no loss at all; 0.05 ≈ 2.5 rungs of the ladder
 FACE_MAX_QUALITY_LOSS = 0.05
+#: at a fixed budget (no target search that could grow it instead), when no protection keeps every face
+#: within `FACE_MAX_QUALITY_LOSS`, a file that keeps them all may cost the rest of the photo up to this
+#: much (`_FaceGuard.protect`). Measured on the calibration training faces at 0.05/0.10/0.15 bpp
+#: (docs/bench/faces/fallback.md): the region latents that kept a face cost 0.055–0.17; looked at whole
+#: at 1:1, every one up to 0.136 was the better photo of a person (the face the same, the background
+#: softer) than the unprotected file with the face changed
+FACE_FALLBACK_MAX_LOSS = 0.15
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
 #: region latents may take at most this share of the byte budget; their budget grows by this factor
@@ -478,6 +487,18 @@ def with_tags(data: bytes, **tags: object) -> bytes:
     return pack(header, payload)
 
 
+def verdict_of(original: np.ndarray, decoded: np.ndarray, faces: face_check.OriginalFaces,
+               text: list | None) -> FaceVerdict:
+    """The faces (and, when given, the text lines) of ``original`` judged in ``decoded``."""
+    v = face_check.check(original, decoded, faces)
+    if text:
+        rep = text_check.check(original, decoded, text)
+        if rep is not None:
+            v = dataclasses.replace(v, text_cer=rep.worst_cer, text_numbers_kept=rep.numbers_kept,
+                                    text_words_kept=rep.words_kept)
+    return v
+
+
 class _FaceGuard:
     """Face protection after the block guard (`protect`): decode → identity check → if a face fails,
     spend bytes on the face boxes: region latents (the faces as small latents of their own over a
@@ -486,8 +507,10 @@ class _FaceGuard:
     for the rest of the photo wins."""
 
     def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None,
-                 quality_ref: float | None = None) -> None:
+                 quality_ref: float | None = None, fixed_budget: bool = True) -> None:
         self.g, self.faces, self.text = g, faces, text
+        #: no target search around this guard: the `FACE_FALLBACK_MAX_LOSS` tier applies
+        self.fixed_budget = fixed_budget
         #: whole-image quality of the nominal file a target search started from (see `acceptable`)
         self.quality_ref = quality_ref
         #: whole-image quality of the unprotected file (measured when protection runs)
@@ -501,13 +524,7 @@ class _FaceGuard:
 
     def verdict(self, cand: Candidate) -> FaceVerdict:
         assert cand.decoded is not None
-        v = face_check.check(self.g.rgb, cand.decoded, self.faces)
-        if self.text:
-            rep = text_check.check(self.g.rgb, cand.decoded, self.text)
-            if rep is not None:
-                v = dataclasses.replace(v, text_cer=rep.worst_cer, text_numbers_kept=rep.numbers_kept,
-                                        text_words_kept=rep.words_kept)
-        return v
+        return verdict_of(self.g.rgb, cand.decoded, self.faces, self.text)
 
     def latents(self, chosen: Candidate) -> Iterator[bytes]:
         """Latent streams to put the face layer on: the chosen one, then smaller shares of the budget."""
@@ -655,20 +672,21 @@ class _FaceGuard:
         """Patch-layer files on ``stream`` (up to two, best expected first)."""
         yield from itertools.islice(self.layers(stream, base, extra), 2)
 
-    def acceptable(self, cand: Candidate, chosen: Candidate) -> bool:
+    def acceptable(self, cand: Candidate, chosen: Candidate, max_loss: float = FACE_MAX_QUALITY_LOSS) -> bool:
         """Protecting faces may not break the rest of the photo: the block guard's verdict holds (the
         floor met, or a worst block no worse than the chosen file's — a face fix that wipes out another
         block is no fix), and whole-image quality (MS-SSIM − LPIPS) drops by at most
         `FACE_MAX_QUALITY_LOSS` below the unprotected file at these bytes — a face kept by starving the
         rest at the same bytes is a worse photo. In a target search that grows the budget from a
         nominal one (``quality_ref``: that nominal file's quality) the reference is the lower of the two:
-        the extra bytes may go to the faces as long as the photo stays as good as the nominal one."""
+        the extra bytes may go to the faces as long as the photo stays as good as the nominal one.
+        ``max_loss``: the limit (`FACE_FALLBACK_MAX_LOSS` for the fixed-budget fallback)."""
         if not (cand.report.floor_met or cand.report.min >= chosen.report.min):
             return False
         ref = self.g.quality(chosen)
         if self.quality_ref is not None:
             ref = min(ref, self.quality_ref)
-        return self.g.quality(cand) >= ref - FACE_MAX_QUALITY_LOSS
+        return self.g.quality(cand) >= ref - max_loss
 
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
@@ -702,9 +720,27 @@ class _FaceGuard:
             tried.append((avif, v))
             if v.ok and self.acceptable(avif, chosen):
                 return avif, v
-        # nothing keeps every face: the least bad, when it is clearly less bad than the chosen file and
-        # keeps the block verdict
-        best, bv = min(((c, v) for c, v in tried if self.acceptable(c, chosen)), key=lambda t: t[1].badness)
+        return self.fallback(chosen, first, tried)
+
+    def fallback(self, chosen: Candidate, first: FaceVerdict,
+                 tried: list[tuple[Candidate, FaceVerdict]]) -> tuple[Candidate, FaceVerdict]:
+        """Nothing keeps every face within `FACE_MAX_QUALITY_LOSS`. At a fixed budget: the file that keeps
+        them all with the least loss, up to `FACE_FALLBACK_MAX_LOSS`. Else the least bad, when it is
+        clearly less bad than the chosen file and keeps the block verdict. Neither is ever a garbled patch
+        layer (coded below `MIN_PATCH_QUALITY`: its blocks show as seams across the face — the astronaut
+        at 0.10 bpp got WebP q0 blocks for no identity gain; on held-out training faces AVIF q11 / WebP q5
+        layers "kept" two faces with visible seams, docs/bench/faces/fallback.md)."""
+        def garbled(c: Candidate) -> bool:
+            return c.kind == "patches" and c.layer is not None and (c.layer.quality or 0) < MIN_PATCH_QUALITY
+
+        if self.fixed_budget:
+            kept = [(c, v) for c, v in tried if v.ok and not garbled(c)
+                    and self.acceptable(c, chosen, FACE_FALLBACK_MAX_LOSS)]
+            if kept:
+                return max(kept, key=lambda t: self.g.quality(t[0]))
+
+        best, bv = min(((c, v) for c, v in tried if self.acceptable(c, chosen) and not garbled(c)),
+                       key=lambda t: t[1].badness)
         if bv.badness < first.badness - 0.1:
             return best, bv
         return chosen, first
@@ -737,22 +773,28 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if faces is not None:
         if chosen.decoded is None:
             chosen.decoded = decode_rgb(chosen.data, model=session.model, max_pixels=None)
-        face_guard = _FaceGuard(g, faces, text, quality_ref)
+        face_guard = _FaceGuard(g, faces, text, quality_ref, fixed_budget=target is None)
         chosen, verdict = face_guard.protect(chosen)
         plain_quality = face_guard.plain_quality
+    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
+    return tagged(result, target, max_bytes)
+
+
+def tagged(result: GuardResult, target: str | None, max_bytes: int | None) -> GuardResult:
+    """``result`` with its verdict written into the file's tags (faces, text, target)."""
     tags: dict[str, object] = {}
+    verdict = result.faces
     if verdict is not None:
         tags.update(faces_found=verdict.found, faces_too_small=verdict.too_small,
                     worst_identity_distance=verdict.worst_distance, worst_landmark_shift=verdict.worst_shift,
                     faces_kept=verdict.kept if verdict.checked else None,
                     worst_small_face_detail=verdict.worst_small_detail,
-                    protection_bytes=chosen.protection_bytes, text_cer=verdict.text_cer,
+                    protection_bytes=result.protection_bytes, text_cer=verdict.text_cer,
                     text_numbers_kept=verdict.text_numbers_kept, text_words_kept=verdict.text_words_kept)
-    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
     if target is not None:
         tags.update(target=target, target_met=result.faithful)
     if tags:
-        result.data = with_tags(chosen.data, **tags)
+        result.data = with_tags(result.data, **tags)
     if max_bytes is not None and len(result.data) > max_bytes:  # the reserve is an upper bound
         raise BudgetError(f"internal error: {len(result.data)} bytes > budget {max_bytes}")
     return result

@@ -275,3 +275,58 @@ def test_quality_of_large_photos_is_measured_on_a_shrunk_view(monkeypatch) -> No
     expected = ms_ssim(*small) - lpips(*small)
     assert sess.quality_of(decoded) == pytest.approx(expected, abs=1e-6)
     assert sess._memo["quality_size"] == (128, 96) and abs(expected - full) > 1e-4
+
+
+def test_face_fallback_keeps_the_face_at_a_fixed_budget_and_never_picks_garbled_patches() -> None:
+    """`_FaceGuard.fallback` (nothing keeps the face within `FACE_MAX_QUALITY_LOSS`): at a fixed budget the
+    face-keeping file that loses least (≤ `FACE_FALLBACK_MAX_LOSS`) wins; in a target search (which grows
+    the budget instead) it does not; a patch layer coded below `MIN_PATCH_QUALITY` that leaves the face
+    changed is never the least bad file. Qualities are measured (MS-SSIM − LPIPS of blurred decodes)."""
+    from PIL import ImageFilter
+    from skimage import data
+
+    from codec.container.patchlayer import PatchLayer
+    from codec.encoder import guard
+    from codec.encoder.faces import FaceVerdict, OriginalFaces
+    from codec.encoder.session import EncodeSession
+    from codec.metrics.fidelity import DEFAULT_MIN_FIDELITY, FidelityReport
+    from codec.metrics.identity import FaceBox
+    from codec.models.registry import get_model
+
+    rgb = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128), Image.LANCZOS))
+    g = guard._Guard(EncodeSession(get_model("taesd"), rgb, "fast"), DEFAULT_MIN_FIDELITY, 2000)
+    rep = FidelityReport(0.5, 0.8, np.ones((4, 4)), 0.15, True, (0, 0, 32, 32), 0, 16)
+
+    def cand(sigma: float, kind: str, tag: bytes, layer: PatchLayer | None = None) -> guard.Candidate:
+        dec = np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(float(sigma))))
+        return guard.Candidate(tag, rep, kind, decoded=dec, layer=layer)
+
+    def verdict(distance: float) -> FaceVerdict:
+        return FaceVerdict(1, 0, distance, 0.01, True)
+
+    plain = cand(0.6, "plain", b"plain")
+    ref = g.quality(plain)
+    # a blur whose loss lands between the two limits (measured, not assumed)
+    sigma = next(s for s in np.arange(0.64, 1.2, 0.02)
+                 if guard.FACE_MAX_QUALITY_LOSS < ref - g.quality(cand(s, "regions", b"r%f" % s))
+                 < guard.FACE_FALLBACK_MAX_LOSS)
+    region = cand(sigma, "regions", b"r%f" % sigma)
+    garbled = cand(0.6, "patches", b"patches",
+                   PatchLayer("webp", 32, (0,), 1, b"", quality=guard.MIN_PATCH_QUALITY - 1))
+    first = verdict(0.60)
+    tried = [(plain, first), (region, verdict(0.20)), (garbled, verdict(0.40))]
+    faces = OriginalFaces((FaceBox(40, 20, 72, 52, 1.0, 1),), 0)
+
+    fixed = guard._FaceGuard(g, faces, fixed_budget=True)
+    assert fixed.fallback(plain, first, tried)[0] is region
+    # a garbled layer that "keeps" the face (seams across it) is not taken, even at a smaller loss
+    seams = cand(0.6, "patches", b"patches-kept",
+                 PatchLayer("webp", 32, (0,), 1, b"", quality=guard.MIN_PATCH_QUALITY - 1))
+    assert fixed.fallback(plain, first, [*tried, (seams, verdict(0.25))])[0] is region
+    searched = guard._FaceGuard(g, faces, fixed_budget=False)
+    # the target search's guard: the region costs too much, and the garbled patches are not "less bad"
+    assert searched.fallback(plain, first, tried)[0] is plain
+    # the same garbled layer coded at the lowest acceptable quality would have been the least bad file
+    ok_layer = cand(0.6, "patches", b"patches-ok",
+                    PatchLayer("webp", 32, (0,), 1, b"", quality=guard.MIN_PATCH_QUALITY))
+    assert searched.fallback(plain, first, [*tried, (ok_layer, verdict(0.40))])[0] is ok_layer
