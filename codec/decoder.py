@@ -5,7 +5,8 @@ when the file names one this build has (metadata tag ``latent_filter``, `codec.m
 model's stock decoder, or the fine-tuned copy the filter names (`codec.models.tuned_decoder`, filter 2)
 (tiled for large images, `codec.tiling`) → crop to the coded size → resize to the display size, then
 the region latents (if any: faces coded once more as small latents, `codec.container.regionlayer`) are
-blended in and the patch layer (if any) is pasted over it. A whole-image AVIF payload (the guard's
+blended in, the patch layer (if any) is pasted over it and the residual layer (if any: what that decode
+still gets wrong, `codec.container.residuallayer`) is added. A whole-image AVIF payload (the guard's
 last resort) is decoded by the container's strict image decoder. Torch-side: the web process never
 imports this.
 
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from codec import entropy
-from codec.container import cost, patchlayer, regionlayer
+from codec.container import cost, patchlayer, regionlayer, residuallayer
 from codec.container.describe import as_bytes
 from codec.container.header import PAYLOAD_AVIF, Header, parse
 from codec.container.images import decode_image
@@ -72,11 +73,11 @@ def decode_rgb(
     """Decode a bitstream to (H, W, 3) uint8 at the display size.
 
     ``model``: an already loaded model (the encoder's own, in the guard); else the header's model is
-    loaded (cached per process). ``patches=False`` skips the patch and region layers (the guard scores
-    the plain latent first). ``limits``: see `codec.decode`; the default here is none but the format's own
-    (callers inside the codec decode what they just encoded; `codec.decode` applies the defaults),
-    ``max_pixels`` overrides that one field. ``denoise=False`` ignores the file's latent denoiser (the
-    stock decoder path every SD-1.x decoder can take; the encoder compares both).
+    loaded (cached per process). ``patches=False`` skips the patch, region and residual layers (the
+    guard scores the plain latent first). ``limits``: see `codec.decode`; the default here is none but the
+    format's own (callers inside the codec decode what they just encoded; `codec.decode` applies the
+    defaults), ``max_pixels`` overrides that one field. ``denoise=False`` ignores the file's latent
+    denoiser (the stock decoder path every SD-1.x decoder can take; the encoder compares both).
     """
     if max_pixels is not _DEFAULT:
         limits = replace(limits, max_pixels=max_pixels)
@@ -84,9 +85,11 @@ def decode_rgb(
     cost.check(header, len(payload), limits)  # before anything is decoded
     if header.payload_kind == PAYLOAD_AVIF:  # the fidelity guard's last resort
         return decode_image(payload, "avif", (header.width, header.height))
-    layer = regions = None
+    layer = regions = residual = None
     if patches and header.patch_layer is not None:  # checked before the latent is decoded
         layer = patchlayer.parse(header.patch_layer, header.width, header.height)
+    if patches and header.residual_layer is not None:
+        residual = residuallayer.parse(header.residual_layer, header.width, header.height)
     if patches and header.region_layer is not None:  # every nested header checked here too
         regions = regionlayer.parse(header.region_layer, header.width, header.height, header.model_id)
     latent = _latent(header, payload)
@@ -103,6 +106,8 @@ def decode_rgb(
             stream, model=loaded, limits=UNLIMITED_DECODE, max_pixels=None, patches=False, denoise=denoise))
     if layer is not None:
         rgb = patchlayer.apply(rgb, layer)
+    if residual is not None:
+        rgb = residuallayer.apply(rgb, residual)
     return rgb
 
 

@@ -171,6 +171,8 @@ def estimate(h: Header, payload_bytes: int) -> DecodeCost:
     symbols = h.latent_channels * lh * lw
     coded = int(h.coded_width or h.width) * int(h.coded_height or h.height)
     image_px = _atlas_pixels(h) + (display if coded != display else 0)
+    if h.residual_layer is not None:  # one more image at (at most) the display size, added to it
+        image_px += 2 * display
     per_msymbol = WORK_PER_MSYMBOL_BY_CODER.get(int(h.entropy_coder), WORK_PER_MSYMBOL)
     work = decoder_px / 1e6 * factor + symbols / 1e6 * per_msymbol + image_px / 1e6 * WORK_PER_IMAGE_MP
     largest = max(a * b for a, b in passes)

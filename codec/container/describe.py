@@ -5,9 +5,10 @@ Pure Python + numpy: no torch, no model. Keys are listed in docs/ARCHITECTURE.md
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from codec.container import regionlayer
+from codec.container import regionlayer, residuallayer
 from codec.container.cost import estimate
 from codec.container.header import (
     _TAGS,
@@ -87,13 +88,26 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
     if h.region_layer is not None:  # faces coded once more as small latents (issue 12)
         out["region_layer_bytes"] = len(h.region_layer)
         out["regions"] = _regions(h)
+    if h.residual_layer is not None:  # what the decode still gets wrong, as one image (issue 14)
+        out["residual_layer_bytes"] = len(h.residual_layer)
+        out["residual_layer"] = _residual(h)
     if h.fidelity_min is not None:  # the guard ran: what it spent (layers, or the whole AVIF file)
         kinds = [k for k, body in (("regions", h.region_layer), ("patches", h.patch_layer))
                  if body is not None]
         out["guard"] = "avif" if h.payload_kind == PAYLOAD_AVIF else ("+".join(kinds) or "none")
         out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
-                              else len(section_bytes(h)))
+                              else len(section_bytes(dataclasses.replace(h, residual_layer=None))))
     return out
+
+
+def _residual(h: Header) -> dict[str, object] | str:
+    """Codec and size of the residual layer, or why it does not parse."""
+    try:
+        layer = residuallayer.parse(h.residual_layer or b"", h.width, h.height)
+    except BitstreamError as exc:
+        return f"invalid: {exc}"
+    w, hh = residuallayer.image_size(h.width, h.height, layer.shift)
+    return {"codec": layer.codec, "size": [w, hh], "bytes": len(layer.image)}
 
 
 def _regions(h: Header) -> list[dict[str, object]] | str:

@@ -102,7 +102,9 @@ MAX_TAG_UINT = 2**32 - 1
 # ---- extension sections after the payload (id: Header attribute); bit 0x80 of the id = critical --
 SECTION_PATCH_LAYER = 1
 SECTION_REGION_LAYER = 2
-_SECTIONS: dict[int, str] = {SECTION_PATCH_LAYER: "patch_layer", SECTION_REGION_LAYER: "region_layer"}
+SECTION_RESIDUAL_LAYER = 3
+_SECTIONS: dict[int, str] = {SECTION_PATCH_LAYER: "patch_layer", SECTION_REGION_LAYER: "region_layer",
+                             SECTION_RESIDUAL_LAYER: "residual_layer"}
 MAX_SECTIONS = 4
 
 
@@ -151,6 +153,8 @@ class Header:
     patch_layer: bytes | None = None
     #: region latents (faces coded once more as small latents, `codec.container.regionlayer`), latent only
     region_layer: bytes | None = None
+    #: what the decode above still gets wrong, as one classical image (`codec.container.residuallayer`)
+    residual_layer: bytes | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

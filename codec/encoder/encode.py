@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 from codec import memory
-from codec.encoder import ratecontrol
+from codec.encoder import ratecontrol, residual
 from codec.encoder import text as text_check
 from codec.encoder.flat import low_detail_scale
 from codec.encoder.guard import GuardResult, guard_result, resolve_floor
@@ -145,8 +145,12 @@ def encode(
     data = session.stream(setting)
     if effort == "max":
         data = session.refine_max(setting, data, max_bytes)
-    data = guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity,
-                        check_faces=check_faces, check_text=check_text).data
+    result = guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity,
+                          check_faces=check_faces, check_text=check_text)
+    if max_bytes is not None and effort != "fast":  # above ~0.2 bpp: a smaller latent + the residual
+        result = residual.improve(session, result, max_bytes, lambda b: encode_at_budget(
+            session, b, min_fidelity, None, check_faces, check_text))
+    data = result.data
     if max_bytes is not None and len(data) > max_bytes:  # defensive: search guarantees this
         raise BudgetError(f"internal error: {len(data)} bytes > budget {max_bytes}")
     return data
@@ -192,7 +196,10 @@ def encode_to_target(
         except BudgetError:
             first = None
         if first is not None and first.faithful:
-            return first
+            if session.effort == "fast":
+                return first
+            return residual.improve(session, first, base, lambda b: encode_at_budget(
+                session, b, min_fidelity, target, check_faces, check_text), target)
         # the extra bytes may protect faces as long as the photo stays as good as the nominal file
         ref = None if first is None else first.plain_quality if first.plain_quality is not None else (
             _quality(session, first.data))
