@@ -10,7 +10,6 @@ For each photo and budget B: (a) the latent codec at B; (b) the latent at f·B p
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import time

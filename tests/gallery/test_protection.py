@@ -97,6 +97,14 @@ def test_region_latents_are_named_on_the_photo_page(alice_client, user, media_ro
     assert "2 face regions coded once more as small latents of their own (812 bytes)." in body
 
 
+def test_a_residual_layer_is_named_on_the_photo_page(alice_client, user, media_root):
+    info = {"residual_layer_bytes": 7195,
+            "residual_layer": {"codec": "avif", "size": [512, 366], "bytes": 7194}}
+    body = _page(alice_client, _photo(user, info, latent_bytes=11650))
+    assert "7,195 bytes of it a residual layer (AVIF): what the latent decode still got wrong" in body
+    assert "residual layer" not in _page(alice_client, _photo(user, {}, latent_bytes=11650))
+
+
 def test_several_problems_show_several_badges(alice_client, user, media_root):
     photo = _photo(user, {**FACES_CHANGED, **BELOW_FLOOR, **TARGET_MISSED, "fidelity_floor_met": False})
     keys = [b["key"] for b in _status(alice_client, photo)["protection"]["badges"]]
