@@ -453,6 +453,8 @@ class GuardResult:
     #: whole-image quality (MS-SSIM − LPIPS) of the file before face protection (None: not measured,
     #: i.e. the faces needed no protection); a target search's reference (`_FaceGuard.acceptable`)
     plain_quality: float | None = None
+    #: what the decoder shows for ``data`` when the guard measured it (the tags do not change it)
+    decoded: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def faithful(self) -> bool:
@@ -776,7 +778,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
         face_guard = _FaceGuard(g, faces, text, quality_ref, fixed_budget=target is None)
         chosen, verdict = face_guard.protect(chosen)
         plain_quality = face_guard.plain_quality
-    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality)
+    result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality,
+                         chosen.decoded)
     return tagged(result, target, max_bytes)
 
 

@@ -1,8 +1,9 @@
 """The residual layer's encoder side (issue 14): above ~0.2 bpp, a smaller latent plus the residual.
 
 The latent decoder has a ceiling (≈ 26–27 dB on Kodak even unquantized), so above ~0.2 bpp more latent
-bytes buy little. `improve` runs after the guard at a fixed budget: it takes the guarded file and the
-guarded files at `LATENT_SHARES` of the budget, codes for each the residual ``original − decode`` as
+bytes buy little. `improve` runs after the guard at a fixed budget: it takes the guarded files at
+`LATENT_SHARES` of the budget (and the guarded file itself when it leaves `MIN_LEFTOVER` of the budget
+unused), codes for each the residual ``original − decode`` as
 an AVIF image in the bytes left (`codec.container.residuallayer`), and keeps whichever file's decode
 scores best in whole-image quality (MS-SSIM − LPIPS, the score of every encoder-side choice), when it
 beats the guarded file by `MIN_GAIN`. The file's fidelity and face/text tags are measured again on the
@@ -40,6 +41,9 @@ LATENT_SHARES = (0.4, 0.6)
 MIN_GAIN = 0.005
 #: fewest bytes worth coding a residual image in
 MIN_RESIDUAL_BYTES = 256
+#: the guarded file itself gets a residual only when it leaves this share of the budget unused (the
+#: ladder's top rung on a simple photo); on Kodak at 0.25/0.5 bpp it was never the best base
+MIN_LEFTOVER = 0.1
 #: section framing: count varint, TLV id, length varint (≤ 4 bytes), kind byte
 FRAMING = 8
 #: larger photos get no residual (an AVIF search over a 12 MP residual is tens of seconds)
@@ -84,22 +88,27 @@ def improve(session: EncodeSession, result: GuardResult, max_bytes: int,
     def decode(data: bytes) -> np.ndarray:
         return decode_rgb(data, model=model, max_pixels=None)  # type: ignore[arg-type]
 
-    plain = decode(result.data)
+    def decoded(r: GuardResult) -> np.ndarray:
+        return r.decoded if r.decoded is not None else decode(r.data)
+
+    plain = decoded(result)
     best_q, best = session.quality_of(plain), None
     ref_q = best_q
-    bases: list[tuple[GuardResult, np.ndarray]] = [(result, plain)]
+    bases: list[tuple[GuardResult, np.ndarray]] = []
+    if max_bytes - len(result.data) >= MIN_LEFTOVER * max_bytes:  # the ladder could not use the budget
+        bases.append((result, plain))
     for share in LATENT_SHARES:
         try:
             base = at_budget(int(share * max_bytes))
         except BudgetError:
             continue
         if parse(base.data)[0].payload_kind == PAYLOAD_LATENT and base.data != result.data:
-            bases.append((base, decode(base.data)))
-    for base, decoded in bases:
-        layer = code(session, base.data, decoded, max_bytes)
+            bases.append((base, decoded(base)))
+    for base, dec in bases:
+        layer = code(session, base.data, dec, max_bytes)
         if layer is None:
             continue
-        out = residuallayer.apply(decoded, layer)
+        out = residuallayer.apply(dec, layer)
         q = session.quality_of(out)
         if q > best_q and q >= ref_q + MIN_GAIN:
             best_q, best = q, (base, layer, out)
