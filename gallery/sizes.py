@@ -10,9 +10,9 @@ from __future__ import annotations
 from codec.options import bpp_to_bytes
 
 #: preset name → nominal bits per pixel (measured on the oriented pixel count)
-#: "high" (issue 14): the ladder's up-scaled latents keep climbing above 0.15 bpp (kodim23, effort
-#: default: 0.15 → 0.49 bpp gives 28.4 → 30.4 dB, MS-SSIM 0.943 → 0.971, LPIPS 0.066 → 0.055;
-#: README "Rate–distortion"); up-scales stop at 3 MP coded, so a large photo stays at scale ≤ 1
+#: "high" (issue 14): above 0.2 bpp the codec spends part of the budget on a residual layer (Kodak 24
+#: at 0.5 bpp: 27.7 → 29.8 dB, MS-SSIM 0.948 → 0.960, LPIPS 0.131 → 0.072; docs/bench/residual/), and
+#: the ladder's up-scaled latents climb too (up to 3 MP coded); photos over 4 MP get no residual
 PRESET_BPP: dict[str, float] = {"tiny": 0.05, "small": 0.10, "standard": 0.15, "high": 0.40}
 BUDGET = "budget"  # the explicit byte budget choice
 DEFAULT = "standard"
