@@ -150,3 +150,14 @@ def test_every_truncation_of_a_file_with_a_residual_is_a_typed_error(encoded) ->
     for cut in range(0, len(data), max(1, len(data) // 60)):
         with pytest.raises(InputError):
             codec.decode(data[:cut])
+
+
+def test_the_gallerys_target_path_gets_the_residual_too(photo) -> None:
+    """A preset photo (``target="faithful"`` searching upwards from ``base_bytes``) whose nominal file
+    already meets the target also gets the residual step, within the nominal bytes, and still says
+    ``target_met``."""
+    base = int(BPP * PW * PH / 8)
+    out = codec.encode(photo, target="faithful", base_bytes=base, max_bytes=2 * base)
+    meta = codec.info(out)
+    assert len(out) <= base and meta["target_met"] is True
+    assert meta["residual_layer"]["codec"] == "avif"
