@@ -70,6 +70,7 @@ from codec.metrics.fidelity import (
     report,
     rescore,
 )
+from codec.metrics.identity import SAME_PERSON_THRESHOLD
 
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: decodes whose block scores the guard keeps for `_Guard.patched_report` (each a full-size image)
@@ -728,20 +729,29 @@ class _FaceGuard:
                  tried: list[tuple[Candidate, FaceVerdict]]) -> tuple[Candidate, FaceVerdict]:
         """Nothing keeps every face within `FACE_MAX_QUALITY_LOSS`. At a fixed budget: the file that keeps
         them all with the least loss, up to `FACE_FALLBACK_MAX_LOSS`. Else the least bad, when it is
-        clearly less bad than the chosen file and keeps the block verdict. Neither is ever a garbled patch
-        layer (coded below `MIN_PATCH_QUALITY`: its blocks show as seams across the face — the astronaut
-        at 0.10 bpp got WebP q0 blocks for no identity gain; on held-out training faces AVIF q11 / WebP q5
-        layers "kept" two faces with visible seams, docs/bench/faces/fallback.md)."""
-        def garbled(c: Candidate) -> bool:
-            return c.kind == "patches" and c.layer is not None and (c.layer.quality or 0) < MIN_PATCH_QUALITY
+        clearly less bad than the chosen file and keeps the block verdict.
+
+        A garbled patch layer (coded below `MIN_PATCH_QUALITY`: its blocks show as seams across the
+        face) is neither — the astronaut at 0.10 bpp got WebP q0 blocks for no identity gain; on held-out
+        training faces AVIF q11 / WebP q5 layers "kept" two faces (0.45 → 0.31 / 0.28) with visible
+        seams (docs/bench/faces/fallback.md) — except where the unprotected face is no longer the same
+        person (dlib's 0.6) and the layer's is: seams on the right face beat a mask (kodim18 at 0.05 bpp:
+        0.72 unprotected, a WebP q7 layer 0.36)."""
+        gone = first.worst_distance is not None and first.worst_distance > SAME_PERSON_THRESHOLD
+
+        def garbled(c: Candidate, v: FaceVerdict) -> bool:
+            low = c.layer is not None and (c.layer.quality or 0) < MIN_PATCH_QUALITY
+            if not (c.kind == "patches" and low):
+                return False
+            return not (gone and v.worst_distance is not None and v.worst_distance <= SAME_PERSON_THRESHOLD)
 
         if self.fixed_budget:
-            kept = [(c, v) for c, v in tried if v.ok and not garbled(c)
+            kept = [(c, v) for c, v in tried if v.ok and not garbled(c, v)
                     and self.acceptable(c, chosen, FACE_FALLBACK_MAX_LOSS)]
             if kept:
                 return max(kept, key=lambda t: self.g.quality(t[0]))
 
-        best, bv = min(((c, v) for c, v in tried if self.acceptable(c, chosen) and not garbled(c)),
+        best, bv = min(((c, v) for c, v in tried if self.acceptable(c, chosen) and not garbled(c, v)),
                        key=lambda t: t[1].badness)
         if bv.badness < first.badness - 0.1:
             return best, bv

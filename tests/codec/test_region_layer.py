@@ -330,3 +330,7 @@ def test_face_fallback_keeps_the_face_at_a_fixed_budget_and_never_picks_garbled_
     ok_layer = cand(0.6, "patches", b"patches-ok",
                     PatchLayer("webp", 32, (0,), 1, b"", quality=guard.MIN_PATCH_QUALITY))
     assert searched.fallback(plain, first, [*tried, (ok_layer, verdict(0.40))])[0] is ok_layer
+    # … but where the unprotected face is another person (> 0.6) and the garbled layer's is not, seams
+    # on the right face beat a mask
+    gone = verdict(0.72)
+    assert searched.fallback(plain, gone, [(plain, gone), (garbled, verdict(0.36))])[0] is garbled
