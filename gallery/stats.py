@@ -231,6 +231,8 @@ class StorageStats:
     faces: FacesStats
     waiting: SetupWaiting  # photos held back by a worker's setup problem, and why
     outbox_pending: int  # task messages not yet published (the broker was unreachable)
+    residual_photos: int = 0  # ready photos whose file carries a residual layer (issue 14)
+    residual_bytes: int = 0  # bytes of those layers (part of latent_bytes)
     stored_total: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -288,10 +290,14 @@ def collect(*, with_queue: bool = True) -> StorageStats:
     downscaled = 0
     infos = []  # one pass over the stored codec.info of the ready photos
     audits = []
+    residual_photos = residual_bytes = 0
     for w, h, info, audit in ready.values_list("original_width", "original_height", "codec_info",
                                                "small_faces_audit").iterator():
         info = info if isinstance(info, dict) else {}
         infos.append({k: info.get(k) for k in FACES_KEYS})
+        spent = _int(info.get("residual_layer_bytes"))
+        if spent:
+            residual_photos, residual_bytes = residual_photos + 1, residual_bytes + spent
         if isinstance(audit, dict) and audit.get("probed") is True:
             audits.append(audit)
         cw, ch = _int(info.get("coded_width")), _int(info.get("coded_height"))
@@ -334,4 +340,6 @@ def collect(*, with_queue: bool = True) -> StorageStats:
         faces=_with_second_looks(faces_stats(infos), audits),
         waiting=setup_waiting(),
         outbox_pending=OutboxMessage.objects.count(),
+        residual_photos=residual_photos,
+        residual_bytes=residual_bytes,
     )

@@ -221,6 +221,19 @@ def test_text_verdicts_are_counted(client, staff_user, user, media_root):
 
 
 @pytest.mark.django_db
+def test_residual_layers_are_counted(client, staff_user, user, media_root):
+    for info in ({"residual_layer_bytes": 7000}, {"residual_layer_bytes": 3000}, {},
+                 {"residual_layer_bytes": "9"}):  # odd value: not counted
+        photo = ready_photo(user)
+        Photo.objects.filter(pk=photo.pk).update(codec_info=info)
+    s = stats.collect(with_queue=False)
+    assert (s.residual_photos, s.residual_bytes) == (2, 10_000)
+    client.force_login(staff_user)
+    body = client.get(reverse("gallery:stats")).content.decode()
+    assert "2 photos, 10,000 bytes of their latent files." in body
+
+
+@pytest.mark.django_db
 def test_second_looks_are_counted(client, staff_user, user, media_root):
     audits = [{"probed": True, "found": 0, "re_encoded": False},
               {"probed": True, "found": 2, "re_encoded": True},
