@@ -147,7 +147,7 @@ def encode(
         data = session.refine_max(setting, data, max_bytes)
     result = guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity,
                           check_faces=check_faces, check_text=check_text)
-    if max_bytes is not None and effort != "fast":  # above ~0.2 bpp: a smaller latent + the residual
+    if max_bytes is not None:  # above ~0.2 bpp: a smaller latent + the residual
         result = residual.improve(session, result, max_bytes, lambda b: encode_at_budget(
             session, b, min_fidelity, None, check_faces, check_text))
     data = result.data
@@ -196,8 +196,6 @@ def encode_to_target(
         except BudgetError:
             first = None
         if first is not None and first.faithful:
-            if session.effort == "fast":
-                return first
             return residual.improve(session, first, base, lambda b: encode_at_budget(
                 session, b, min_fidelity, target, check_faces, check_text), target)
         # the extra bytes may protect faces as long as the photo stays as good as the nominal file

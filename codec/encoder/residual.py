@@ -28,6 +28,7 @@ from codec.container.header import PAYLOAD_LATENT, pack, parse
 from codec.container.residuallayer import ResidualLayer
 from codec.decoder import decode_rgb
 from codec.encoder import guard
+from codec.encoder import text as text_check
 from codec.encoder.guard import GuardResult
 from codec.encoder.session import EncodeSession
 from codec.errors import BudgetError
@@ -52,17 +53,11 @@ CODEC = "avif"
 
 
 def eligible(session: EncodeSession, max_bytes: int | None) -> bool:
-    """Whether a fixed budget of ``max_bytes`` is worth trying residual files at."""
+    """Whether a fixed budget of ``max_bytes`` is worth trying residual files at (never at effort
+    ``fast``: two more guarded encodes and AVIF searches)."""
     width, height = session.size
-    return (max_bytes is not None and width * height <= MAX_PIXELS
+    return (max_bytes is not None and session.effort != "fast" and width * height <= MAX_PIXELS
             and 8.0 * max_bytes / (width * height) >= MIN_BPP)
-
-
-def with_residual(data: bytes, layer: ResidualLayer | None) -> bytes:
-    """``data`` re-packed with ``layer`` as its residual section (None: without one)."""
-    header, payload = parse(data)
-    header.residual_layer = None if layer is None else residuallayer.pack(layer)
-    return pack(header, payload)
 
 
 def code(session: EncodeSession, data: bytes, decoded: np.ndarray, max_bytes: int) -> ResidualLayer | None:
@@ -124,7 +119,8 @@ def improve(session: EncodeSession, result: GuardResult, max_bytes: int,
 def remeasure(session: EncodeSession, base: GuardResult, layer: ResidualLayer, decoded: np.ndarray,
               target: str | None, max_bytes: int) -> GuardResult:
     """``base`` with the residual section, its fidelity and face/text tags measured on ``decoded``."""
-    header, payload = parse(with_residual(base.data, layer))
+    header, payload = parse(base.data)
+    header.residual_layer = residuallayer.pack(layer)
     rep = base.report
     if rep is not None:
         rep = report(block_scores(session.rgb, decoded), rep.floor)
@@ -133,7 +129,7 @@ def remeasure(session: EncodeSession, base: GuardResult, layer: ResidualLayer, d
     verdict = base.faces
     if verdict is not None:
         faces = session.faces()
-        text = guard.text_check.session_regions(session) if verdict.text_cer is not None else None
+        text = text_check.session_regions(session) if verdict.text_cer is not None else None
         if faces is not None:
             verdict = guard.verdict_of(session.rgb, decoded, faces, text)
     res = dataclasses.replace(base, data=pack(header, payload), report=rep, faces=verdict)
