@@ -57,6 +57,7 @@ def main() -> None:
                          badness=round(v.badness, 4), distance=v.worst_distance,
                          quality=round(self.g.quality(cand), 4),
                          patch_quality=int(m.group(1)) if (m and cand.kind == "patches") else None,
+                         seams=round(self.g.seams(cand), 2),
                          decoded=cand.decoded))
         return v
 

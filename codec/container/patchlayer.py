@@ -87,6 +87,12 @@ class Grid:
         xs = np.minimum(np.arange(self.cols) * self.block, self.width - self.bw)
         return ys, xs
 
+    def rect(self, index: int) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of window ``index``."""
+        ys, xs = self.origins()
+        by, bx = divmod(int(index), self.cols)
+        return int(xs[bx]), int(ys[by]), self.bw, self.bh
+
 
 @dataclass(frozen=True)
 class PatchLayer:

@@ -71,6 +71,7 @@ from codec.metrics.fidelity import (
     rescore,
 )
 from codec.metrics.identity import SAME_PERSON_THRESHOLD
+from codec.metrics.seams import seam_score
 
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: decodes whose block scores the guard keeps for `_Guard.patched_report` (each a full-size image)
@@ -123,6 +124,12 @@ FACE_MAX_QUALITY_LOSS = 0.05
 #: at 1:1, every one up to 0.136 was the better photo of a person (the face the same, the background
 #: softer) than the unprotected file with the face changed
 FACE_FALLBACK_MAX_LOSS = 0.15
+#: a face patch layer whose windows step more than this on their borders or 8-px lattice than in between
+#: (grey levels, `codec.metrics.seams.seam_score`) shows a grid of squares across the face, and is not
+#: counted as keeping it (`_FaceGuard.seamy`). Set by eye on the calibration training faces
+#: (docs/bench/faces/seams.md): ≥ 4 the squares are plain at 1:1 (WebP ≤ q5, AVIF ≤ q15 on most faces,
+#: WebP q20–30 on a high-contrast one), ≈ 3.5 faint, ≤ 3 hardly seen; the plain latent scores ≤ 0.35
+SEAM_FLOOR = 3.5
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
 #: region latents may take at most this share of the byte budget; their budget grows by this factor
@@ -157,6 +164,8 @@ class Candidate:
     stream: bytes = b""
     layer: PatchLayer | None = None
     protection_bytes: int = 0
+    #: `codec.metrics.seams.seam_score` of a patch layer's windows (measured once, `_Guard.seams`)
+    seams: float | None = None
 
 
 def decode_latent_stream(model: object, data: bytes) -> np.ndarray:
@@ -210,6 +219,14 @@ class _Guard:
 
     def fits(self, data: bytes) -> bool:
         return self.max_bytes is None or len(data) <= self.max_bytes
+
+    def seams(self, cand: Candidate) -> float:
+        """The seam score of a patch-layer candidate's windows (0 for other kinds)."""
+        if cand.kind != "patches" or cand.layer is None or cand.decoded is None:
+            return 0.0
+        if cand.seams is None:
+            cand.seams = seam_score(self.rgb, cand.decoded, [self.grid.rect(i) for i in cand.layer.indices])
+        return cand.seams
 
     def report(self, decoded: np.ndarray) -> tuple[BlockScores, FidelityReport]:
         bs = block_scores(self.rgb, decoded)
@@ -714,7 +731,7 @@ class _FaceGuard:
                 v = self.verdict(cand)
                 cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
                 tried.append((cand, v))
-                if v.ok and self.acceptable(cand, chosen):
+                if v.ok and self.acceptable(cand, chosen) and not self.seamy(cand):
                     return cand, v
         avif = self.g.avif(self.g.max_bytes if self.g.max_bytes is not None else 2 * len(chosen.data))
         if avif is not None:
@@ -725,23 +742,27 @@ class _FaceGuard:
                 return avif, v
         return self.fallback(chosen, first, tried)
 
+    def seamy(self, cand: Candidate) -> bool:
+        """A patch layer whose squares show across the face (`SEAM_FLOOR`): it does not keep the face."""
+        return self.g.seams(cand) > SEAM_FLOOR
+
     def fallback(self, chosen: Candidate, first: FaceVerdict,
                  tried: list[tuple[Candidate, FaceVerdict]]) -> tuple[Candidate, FaceVerdict]:
         """Nothing keeps every face within `FACE_MAX_QUALITY_LOSS`. At a fixed budget: the file that keeps
         them all with the least loss, up to `FACE_FALLBACK_MAX_LOSS`. Else the least bad, when it is
         clearly less bad than the chosen file and keeps the block verdict.
 
-        A garbled patch layer (coded below `MIN_PATCH_QUALITY`: its blocks show as seams across the
-        face) is neither — the astronaut at 0.10 bpp got WebP q0 blocks for no identity gain; on held-out
-        training faces AVIF q11 / WebP q5 layers "kept" two faces (0.45 → 0.31 / 0.28) with visible
-        seams (docs/bench/faces/fallback.md) — except where the unprotected face is no longer the same
-        person (dlib's 0.6) and the layer's is: seams on the right face beat a mask (kodim18 at 0.05 bpp:
-        0.72 unprotected, a WebP q7 layer 0.36)."""
+        A garbled patch layer (coded below `MIN_PATCH_QUALITY`, or over `SEAM_FLOOR`: its blocks show
+        as seams across the face) is neither — the astronaut at 0.10 bpp got WebP q0 blocks for no
+        identity gain; on held-out training faces AVIF q11 / WebP q5 layers "kept" two faces (0.45 →
+        0.31 / 0.28) with visible seams (docs/bench/faces/fallback.md) — except where the unprotected
+        face is no longer the same person (dlib's 0.6) and the layer's is: seams on the right face beat
+        a mask (kodim18 at 0.05 bpp: 0.72 unprotected, a WebP q7 layer 0.36)."""
         gone = first.worst_distance is not None and first.worst_distance > SAME_PERSON_THRESHOLD
 
         def garbled(c: Candidate, v: FaceVerdict) -> bool:
             low = c.layer is not None and (c.layer.quality or 0) < MIN_PATCH_QUALITY
-            if not (c.kind == "patches" and low):
+            if not (c.kind == "patches" and (low or self.seamy(c))):
                 return False
             return not (gone and v.worst_distance is not None and v.worst_distance <= SAME_PERSON_THRESHOLD)
 

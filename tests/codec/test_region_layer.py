@@ -334,3 +334,48 @@ def test_face_fallback_keeps_the_face_at_a_fixed_budget_and_never_picks_garbled_
     # on the right face beat a mask
     gone = verdict(0.72)
     assert searched.fallback(plain, gone, [(plain, gone), (garbled, verdict(0.36))])[0] is garbled
+
+
+def test_a_face_patch_layer_with_visible_seams_does_not_keep_the_face() -> None:
+    """`SEAM_FLOOR`: a patch layer coded at a quality above `MIN_PATCH_QUALITY` whose windows step
+    against the decode around them (squares across the face) is not taken, in the main path or the
+    fallback — unless the unprotected face is another person and the layer's is not."""
+    from skimage import data
+
+    from codec.container.patchlayer import PatchLayer
+    from codec.encoder import guard
+    from codec.encoder.faces import FaceVerdict, OriginalFaces
+    from codec.encoder.session import EncodeSession
+    from codec.metrics.fidelity import DEFAULT_MIN_FIDELITY, FidelityReport
+    from codec.metrics.identity import FaceBox
+    from codec.models.registry import get_model
+
+    rgb = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128), Image.LANCZOS))
+    g = guard._Guard(EncodeSession(get_model("taesd"), rgb, "fast"), DEFAULT_MIN_FIDELITY, 2000)
+    rep = FidelityReport(0.5, 0.8, np.ones((4, 4)), 0.15, True, (0, 0, 32, 32), 0, 16)
+    windows = (5, 6, 9, 10)  # the 2×2 windows in the middle of the 4×4 grid
+    stepped = rgb.astype(np.int16).copy()
+    for i in windows:
+        x, y, w, h = g.grid.rect(i)
+        stepped[y:y + h, x:x + w] += 24 if (i % 2) else -24  # squares off the picture around them
+    stepped = np.clip(stepped, 0, 255).astype(np.uint8)
+    layer = PatchLayer("avif", 32, windows, 2, b"", quality=60)
+    seamy = guard.Candidate(b"seamy", rep, "patches", decoded=stepped, layer=layer)
+    clean = guard.Candidate(b"clean", rep, "patches", decoded=rgb.copy(), layer=layer)
+    plain = guard.Candidate(b"plain", rep, "plain", decoded=rgb.copy())
+    assert g.seams(seamy) > guard.SEAM_FLOOR
+    assert g.seams(clean) < 1.0 and g.seams(plain) == 0.0
+
+    faces = OriginalFaces((FaceBox(40, 20, 72, 52, 1.0, 1),), 0)
+    fg = guard._FaceGuard(g, faces, fixed_budget=True)
+    assert fg.seamy(seamy) and not fg.seamy(clean)
+
+    def verdict(distance: float) -> FaceVerdict:
+        return FaceVerdict(1, 0, distance, 0.01, True)
+
+    first = verdict(0.45)
+    # the only face-keeping file has seams: the unprotected file stays (and says the face changed)
+    assert fg.fallback(plain, first, [(plain, first), (seamy, verdict(0.2))])[0] is plain
+    # the face gone (another person) without it: the seams on the right face are the lesser harm
+    gone = verdict(0.72)
+    assert fg.fallback(plain, gone, [(plain, gone), (seamy, verdict(0.3))])[0] is seamy
