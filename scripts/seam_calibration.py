@@ -62,8 +62,7 @@ def main() -> None:
             continue
         grid = Grid(rgb.shape[0], rgb.shape[1], BLOCK)
         idx = face_check.face_blocks(found, grid)
-        ys, xs = grid.origins()
-        rects = [(xs[i % len(xs)], ys[i // len(xs)], grid.bw, grid.bh) for i in idx]
+        rects = [grid.rect(i) for i in idx]
         box = found.boxes[0]
         for bpp in budgets:
             data = codec.encode(rgb, bpp=bpp, check_faces=False, min_fidelity=0)
