@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from codec.encoder.faces import SMALL_DETAIL_FLOOR, probes, smallest_face_px  # torch- and dlib-free at import
 from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to the text check)
+from codec.metrics.seams import SEAM_FLOOR  # numpy only
 
 from . import previews, sizes
 from .models import Comparison, Photo
@@ -326,6 +327,14 @@ def protection(photo: Photo) -> Protection:
         one = len(regions) == 1
         notes.append(f"{'1 face region' if one else f'{len(regions)} face regions'} coded once more as "
                      f"{'a small latent of its' if one else 'small latents of their'} own ({spent:,} bytes).")
+    seams = _num(info, "patch_seams")
+    if seams is not None:
+        size = _count(info, "patch_layer_bytes")
+        what = f"{size:,} bytes of" if size is not None else "Some"
+        look = ("its squares can show at 1:1" if seams > SEAM_FLOOR + 1e-6
+                else "hardly visible at 1:1")
+        notes.append(f"{what} blocks copied from the original as a classical image where the latent lost "
+                     f"detail: seam score {seams:.1f} (floor {SEAM_FLOOR:.1f}; {look}).")
     if cer is not None and cer <= TEXT_CER_FLOOR + 1e-6 and not numbers_changed and not words_changed:
         notes.append(f"Text checked: OCR character error rate {cer:.0%} on the worst line (decoded against "
                      "the original).")

@@ -76,6 +76,8 @@ TAG_WORST_SMALL_FACE_DETAIL = 16
 TAG_TEXT_NUMBERS_KEPT = 17
 # words of the checked text lines read the same in the decode (issue 12; `codec.encoder.text`), non-critical
 TAG_TEXT_WORDS_KEPT = 18
+# seam score of the patch layer's windows (issue 12; `codec.metrics.seams.seam_score`), non-critical
+TAG_PATCH_SEAMS = 19
 _TAGS: dict[int, tuple[str, str]] = {
     TAG_FIDELITY_MIN: ("fidelity_min", "f32"),
     TAG_FIDELITY_MEAN: ("fidelity_mean", "f32"),
@@ -95,6 +97,7 @@ _TAGS: dict[int, tuple[str, str]] = {
     TAG_WORST_SMALL_FACE_DETAIL: ("worst_small_face_detail", "f32"),
     TAG_TEXT_NUMBERS_KEPT: ("text_numbers_kept", "bool"),
     TAG_TEXT_WORDS_KEPT: ("text_words_kept", "bool"),
+    TAG_PATCH_SEAMS: ("patch_seams", "f32"),
 }
 #: largest value of a ``uint`` metadata tag (a varint of at most 5 bytes)
 MAX_TAG_UINT = 2**32 - 1
@@ -147,6 +150,8 @@ class Header:
     worst_small_face_detail: float | None = None
     text_numbers_kept: bool | None = None
     text_words_kept: bool | None = None
+    #: seam score of the patch layer's windows on the final decode (≥ 0; present only with a patch layer)
+    patch_seams: float | None = None
     #: latent denoiser id (≥ 1) the encoder measured better than plain dequantization (latent only)
     latent_filter: int | None = None
     #: fidelity guard: blocks re-coded with a classical codec (`codec.container.patchlayer` body), latent only

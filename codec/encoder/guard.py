@@ -71,7 +71,7 @@ from codec.metrics.fidelity import (
     rescore,
 )
 from codec.metrics.identity import SAME_PERSON_THRESHOLD
-from codec.metrics.seams import seam_score
+from codec.metrics.seams import SEAM_FLOOR, seam_score
 
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: decodes whose block scores the guard keeps for `_Guard.patched_report` (each a full-size image)
@@ -124,12 +124,6 @@ FACE_MAX_QUALITY_LOSS = 0.05
 #: at 1:1, every one up to 0.136 was the better photo of a person (the face the same, the background
 #: softer) than the unprotected file with the face changed
 FACE_FALLBACK_MAX_LOSS = 0.15
-#: a face patch layer whose windows step more than this on their borders or 8-px lattice than in between
-#: (grey levels, `codec.metrics.seams.seam_score`) shows a grid of squares across the face, and is not
-#: counted as keeping it (`_FaceGuard.seamy`). Set by eye on the calibration training faces
-#: (docs/bench/faces/seams.md): ≥ 4 the squares are plain at 1:1 (WebP ≤ q5, AVIF ≤ q15 on most faces,
-#: WebP q20–30 on a high-contrast one), ≈ 3.5 faint, ≤ 3 hardly seen; the plain latent scores ≤ 0.35
-SEAM_FLOOR = 3.5
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
 #: region latents may take at most this share of the byte budget; their budget grows by this factor
@@ -178,6 +172,10 @@ def encode_atlas(atlas: np.ndarray, codec: str, quality: int) -> bytes:
     return encode_once(Image.fromarray(atlas, "RGB"), codec, int(quality))
 
 
+#: bytes of the ``patch_seams`` tag a patch-layer file carries (tag id, length, f32)
+SEAMS_TAG_BYTES = 7
+
+
 def build_layer(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, quality: int) -> PatchLayer:
     """A replace-mode patch layer holding the blocks ``indices`` of the original ``rgb``."""
     idx = tuple(sorted(set(int(i) for i in indices)))
@@ -189,16 +187,26 @@ def build_layer(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, qua
 
 
 def with_fidelity(data: bytes, report: FidelityReport, layer: bytes | None = None,
-                  regions: bytes | None = None) -> bytes:
-    """Re-pack ``data`` with the fidelity tags (and the patch / region layer sections, if any)."""
+                  regions: bytes | None = None, seams: float | None = None) -> bytes:
+    """Re-pack ``data`` with the fidelity tags (and the patch / region layer sections, if any; a patch
+    layer with its ``seams`` score, so that the file says how visible its windows are)."""
     header, payload = parse(data)
     header.fidelity_min = report.min
     header.fidelity_mean = report.mean
     header.fidelity_floor_met = report.floor_met
     header.fidelity_floor = report.floor
     header.patch_layer = layer
+    header.patch_seams = seams if layer is not None else None
     header.region_layer = regions
     return pack(header, payload)
+
+
+def layer_seams(original: np.ndarray, decoded: np.ndarray, layer: PatchLayer) -> float:
+    """`codec.metrics.seams.seam_score` of ``layer``'s windows in ``decoded`` (rounded as the f32 tag
+    stores it, so the candidate and its file agree)."""
+    grid = Grid(original.shape[0], original.shape[1], layer.block)
+    score = seam_score(original, decoded, [grid.rect(i) for i in layer.indices])
+    return float(np.float32(max(0.0, score)))
 
 
 class _Guard:
@@ -225,7 +233,7 @@ class _Guard:
         if cand.kind != "patches" or cand.layer is None or cand.decoded is None:
             return 0.0
         if cand.seams is None:
-            cand.seams = seam_score(self.rgb, cand.decoded, [self.grid.rect(i) for i in cand.layer.indices])
+            cand.seams = layer_seams(self.rgb, cand.decoded, cand.layer)
         return cand.seams
 
     def report(self, decoded: np.ndarray) -> tuple[BlockScores, FidelityReport]:
@@ -271,9 +279,10 @@ class _Guard:
         decoded = patchlayer.apply(base, layer)
         assert layer.block == self.grid.block, "the patch grid is the score grid"
         rep = self.patched_report(base, decoded, layer.indices)
-        return Candidate(with_fidelity(stream, rep, body), rep, "patches", len(stream),
+        seams = layer_seams(self.rgb, decoded, layer)
+        return Candidate(with_fidelity(stream, rep, body, seams=seams), rep, "patches", len(stream),
                          f"{len(layer.indices)} blocks, {layer.codec} q{layer.quality}",
-                         decoded=decoded, stream=stream, layer=layer)
+                         decoded=decoded, stream=stream, layer=layer, seams=seams)
 
     def _patches_unbudgeted(self, stream: bytes, base: np.ndarray, bad: list[int]) -> list[Candidate]:
         out = []
@@ -291,7 +300,7 @@ class _Guard:
     def _patches_budgeted(self, stream: bytes, base: np.ndarray, bad: list[int]) -> list[Candidate]:
         assert self.max_bytes is not None
         # section framing (count, id, length ≤ 3 bytes) + layer header (≤ 4 + 5 bytes/varint)
-        allowance = self.max_bytes - self.tagged_size(stream) - 5 - (4 + 2 * len(bad) + 5)
+        allowance = self.max_bytes - self.tagged_size(stream) - 5 - (4 + 2 * len(bad) + 5) - SEAMS_TAG_BYTES
         out: list[Candidate] = []
         if allowance < 64:
             return out
@@ -579,7 +588,7 @@ class _FaceGuard:
             for q in FACE_QUALITY_LADDER:
                 yield g._compose(stream, base, build_layer(g.rgb, g.grid, idx, "webp", q))
             return
-        allowance = g.max_bytes - g.tagged_size(stream) - 5 - (4 + 2 * len(idx) + 5)
+        allowance = g.max_bytes - g.tagged_size(stream) - 5 - (4 + 2 * len(idx) + 5) - SEAMS_TAG_BYTES
         if allowance < 64:
             return
         atlas = patchlayer.make_atlas(g.rgb, g.grid, idx, patchlayer.default_cols(len(idx), g.grid))
@@ -743,7 +752,8 @@ class _FaceGuard:
         return self.fallback(chosen, first, tried)
 
     def seamy(self, cand: Candidate) -> bool:
-        """A patch layer whose squares show across the face (`SEAM_FLOOR`): it does not keep the face."""
+        """A patch layer whose squares show across the face (over `codec.metrics.seams.SEAM_FLOOR`, set
+        by eye on the calibration training faces): it does not keep the face."""
         return self.g.seams(cand) > SEAM_FLOOR
 
     def fallback(self, chosen: Candidate, first: FaceVerdict,

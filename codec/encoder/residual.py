@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from codec.baselines import encode_at_budget
-from codec.container import residuallayer
+from codec.container import patchlayer, residuallayer
 from codec.container.header import PAYLOAD_LATENT, pack, parse
 from codec.container.residuallayer import ResidualLayer
 from codec.decoder import decode_rgb
@@ -121,6 +121,9 @@ def remeasure(session: EncodeSession, base: GuardResult, layer: ResidualLayer, d
     """``base`` with the residual section, its fidelity and face/text tags measured on ``decoded``."""
     header, payload = parse(base.data)
     header.residual_layer = residuallayer.pack(layer)
+    if header.patch_layer is not None:  # the residual changes what the patch layer's windows look like
+        patches = patchlayer.parse(header.patch_layer, header.width, header.height)
+        header.patch_seams = guard.layer_seams(session.rgb, decoded, patches)
     rep = base.report
     if rep is not None:
         rep = report(block_scores(session.rgb, decoded), rep.floor)

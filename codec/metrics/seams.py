@@ -29,6 +29,13 @@ import numpy as np
 
 from codec.metrics.fidelity import luma
 
+#: a patch layer whose windows step more than this on their borders or 8-px lattice than in between
+#: shows a grid of squares. Set by eye on the calibration training faces (docs/bench/faces/seams.md):
+#: ≥ 4 the squares are plain at 1:1 (WebP ≤ q5, AVIF ≤ q15 on most faces, WebP q20–30 on a
+#: high-contrast one), ≈ 3.5 faint, ≤ 3 hardly seen; the plain latent scores ≤ 0.35. The encoder's
+#: face guard refuses face layers over it (`codec.encoder.guard`); the gallery names it on the photo page.
+SEAM_FLOOR = 3.5
+
 #: the transform lattice of the classical codecs (their smallest block sizes are 4 and 8; 8 keeps the
 #: control edges at offset 4 off the 8-px lines)
 LATTICE = 8

@@ -93,3 +93,14 @@ def test_latent_fingerprint_covers_the_library_not_the_tools():
     for needed in ("encoder/rdo.py", "decoder.py", "container/header.py", zoo):
         assert needed in rel, needed
     assert not any(r.startswith("tools/") for r in rel)
+
+
+def test_anchor_fingerprint_ignores_metrics_the_rows_do_not_hold():
+    """A classical row holds PSNR / MS-SSIM / LPIPS only: its cache key hashes those metric modules
+    and the baselines, so a new metric file (e.g. seams.py) keeps every cached AVIF/WebP/JXL row."""
+    from codec.tools.bench import codecs
+
+    rel = {p.relative_to(codecs.CODEC_DIR).as_posix()
+           for p in codecs._codec_files(include=["baselines.py", *codecs.ROW_METRIC_FILES])}
+    assert {"baselines.py", "metrics/psnr.py", "metrics/msssim.py", "metrics/lpips_alex.py"} <= rel
+    assert "metrics/seams.py" not in rel and "metrics/identity.py" not in rel

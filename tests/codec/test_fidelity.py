@@ -49,7 +49,11 @@ def test_bitstream_patch_section_and_floor_tag_round_trip() -> None:
     assert meta["patch_layer_bytes"] == 7
     assert meta["guard_bytes"] == 1 + 1 + 1 + 7  # count, id, length, body
     plain = container.parse(container.pack(_header(), b"payload"))[0]
-    assert plain.patch_layer is None
+    assert plain.patch_layer is None and plain.patch_seams is None
+    seamy = container.pack(_header(patch_layer=b"\x01\x20layer", patch_seams=4.25), b"payload")
+    back = container.parse(seamy)[0]
+    assert back.patch_seams == pytest.approx(4.25)
+    assert container.header_to_dict(back, len(seamy))["patch_seams"] == pytest.approx(4.25)
     assert "guard" not in container.header_to_dict(plain, 10)
 
 
@@ -408,6 +412,11 @@ def test_guard_without_budget_adds_a_patch_layer(text_rgb, patched_text) -> None
     assert len(guarded) <= len(plain) + growth + 64
     after = fidelity.measure(text_rgb, np.asarray(codec.decode(guarded)), floor)
     assert after.min > patched_text["worst_before"] + guard.MIN_GAIN
+    # the file says how visible its patched windows are: the seam score of this very decode
+    layer = patchlayer.parse(container.parse(guarded)[0].patch_layer, text_rgb.shape[1], text_rgb.shape[0])
+    decoded = np.asarray(codec.decode(guarded).convert("RGB"))
+    assert meta["patch_seams"] == pytest.approx(guard.layer_seams(text_rgb, decoded, layer), abs=1e-4)
+    assert meta["patch_seams"] >= 0.0
     assert meta["fidelity_min"] == pytest.approx(after.min, abs=1e-4)
 
 

@@ -243,3 +243,15 @@ def test_the_second_look_after_upload_is_on_the_photo_page(alice_client, user, m
     notes = presenters.protection(again).notes
     assert any("Coded a second time after upload" in n for n in notes)
     assert not any("second look after upload searched" in n for n in notes)
+
+
+def test_patch_layer_seams_are_named_on_the_page(alice_client, user, media_root):
+    """A file with a patch layer says how visible its copied windows are (``patch_seams``, issue 12)."""
+    seamy = _photo(user, {"guard": "patches", "patch_layer_bytes": 1234, "patch_seams": 4.6})
+    body = _page(alice_client, seamy)
+    assert "1,234 bytes of blocks copied from the original" in body
+    assert "seam score 4.6 (floor 3.5; its squares can show at 1:1)" in body
+    clean = _page(alice_client, _photo(user, {"guard": "patches", "patch_layer_bytes": 80,
+                                              "patch_seams": 1.2}))
+    assert "seam score 1.2 (floor 3.5; hardly visible at 1:1)" in clean
+    assert "seam score" not in _page(alice_client, _photo(user, {"guard": "none"}))

@@ -74,7 +74,8 @@ def _strip_tags(data: bytes) -> bytes:
 
 
 GUARD_TAGS = ("faces_found", "faces_too_small", "worst_identity_distance", "worst_landmark_shift",
-              "faces_kept", "text_cer", "text_numbers_kept", "target", "target_met", "protection_bytes")
+              "faces_kept", "text_cer", "text_numbers_kept", "text_words_kept", "worst_small_face_detail",
+              "target", "target_met", "protection_bytes", "patch_seams")
 
 
 def _measure_file(ctx: BenchContext, rgb: np.ndarray, data: bytes, floor: float) -> tuple[dict, np.ndarray]:
