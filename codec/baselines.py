@@ -38,7 +38,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,15 +134,17 @@ def _as_image(rgb: np.ndarray | Image.Image) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def encode_once(img: Image.Image, fmt: str, quality: int) -> bytes:
-    """Encode ``img`` once at ``quality`` with the format's settings (JPEG: best of baseline/progressive)."""
+def encode_once(img: Image.Image, fmt: str, quality: int, options: Mapping[str, Any] | None = None) -> bytes:
+    """Encode ``img`` once at ``quality`` with the format's settings (JPEG: best of baseline/progressive);
+    ``options`` replace some of them (e.g. ``{"subsampling": "4:4:4"}`` for AVIF)."""
     spec = _spec(fmt)
     if spec.name == "jxl":
         register_jxl()
+    opts = {**spec.options, **(options or {})}
 
     def save(**extra: Any) -> bytes:
         buf = io.BytesIO()
-        img.save(buf, format=spec.pil_format, quality=int(quality), **spec.options, **extra)
+        img.save(buf, format=spec.pil_format, quality=int(quality), **opts, **extra)
         return buf.getvalue()
 
     if spec.name == "jpeg":
@@ -210,14 +212,14 @@ def largest_fitting(
 class _Encodes:
     """Memoised, timed encodes of one image (one size) at several qualities."""
 
-    def __init__(self, img: Image.Image, fmt: str) -> None:
-        self.img, self.fmt = img, fmt
+    def __init__(self, img: Image.Image, fmt: str, options: Mapping[str, Any] | None = None) -> None:
+        self.img, self.fmt, self.options = img, fmt, options
         self.cache: dict[int, tuple[bytes, float]] = {}
 
     def __call__(self, q: int) -> bytes:
         if q not in self.cache:
             t0 = time.perf_counter()
-            data = encode_once(self.img, self.fmt, q)
+            data = encode_once(self.img, self.fmt, q, self.options)
             self.cache[q] = (data, time.perf_counter() - t0)
         return self.cache[q][0]
 
@@ -240,6 +242,7 @@ def encode_at_budget(
     mode: str = "quality",
     min_quality: int | None = None,
     first_quality: int | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> BaselineResult:
     """Encode ``rgb`` (uint8 HxWx3 or PIL image) as ``fmt`` in at most ``max_bytes`` bytes.
 
@@ -249,6 +252,7 @@ def encode_at_budget(
     ``first_quality``: a predicted quality (e.g. what a similar image needed at the same bpp); the
     search starts there instead of at the floor, which saves trials when the guess is close. The
     answer is the same as without it (the largest fitting quality; sizes grow with quality).
+    ``options``: save options replacing the format's own (`encode_once`).
     """
     spec = _spec(fmt)
     if mode not in ("quality", "downscale"):
@@ -264,7 +268,8 @@ def encode_at_budget(
     def at_width(w: int) -> _Encodes:
         if w not in sizes:
             h = max(1, round(H * w / W))
-            sizes[w] = _Encodes(img if w == W else img.resize((w, h), Image.Resampling.LANCZOS), spec.name)
+            sizes[w] = _Encodes(img if w == W else img.resize((w, h), Image.Resampling.LANCZOS), spec.name,
+                                options)
         return sizes[w]
 
     def result(enc: _Encodes, q: int, fits: bool, note: str) -> BaselineResult:

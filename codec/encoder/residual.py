@@ -2,9 +2,9 @@
 
 The latent decoder has a ceiling (≈ 26–27 dB on Kodak even unquantized), so above ~0.2 bpp more latent
 bytes buy little. `improve` runs after the guard at a fixed budget: it takes the guarded files at
-`LATENT_SHARES` of the budget (and the guarded file itself when it leaves `MIN_LEFTOVER` of the budget
-unused), codes for each the residual ``original − decode`` as
-an AVIF image in the bytes left (`codec.container.residuallayer`), and keeps whichever file's decode
+`LATENT_BPPS` of the picture (`latent_budgets`; and the guarded file itself when it leaves `MIN_LEFTOVER`
+of the budget unused), codes for each the residual ``original − decode`` as a 4:4:4
+AVIF image in the bytes left (`codec.container.residuallayer`), and keeps whichever file's decode
 scores best in whole-image quality (MS-SSIM − LPIPS, the score of every encoder-side choice), when it
 beats the guarded file by `MIN_GAIN`. The file's fidelity and face/text tags are measured again on the
 final decode (the guard's verdict must describe what the decoder shows).
@@ -13,6 +13,11 @@ Measured on training photos (scripts/residual_layer_probe.py, docs/bench/residua
 0.25 and 0.5 bpp a latent at 40 % of the budget plus an AVIF residual beat the latent alone on PSNR,
 MS-SSIM and LPIPS on every photo (e.g. an urban100 photo at 0.5 bpp: 25.9 → 27.8 dB, MS-SSIM 0.928 →
 0.945, LPIPS 0.122 → 0.061); WebP residuals were worse than AVIF on each.
+Where the latent goes (docs/bench/residual/settings.md, scripts/probe_residual_settings.py, 10 + 15
+other training photos at 0.25–0.6 bpp): the best latent sits at ≈ 0.125–0.15 bpp whatever the budget
+(fixed shares put it at 0.2–0.36 bpp at 0.5–0.6 bpp, where the latent's own gains have flattened), and
+4:4:4 residuals beat 4:2:0 at the same bytes on most photos (AVIF's quality steps are coarse: 4:2:0
+often leaves 5–10 % of the budget unused).
 """
 
 from __future__ import annotations
@@ -36,8 +41,12 @@ from codec.metrics.fidelity import block_scores, report
 
 #: budgets below this many bits per pixel get no residual (the latent is still climbing there)
 MIN_BPP = 0.2
-#: shares of the budget the latent under a residual is coded at (besides the guarded file itself)
-LATENT_SHARES = (0.4, 0.6)
+#: bits per pixel the latent under a residual is coded at (besides the guarded file itself), each as a
+#: share of the budget of at most `MAX_SHARE` (see `latent_budgets` and the module docstring)
+LATENT_BPPS = (0.125, 0.15)
+MAX_SHARE = 0.7
+#: AVIF save options of the residual image (over `codec.baselines.FORMATS`' own): full-resolution chroma
+RESIDUAL_OPTIONS = {"subsampling": "4:4:4"}
 #: the residual file must beat the guarded one by this much whole-image quality (MS-SSIM − LPIPS)
 MIN_GAIN = 0.005
 #: fewest bytes worth coding a residual image in
@@ -60,13 +69,20 @@ def eligible(session: EncodeSession, max_bytes: int | None) -> bool:
             and 8.0 * max_bytes / (width * height) >= MIN_BPP)
 
 
+def latent_budgets(max_bytes: int, width: int, height: int) -> list[int]:
+    """Byte budgets of the latents to try under a residual: `LATENT_BPPS` of the picture, each at
+    most `MAX_SHARE` of ``max_bytes`` (distinct, ascending)."""
+    cap = int(MAX_SHARE * max_bytes)
+    return sorted({min(cap, int(bpp * width * height / 8.0)) for bpp in LATENT_BPPS})
+
+
 def code(session: EncodeSession, data: bytes, decoded: np.ndarray, max_bytes: int) -> ResidualLayer | None:
     """The largest AVIF residual of ``decoded`` that fits in ``max_bytes`` with ``data`` (None: none)."""
     allowance = max_bytes - len(data) - FRAMING
     if allowance < MIN_RESIDUAL_BYTES:
         return None
     res = encode_at_budget(residuallayer.residual_image(session.rgb, decoded), CODEC, allowance,
-                           mode="quality")
+                           mode="quality", options=RESIDUAL_OPTIONS)
     if not res.fits or not res.data:
         return None
     return ResidualLayer(CODEC, 0, res.data)
@@ -92,12 +108,13 @@ def improve(session: EncodeSession, result: GuardResult, max_bytes: int,
     bases: list[tuple[GuardResult, np.ndarray]] = []
     if max_bytes - len(result.data) >= MIN_LEFTOVER * max_bytes:  # the ladder could not use the budget
         bases.append((result, plain))
-    for share in LATENT_SHARES:
+    for budget in latent_budgets(max_bytes, *session.size):
         try:
-            base = at_budget(int(share * max_bytes))
+            base = at_budget(budget)
         except BudgetError:
             continue
-        if parse(base.data)[0].payload_kind == PAYLOAD_LATENT and base.data != result.data:
+        if parse(base.data)[0].payload_kind == PAYLOAD_LATENT and base.data != result.data \
+                and all(base.data != b.data for b, _ in bases):  # two budgets, one rung: code it once
             bases.append((base, decoded(base)))
     for base, dec in bases:
         layer = code(session, base.data, dec, max_bytes)

@@ -121,3 +121,14 @@ def test_largest_fitting_agrees_with_brute_force():
 def test_baselines_do_not_import_torch():
     code = "import sys, codec.baselines; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_options_replace_the_format_settings(crop):
+    """``options`` (the residual layer's 4:4:4 AVIF) change the file, and the search still fits it."""
+    img = Image.fromarray(crop)
+    plain, full_chroma = encode_once(img, "avif", 40), encode_once(img, "avif", 40, {"subsampling": "4:4:4"})
+    assert plain != full_chroma
+    budget = len(full_chroma) + 50
+    r = encode_at_budget(crop, "avif", budget, options={"subsampling": "4:4:4"})
+    assert r.fits and len(r.data) <= budget and r.quality >= 40
+    assert decode_baseline(r).shape == crop.shape

@@ -140,6 +140,18 @@ def test_encoder_spends_high_budgets_on_a_residual_that_measures_better(photo, e
     assert q(dec) >= q(plain) + residual.MIN_GAIN
 
 
+def test_latent_budgets_put_the_latent_at_fixed_bits_per_pixel() -> None:
+    """The latents under a residual sit at `LATENT_BPPS` of the picture whatever the budget, capped at
+    `MAX_SHARE` of it (at 0.2 bpp the 0.15-bpp latent would leave the residual too little)."""
+    w, h = 768, 512
+    at = residual.latent_budgets
+    half = int(0.5 * w * h / 8)
+    assert at(half, w, h) == [int(b * w * h / 8) for b in residual.LATENT_BPPS]
+    low = int(0.2 * w * h / 8)
+    assert max(at(low, w, h)) == int(residual.MAX_SHARE * low)
+    assert at(low, w, h) == sorted(set(at(low, w, h)))
+
+
 def test_low_budgets_get_no_residual(photo) -> None:
     out = codec.encode(photo, max_bytes=int(0.15 * PW * PH / 8))
     assert parse(out)[0].residual_layer is None
