@@ -37,16 +37,21 @@ RULES = {
 }
 
 
-def run(rgb: np.ndarray, max_bytes: int, rule: str) -> dict:
+def encode_with(rgb: np.ndarray, max_bytes: int, rule: str) -> bytes:
+    """``codec.encode(max_bytes=...)`` (effort default) with the residual rule ``rule`` of `RULES`."""
     budgets, options = RULES[rule]
     saved = residual.latent_budgets, residual.RESIDUAL_OPTIONS
     residual.latent_budgets, residual.RESIDUAL_OPTIONS = budgets, options
     try:
-        t = time.perf_counter()
-        data = codec.encode(rgb, max_bytes=max_bytes, effort="default")
-        enc_s = time.perf_counter() - t
+        return codec.encode(rgb, max_bytes=max_bytes, effort="default")
     finally:
         residual.latent_budgets, residual.RESIDUAL_OPTIONS = saved
+
+
+def run(rgb: np.ndarray, max_bytes: int, rule: str) -> dict:
+    t = time.perf_counter()
+    data = encode_with(rgb, max_bytes, rule)
+    enc_s = time.perf_counter() - t
     dec = np.asarray(codec.decode(data).convert("RGB"))
     header, _payload = parse(data)
     res = len(header.residual_layer) if header.residual_layer is not None else 0
