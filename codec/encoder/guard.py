@@ -279,10 +279,11 @@ class _Guard:
         decoded = patchlayer.apply(base, layer)
         assert layer.block == self.grid.block, "the patch grid is the score grid"
         rep = self.patched_report(base, decoded, layer.indices)
-        seams = layer_seams(self.rgb, decoded, layer)
-        return Candidate(with_fidelity(stream, rep, body, seams=seams), rep, "patches", len(stream),
+        # seams=0.0 only reserves the tag's bytes: `guard_result` writes the chosen layer's score (a seam
+        # score of a 12 MP photo's scattered windows is ~2 s: not for every candidate)
+        return Candidate(with_fidelity(stream, rep, body, seams=0.0), rep, "patches", len(stream),
                          f"{len(layer.indices)} blocks, {layer.codec} q{layer.quality}",
-                         decoded=decoded, stream=stream, layer=layer, seams=seams)
+                         decoded=decoded, stream=stream, layer=layer)
 
     def _patches_unbudgeted(self, stream: bytes, base: np.ndarray, bad: list[int]) -> list[Candidate]:
         out = []
@@ -819,6 +820,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
         face_guard = _FaceGuard(g, faces, text, quality_ref, fixed_budget=target is None)
         chosen, verdict = face_guard.protect(chosen)
         plain_quality = face_guard.plain_quality
+    if chosen.kind == "patches":  # the file says how visible its patched windows are
+        chosen.data = with_tags(chosen.data, patch_seams=g.seams(chosen))
     result = GuardResult(chosen.data, chosen.report, verdict, chosen.protection_bytes, plain_quality,
                          chosen.decoded)
     return tagged(result, target, max_bytes)
