@@ -104,3 +104,18 @@ def test_anchor_fingerprint_ignores_metrics_the_rows_do_not_hold():
            for p in codecs._codec_files(include=["baselines.py", *codecs.ROW_METRIC_FILES])}
     assert {"baselines.py", "metrics/psnr.py", "metrics/msssim.py", "metrics/lpips_alex.py"} <= rel
     assert "metrics/seams.py" not in rel and "metrics/identity.py" not in rel
+
+
+def test_speed_section_judges_both_budgets_against_the_decode_target():
+    from codec.tools.bench.report import DECODE_TARGET_S, _speed
+
+    speed = {"image": "k.png", "bpp": 0.1, "bytes": 4900, "effort": "default", "cpu_threads": 2,
+             "cpu_decode_s_median": 0.8, "cpu_decode_repeats": 5, "cpu_encode_s": 9.0,
+             "heavy": {"bpp": 0.5, "bytes": 24000, "cpu_encode_s": 40.0, "latent_shape": [4, 64, 96],
+                       "residual": True, "cpu_decode_s_median": DECODE_TARGET_S + 0.1}}
+    text = _speed(speed)
+    assert "decode: 0.800 s" in text and "met)" in text
+    assert "at 0.5 bpp (24000 B: latent 4×64×96, residual layer)" in text
+    assert f"decode {DECODE_TARGET_S + 0.1:.3f} s (target ≤ {DECODE_TARGET_S:g} s: NOT met)" in text
+    del speed["heavy"]  # a speed.json written before the second budget was timed
+    assert "0.5 bpp" not in _speed(speed)

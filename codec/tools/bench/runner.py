@@ -300,7 +300,8 @@ def _speed(out: Path, paths: list[Path], fingerprint: str, effort: str, say) -> 
     cache = out / "cache" / "speed.json"
     try:
         cached = json.loads(cache.read_text())
-        if cached.get("fingerprint") == fingerprint and cached.get("effort") == effort:
+        if cached.get("fingerprint") == fingerprint and cached.get("effort") == effort \
+                and "heavy" in cached["speed"]:  # older caches timed 0.10 bpp only
             return cached["speed"]
     except (OSError, ValueError):
         pass
