@@ -13,7 +13,7 @@ Training photos only (never Kodak, none of the RD bench's held-out photos; `prob
 picks them, shrunk to a 768-px longer side); faces off (`check_faces=False`), guard on.
 
     PYTHONPATH=. .venv/bin/python scripts/probe_lowres_residual.py --n 6 \\
-        --out docs/bench/residual/lowres_probe.jsonl
+        --out docs/bench/rd/msssim_gap/lowres_residual_train.jsonl
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_choice_weight import load
 from probe_residual_settings import pick_photos
 
 import codec
@@ -40,6 +39,16 @@ from codec.metrics import lpips, ms_ssim, psnr
 from codec.options import bpp_to_bytes
 
 CODECS = (("webp", None), ("jxl", None), ("avif", {"subsampling": "4:4:4"}))
+
+
+def load(path: Path, longer: int = 768) -> np.ndarray:
+    """The photo as RGB uint8, its longer side shrunk to at most ``longer`` px (Lanczos)."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        f = longer / max(im.size)
+        if f < 1:
+            im = im.resize((round(im.width * f), round(im.height * f)), Image.LANCZOS)
+        return np.asarray(im)
 
 
 def metrics(a: np.ndarray, b: np.ndarray) -> list[float]:
