@@ -52,11 +52,12 @@ def _font(size: int = 13) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def crop_grid(rows: Sequence[Sequence[tuple[np.ndarray, list[str]]]], path: Path, title: str) -> None:
-    """Save a grid: one row per image, one labelled panel per (crop, label lines)."""
+    """Save a grid: one row per image, one labelled panel per (crop, label lines); ``title`` may hold
+    line breaks."""
     font, title_font = _font(13), _font(15)
     side = max(p[0].shape[0] for r in rows for p in r)
     ncol = max(len(r) for r in rows)
-    top = 26
+    top = 8 + 19 * (title.count("\n") + 1)
     grid = Image.new("RGB", (ncol * (side + 6) + 6, top + len(rows) * (side + LABEL_H + 6)), "white")
     draw = ImageDraw.Draw(grid)
     draw.text((6, 5), title, fill="black", font=title_font)

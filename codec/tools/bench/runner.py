@@ -344,7 +344,10 @@ def _crop_grids(out, store, rows, paths, bpps, names, adapters, fingerprints, sa
                     say(f"crop grid: {name} on {path.name} @{key} failed: {exc}")
             grid_rows.append(panels)
         name = f"crops_{b:.2f}bpp.png"
-        crop_grid(grid_rows, out / name, f"Budget {b:g} bpp (same bytes for every codec; crops at 1:1)")
+        crop_grid(grid_rows, out / name,
+                  f"Budget {b:g} bpp, crops at 1:1; each panel says its own bytes.\nA classical codec that "
+                  "cannot reach the budget at full size is shown downscaled to fit: that is not the file "
+                  "of its row in the table (which does not fit and is left out of the means).")
         files.append(name)
     return files
 
