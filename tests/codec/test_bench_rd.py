@@ -85,3 +85,15 @@ def test_cache_reads_entries_written_under_the_legacy_name(tmp_path) -> None:
     assert cache.load("s", "img", "avif", 0.1, "fp") == {"bytes": 3}
     assert cache.load("s", "img", "avif", 0.1, "other") is None
     assert cache.crop("s", "img", "avif", 0.1, "fp").max() == 7
+
+
+def test_monotone_breaks_names_each_step_that_gets_worse_with_more_bytes() -> None:
+    rows = _rows("latent-default", "a.png", 1.0) + _rows("latent-default", "b.png", 1.0)
+    rows += _rows("avif", "a.png", 2.0)
+    assert rd.monotone_breaks(rows, "latent-default") == (12, [])
+    worse = next(r for r in rows if r["image"] == "b.png" and r["target_bpp"] == 0.25)
+    worse["lpips"] += 0.2  # 0.25 bpp now looks worse than 0.15 bpp (and 0.4 better than it again)
+    steps, breaks = rd.monotone_breaks(rows, "latent-default")
+    assert steps == 12 and len(breaks) == 1
+    assert breaks[0].startswith("b.png 0.15 → 0.25 bpp: lpips")
+    assert rd.monotone_breaks(rows, "webp") == (0, [])

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import statistics
 import sys
@@ -73,6 +74,29 @@ def _label(name: str) -> str:
     if name.startswith("latent-"):
         return f"latent (ours, effort {name.split('-', 1)[1]})"
     return LABEL.get(name, name)
+
+
+#: a step to a larger budget counts as "worse" when MS-SSIM drops or LPIPS rises by more than this
+MONOTONE_TOL = 1e-4
+
+
+def monotone_breaks(rows: list[dict], codec: str, tol: float = MONOTONE_TOL) -> tuple[int, list[str]]:
+    """Issue 12's "quality monotone in bytes": for each image, ``codec``'s rows in order of target bpp;
+    returns (steps checked, one line per step where the larger budget lowered MS-SSIM or raised LPIPS)."""
+    by_image: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["codec"] == codec:
+            by_image.setdefault(r["image"], []).append(r)
+    steps, breaks = 0, []
+    for image, rs in sorted(by_image.items()):
+        rs.sort(key=lambda r: r["target_bpp"])
+        for lo, hi in itertools.pairwise(rs):
+            steps += 1
+            worse = [f"{k} {lo[k]:.4f} → {hi[k]:.4f}" for k, sign in (("ms_ssim", -1), ("lpips", 1))
+                     if sign * (hi[k] - lo[k]) > tol]
+            if worse:
+                breaks.append(f"{image} {lo['target_bpp']} → {hi['target_bpp']} bpp: {', '.join(worse)}")
+    return steps, breaks
 
 
 class AvifDownscale(BaselineCodec):
@@ -422,6 +446,13 @@ def write_report(
                     f"{mean('psnr'):.2f} | {mean('ms_ssim'):.4f} | {mean('lpips'):.4f} | "
                     f"{med('encode_s'):.2f} | {med('decode_s'):.2f} |"
                 )
+        for name in sorted({r["codec"] for r in rows if r["codec"].startswith("latent-")}):
+            steps, breaks = monotone_breaks(rows, name)
+            lines += ["", f"Monotone in bytes ({_label(name)}): {steps} steps to a larger budget over "
+                      f"{len({r['image'] for r in rows if r['codec'] == name})} images, {len(breaks)} where "
+                      f"MS-SSIM dropped or LPIPS rose by more than {MONOTONE_TOL:g}"
+                      + (":" if breaks else ".")]
+            lines += [f"- {b}" for b in breaks]
         lines += [
             "",
             f"Crop grids ({s}), one per image (rows: {', '.join(map(str, GRID_BPPS))} bpp; a panel's "
