@@ -1,9 +1,10 @@
 """Decode/encode speed of the latent codec: CPU (2 threads) and, when there is a GPU, CUDA fp16.
 
 * CPU: the median of several ``codec.decode`` calls on one 768×512 image coded with the bench's effort
-  at 0.10 bpp and at 0.5 bpp (`HEAVY_BPP`: the heaviest decode the rate control writes for that size — a
-  full-size latent with the tuned decoder plus the residual layer), after one warm-up decode (model
-  load); plus one ``codec.encode`` timing per budget.
+  at 0.10 bpp and at 0.5 bpp (`HEAVY_BPP`: issue 14's high-rate point, on Kodak a full-size latent with
+  the tuned decoder plus the residual layer; the section records what the file holds), after one warm-up
+  decode (model load); plus one ``codec.encode`` timing per budget. Budgets above it may be heavier still
+  (a plain up-scaled latent can win over the residual files there).
 * CUDA (only if ``torch.cuda.is_available()``): the TAESD autoencoder alone in the registry's GPU
   dtype (fp16), seconds per image for encode and decode at batch 1 and batch 16 (median of several
   synchronised runs after warm-up), and end-to-end ``codec.decode`` / ``codec.encode`` on the GPU.
