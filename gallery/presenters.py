@@ -376,19 +376,26 @@ def queue_estimate(photo: Photo) -> dict | None:
             spent = (timezone.now() - photo.encoding_started_at).total_seconds()
             mine = max(per_photo - spent, 1.0)
         eta = round(ahead * per_photo + mine)
-    return {"ahead": ahead, "per_photo_seconds": per_photo, "eta_seconds": eta, "measured_on": len(recent)}
+    return {"ahead": ahead, "per_photo_seconds": per_photo, "eta_seconds": eta, "measured_on": len(recent),
+            "encoding": photo.status == Photo.Status.ENCODING}
 
 
 def queue_text(estimate: dict | None) -> str:
+    """One sentence for the waiting photo; a photo being encoded has no queue place (not "next")."""
     if not estimate:
         return ""
     ahead = estimate["ahead"]
     plural = "s" if ahead != 1 else ""
-    text = "next in the queue" if ahead == 0 else f"{ahead} photo{plural} ahead in the queue"
+    parts = []
+    if not estimate.get("encoding") or ahead:  # an older encode ahead of it still counts
+        parts.append("next in the queue" if ahead == 0 else f"{ahead} photo{plural} ahead in the queue")
     if estimate["eta_seconds"] is not None:
         eta = estimate["eta_seconds"]
         when = f"{eta} s" if eta < 90 else f"{round(eta / 60)} min"
-        text += f"; ready in about {when} (median encode {estimate['per_photo_seconds']:.0f} s)"
+        parts.append(f"ready in about {when} (median encode {estimate['per_photo_seconds']:.0f} s)")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
 
@@ -525,6 +532,16 @@ def full_url(photo: Photo) -> str:
         return ""
     url, _ready = preview_url(photo, "full")
     return url
+
+
+def size_note(photo: Photo) -> str:
+    """Why a ready photo is larger than its size choice (a preset's check may grow it up to the cap);
+    empty when it is not."""
+    if not photo.is_ready or not photo.latent_bytes or not photo.target_bytes \
+            or photo.latent_bytes <= photo.target_bytes:
+        return ""
+    return (f"took {photo.latent_bytes / photo.target_bytes:.1f}× that to keep its detail and faces "
+            f"(the preset's check allows up to {_cap(photo):,} bytes)")
 
 
 def _cap(photo: Photo) -> int:

@@ -141,6 +141,7 @@ def photo_detail(request: HttpRequest, pk) -> HttpResponse:
         "downloads": presenters.downloads(photo),
         "full_url": presenters.full_url(photo),
         "queue_text": presenters.queue_text(presenters.queue_estimate(photo)),
+        "size_note": presenters.size_note(photo),
         "error_text": presenters.error_text(photo),
         "protection": presenters.protection(photo) if photo.is_ready else None,
     }

@@ -301,6 +301,10 @@ def test_status_has_queue_position_and_eta(alice_client, user, media_root):
     page = alice_client.get(reverse("gallery:detail", args=[second.pk])).content.decode()
     assert "ready in about 40 s" in page
     assert alice_client.get(reverse("gallery:status", args=[photo.pk])).json()["queue"] is None
+    Photo.objects.filter(pk=first.pk).update(status=Photo.Status.ENCODING, encoding_started_at=timezone.now())
+    encoding = alice_client.get(reverse("gallery:status", args=[first.pk])).json()
+    assert encoding["queue"]["encoding"] and "queue" not in encoding["queue_text"]  # being encoded: not "next"
+    assert encoding["queue_text"].startswith("Ready in about 20 s")
 
 
 def test_photo_page_says_when_the_latent_codes_a_smaller_version(alice_client, user, media_root):
@@ -311,3 +315,14 @@ def test_photo_page_says_when_the_latent_codes_a_smaller_version(alice_client, u
     Photo.objects.filter(pk=photo.pk).update(codec_info={"coded_width": 64, "coded_height": 48})
     body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
     assert "The latent codes a" not in body
+
+
+def test_photo_page_says_why_a_preset_photo_is_larger_than_its_size(alice_client, user, media_root, settings):
+    settings.GALLERY_PRESET_TARGET, settings.GALLERY_PRESET_TARGET_HEADROOM = "faithful", 2.0
+    photo = ready_photo(user, latent_bytes=300)
+    body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+    assert 'id="size-note"' not in body  # at or under its target: nothing to explain
+    Photo.objects.filter(pk=photo.pk).update(size=Photo.Size.TINY, target_bytes=200)
+    body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+    assert 'id="size-note"' in body and "took 1.5× that to keep its detail and faces" in body
+    assert "allows up to 400 bytes" in body
