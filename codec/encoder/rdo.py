@@ -57,6 +57,8 @@ MAX_DEFAULT_STEPS = 100
 MAX_DEFAULT_LR = 0.02
 #: images up to this many pixels are refined in one piece; larger ones in tiles (bounded memory)
 REFINE_MAX_WHOLE = 1_200_000
+#: images (as coded) with a side below this are not refined: the loss's LPIPS needs 32 px a side
+REFINE_MIN_SIDE = 32
 REFINE_TILE = 768  # core of a refinement tile (px)
 REFINE_MARGIN = 64  # fixed context around it (px)
 
@@ -216,8 +218,8 @@ def refine_latent(
     else:  # large image: the tiled encoder pass of codec.tiling (bounded memory)
         z = torch.from_numpy(encode_latent(model, to_uint8(image), effort))[None].to(model.device)
     n = steps if steps is not None else (MAX_DEFAULT_STEPS if effort == "max" else 0)
-    if n <= 0 or effort == "fast":
-        return z.float()
+    if n <= 0 or effort == "fast" or min(image.shape[-2:]) < REFINE_MIN_SIDE:
+        return z.float()  # (a tiny image: its loss is undefined — LPIPS needs 32 px — and it is cheap)
     check_qp(qp, z.shape[1])
     budget = None if time_budget_s is None else max(0.0, time_budget_s - (time.perf_counter() - t0))
     return _refine_tiled(model, image.to(z.device), z.float(), qp, steps=n, lr=lr or MAX_DEFAULT_LR,

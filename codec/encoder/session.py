@@ -41,6 +41,9 @@ MEASURED_CHOICE_CANDIDATES = 3
 #: files of one photo with each other (a protected file against the unprotected one), which a 2 MP view
 #: still ranks; photos up to 2 MP (Kodak, 1 MP exports) are measured at full size, as before.
 QUALITY_MAX_PIXELS = 2_000_000
+#: photos with a side below this are scored on a magnified view (LPIPS-alex needs 32 px a side, MS-SSIM
+#: 11): every pixel repeated ⌈32 / side⌉ times; a strip too long for that is edge-padded to 32 px instead
+QUALITY_MIN_SIDE = 32
 #: bytes an upgraded stream (`EncodeSession.upgrade`) leaves for the guard's tags (fidelity 22 B, faces
 #: and target tags ≤ ~40 B)
 UPGRADE_RESERVE = 64
@@ -189,7 +192,9 @@ class EncodeSession:
         device = str(self.model.device)
         original = self.rgb
         h, w = original.shape[:2]
-        if h * w > QUALITY_MAX_PIXELS:  # a shrunk view of both (see QUALITY_MAX_PIXELS)
+        if min(h, w) < QUALITY_MIN_SIDE:  # below what LPIPS/MS-SSIM accept: a magnified (or padded) view
+            original, decoded = _metric_view(original), _metric_view(decoded)
+        elif h * w > QUALITY_MAX_PIXELS:  # a shrunk view of both (see QUALITY_MAX_PIXELS)
             f = math.sqrt(QUALITY_MAX_PIXELS / (h * w))
             size = (max(1, round(w * f)), max(1, round(h * f)))
             if self._memo.get("quality_size") != size:
@@ -273,3 +278,15 @@ class EncodeSession:
         if max_bytes is not None and len(stream) > max_bytes:
             return data
         return stream
+
+
+def _metric_view(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` (H, W, 3) with its short side brought to at least `QUALITY_MIN_SIDE` px for the metrics:
+    each pixel repeated (a nearest-neighbour magnification, so nothing is invented), or, when that would
+    exceed `QUALITY_MAX_PIXELS`, edge-padded (a 2×40,000 strip)."""
+    h, w = rgb.shape[:2]
+    f = -(-QUALITY_MIN_SIDE // max(1, min(h, w)))
+    if h * w * f * f <= QUALITY_MAX_PIXELS:
+        return np.repeat(np.repeat(rgb, f, axis=0), f, axis=1)
+    ph, pw = max(0, QUALITY_MIN_SIDE - h), max(0, QUALITY_MIN_SIDE - w)
+    return np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")

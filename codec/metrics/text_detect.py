@@ -29,6 +29,11 @@ from codec.metrics.legibility import OcrUnavailableError, TextRegion, _check_rgb
 INSTALL_HINT = "pip install --no-deps -r requirements-ocr.txt (rapidocr-onnxruntime, models inside)"
 #: recogniser score below which a detected box is not a line (rapidocr's own default ``text_score``)
 MIN_SCORE = 0.5
+#: images with a side below this hold no line of legible text worth checking (the floor is a 12-px cap
+#: height; thinner strips also make the detector upsample them into huge inputs)
+MIN_SIDE = 24
+#: longest side / shortest side of one detector call (see `_windows`)
+MAX_ASPECT = 32
 _lock = threading.Lock()
 
 
@@ -78,25 +83,68 @@ def find_lines(rgb: np.ndarray, *, min_chars: int = 2, min_score: float = MIN_SC
     """
     arr = _check_rgb(rgb)
     h, w = arr.shape[:2]
+    if min(h, w) < MIN_SIDE:  # no line of legible text fits; the detector's resize would fail too
+        return []
     scale = min(1.0, math.sqrt(max_pixels / (h * w)))
     img = arr
     if scale < 1.0:
         img = np.asarray(Image.fromarray(arr).resize((max(1, round(w * scale)), max(1, round(h * scale))),
                                                      Image.Resampling.LANCZOS))
+    boxes = []
+    ih, iw = img.shape[:2]
+    tall = ih > MAX_ASPECT * iw  # searched turned a quarter (see `_windows`), boxes turned back
+    for x0, y0, window in _windows(np.rot90(img) if tall else img):
+        for box, text, score in _detect(window):
+            text = " ".join(str(text).split())
+            if float(score) < min_score or not text:
+                continue
+            pts = np.asarray(box, dtype=np.float64) + np.array([x0, y0])
+            if tall:  # rot90: (x, y) in the turned image is (iw − y, x) in ``img``
+                pts = np.stack([iw - pts[:, 1], pts[:, 0]], axis=1)
+            pts = pts / scale
+            left, top = (max(0, math.floor(v)) for v in pts.min(axis=0))
+            right, bottom = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
+            if right > left and bottom > top:
+                boxes.append(TextRegion(left, top, right, bottom, text, round(100.0 * float(score), 1)))
+    boxes = _distinct(boxes)
+    return [r for r in merge_words(boxes) if sum(ch.isalnum() for ch in r.text) >= min_chars]
+
+
+def _detect(img: np.ndarray) -> list:
+    """The engine's (box, text, score) triples for one RGB window."""
     engine = _engine()
     with _lock:  # one search at a time per process (the sessions are shared)
         result, _elapsed = engine(np.ascontiguousarray(img[:, :, ::-1]), use_cls=False)  # it expects BGR
-    boxes = []
-    for box, text, score in result or []:
-        text = " ".join(str(text).split())
-        if float(score) < min_score or not text:
-            continue
-        pts = np.asarray(box, dtype=np.float64) / scale
-        left, top = (max(0, math.floor(v)) for v in pts.min(axis=0))
-        right, bottom = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
-        if right > left and bottom > top:
-            boxes.append(TextRegion(left, top, right, bottom, text, round(100.0 * float(score), 1)))
-    return [r for r in merge_words(boxes) if sum(ch.isalnum() for ch in r.text) >= min_chars]
+    return list(result or [])
+
+
+def _windows(img: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """A wide ``img`` as (x0, y0, window) pieces no more elongated than `MAX_ASPECT`.
+
+    Past ~250:1 the detector's own resize fails outright (a 16×4096 strip); at 100:1 it finds nothing.
+    Windows overlap by the short side, so a line across a seam is whole in one of them (`_distinct`
+    drops the repeats); ~1 s per window on 2 cores (a 24×40,000 strip: 54 windows). Measured
+    on an 8000×80 banner with six 40-px lines: all six found, 4.1 s in 4 windows (8:1 windows: 15
+    windows, 36 s: the detector upsamples every input to a 736-px short side). Tall strips come here
+    turned a quarter: searched upright, a 4096×24 strip took 77 s (6 windows), turned 6 s.
+    """
+    h, w = img.shape[:2]
+    if w <= MAX_ASPECT * h:
+        return [(0, 0, img)]
+    length = MAX_ASPECT * h
+    starts = [*range(0, w - length, length - h), w - length]
+    return [(x, 0, img[:, x:x + length]) for x in starts]
+
+
+def _distinct(boxes: list[TextRegion]) -> list[TextRegion]:
+    """``boxes`` without those mostly (≥ 80 %) inside one already kept (repeats from window overlaps)."""
+    kept: list[TextRegion] = []
+    for box in sorted(boxes, key=lambda r: -(r.right - r.left) * (r.bottom - r.top)):
+        area = (box.right - box.left) * (box.bottom - box.top)
+        if all(max(0, min(box.right, k.right) - max(box.left, k.left))
+               * max(0, min(box.bottom, k.bottom) - max(box.top, k.top)) < 0.8 * area for k in kept):
+            kept.append(box)
+    return kept
 
 
 def merge_words(boxes: list[TextRegion]) -> list[TextRegion]:

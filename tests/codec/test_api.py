@@ -63,6 +63,18 @@ def test_any_input_size_round_trips_to_the_same_size(size: tuple[int, int]) -> N
     assert codec.decode(data).size == (w, h)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (10, 10), (31, 20), (300, 12)])
+def test_photos_smaller_than_the_metrics_encode_at_every_effort(size: tuple[int, int]) -> None:
+    """Below 32 px a side LPIPS (and below 11 px MS-SSIM) is undefined; the encoder's measured choices
+    score a magnified view instead, and effort max skips its refinement — no ValueError from a metric."""
+    w, h = size
+    rgb = np.random.default_rng(1).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    for kwargs in ({"max_bytes": 400}, {"max_bytes": 400, "effort": "max"},
+                   {"target": "faithful", "base_bytes": 150, "max_bytes": 400}):
+        data = codec.encode(rgb, **kwargs)
+        assert len(data) <= 400 and codec.decode(data).size == (w, h), kwargs
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16"])
 def test_every_input_mode_encodes(kodak_crop: np.ndarray, mode: str) -> None:
     img = Image.fromarray(kodak_crop[:64, :64])

@@ -253,3 +253,24 @@ def test_the_words_rule_catches_a_changed_letter_and_forgives_ocr_edge_noise():
     assert leg.LegibilityReport((kept,)).words_kept is True
     short = leg.LineResult(region, "B 12", "8 12", 1, 0.25)
     assert leg.LegibilityReport((short,)).words_kept is None  # nothing of 3+ letters to check
+
+
+def test_ppocr_reads_a_long_banner_either_way_up_and_survives_thin_strips():
+    """A 100:1 banner is searched in windows (the detector alone finds nothing there and fails outright
+    on a 16×4096 strip, which must simply hold no line); a tall one turned a quarter, boxes turned back."""
+    if not text_detect.available():
+        pytest.skip("rapidocr-onnxruntime not installed (requirements-ocr.txt)")
+    img = Image.new("RGB", (4000, 40), (238, 236, 226))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, 22)
+    for x in (60, 2600):
+        draw.text((x, 8), "EXIT 7 HARBOUR", font=font, fill=(25, 25, 30))
+    wide = np.asarray(img)
+    found = text_detect.find_lines(wide)
+    assert sorted(r.left // 100 for r in found) == [0, 26]  # each line once, where it was drawn
+    assert all("EXIT7HARBOUR" in r.text.replace(" ", "") for r in found)
+    tall = np.ascontiguousarray(np.rot90(wide, k=-1))  # the same banner reading downwards
+    found = text_detect.find_lines(tall)
+    assert sorted(r.top // 100 for r in found) == [0, 26] and all(r.right <= 40 for r in found)
+    for shape in ((16, 4096), (4096, 16), (7, 300)):
+        assert text_detect.find_lines(np.full((*shape, 3), 128, np.uint8)) == []
