@@ -303,7 +303,7 @@ def test_status_has_queue_position_and_eta(alice_client, user, media_root):
     assert alice_client.get(reverse("gallery:status", args=[photo.pk])).json()["queue"] is None
     Photo.objects.filter(pk=first.pk).update(status=Photo.Status.ENCODING, encoding_started_at=timezone.now())
     encoding = alice_client.get(reverse("gallery:status", args=[first.pk])).json()
-    assert encoding["queue"]["encoding"] and "queue" not in encoding["queue_text"]  # being encoded: not "next"
+    assert encoding["queue"]["encoding"] and "queue" not in encoding["queue_text"]  # not "next": encoding
     assert encoding["queue_text"].startswith("Ready in about 20 s")
 
 
