@@ -30,13 +30,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import geometric_coder as geometric
-from probe_lowres_residual import load, metrics
-from probe_residual_settings import pick_photos
+from probe_lowres_residual import add_photo_args, metrics, shipped_files
 
 import codec
 from codec.decoder import decode_rgb
 from codec.encoder.residual import FRAMING
-from codec.options import bpp_to_bytes
 
 #: section framing + kind byte + step byte + shape/levels byte (what a real layer would carry)
 HEADER = FRAMING + 3
@@ -86,49 +84,38 @@ def shown(dec: np.ndarray, corr: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=6)
-    ap.add_argument("--skip", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=23)
-    ap.add_argument("--bpp", default="0.05,0.1,0.15")
+    add_photo_args(ap, 6)
     ap.add_argument("--shares", default="0,0.05,0.1")
     ap.add_argument("--fit", choices=("box", "ls"), default="box")
-    ap.add_argument("--out", required=True)
     args = ap.parse_args()
     with open(args.out, "a") as out:
-        for path in pick_photos(args.n + args.skip, args.seed)[args.skip:]:
-            rgb = load(path)
-            h, w = rgb.shape[:2]
-            for bpp in (float(b) for b in args.bpp.split(",")):
-                budget = bpp_to_bytes(bpp, w, h)
-                data = codec.encode(rgb, max_bytes=budget, check_faces=False)
-                dec = decode_rgb(data)
-                row: dict = dict(fit=args.fit, photo=f"{path.parent.name}/{path.name}", w=w, h=h, bpp=bpp,
-                                 budget=budget,
-                                 shipped=[*metrics(rgb, dec), len(data)])
-                for shift in (3, 4):  # uncoded-but-quantized at a fine step: what the coder could reach
-                    _, corr = correction(rgb, dec, shift, 1.0, args.fit)
-                    row[f"fine_s{shift}"] = metrics(rgb, shown(dec, corr))
-                for share in (float(s) for s in args.shares.split(",")):
-                    if share:
-                        base = codec.encode(rgb, max_bytes=budget - int(share * budget), check_faces=False)
-                        base_dec = decode_rgb(base)
-                    else:  # the shipped file's own leftover bytes
-                        base, base_dec = data, dec
-                    allowance = budget - len(base) - HEADER
-                    row[f"base_{share}"] = [*metrics(rgb, base_dec), len(base)]
-                    for shift in (2, 3, 4):
-                        for step in STEPS:
-                            sym, corr = correction(rgb, base_dec, shift, step, args.fit)
-                            payload = geometric.encode(sym)
-                            if len(payload) <= allowance:
-                                row[f"ctx_{share}_s{shift}"] = [*metrics(rgb, shown(base_dec, corr)),
-                                                                len(base) + HEADER + len(payload), step]
-                                break
-                        else:
-                            row[f"ctx_{share}_s{shift}"] = None
-                out.write(json.dumps(row) + "\n")
-                out.flush()
-                print(json.dumps(row), flush=True)
+        for rgb, shipped, data, dec in shipped_files(args):
+            budget = shipped["budget"]
+            row: dict = dict(fit=args.fit, **shipped)
+            for shift in (3, 4):  # uncoded-but-quantized at a fine step: what the coder could reach
+                _, corr = correction(rgb, dec, shift, 1.0, args.fit)
+                row[f"fine_s{shift}"] = metrics(rgb, shown(dec, corr))
+            for share in (float(s) for s in args.shares.split(",")):
+                if share:
+                    base = codec.encode(rgb, max_bytes=budget - int(share * budget), check_faces=False)
+                    base_dec = decode_rgb(base)
+                else:  # the shipped file's own leftover bytes
+                    base, base_dec = data, dec
+                allowance = budget - len(base) - HEADER
+                row[f"base_{share}"] = [*metrics(rgb, base_dec), len(base)]
+                for shift in (2, 3, 4):
+                    for step in STEPS:
+                        sym, corr = correction(rgb, base_dec, shift, step, args.fit)
+                        payload = geometric.encode(sym)
+                        if len(payload) <= allowance:
+                            row[f"ctx_{share}_s{shift}"] = [*metrics(rgb, shown(base_dec, corr)),
+                                                            len(base) + HEADER + len(payload), step]
+                            break
+                    else:
+                        row[f"ctx_{share}_s{shift}"] = None
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

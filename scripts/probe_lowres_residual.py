@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,43 +64,55 @@ def oracle(rgb: np.ndarray, dec: np.ndarray, shift: int) -> np.ndarray:
     return residuallayer.add(dec, np.asarray(small))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=4)
+def add_photo_args(ap: argparse.ArgumentParser, n: int) -> None:
+    """The photo picking and output options every low-rate residual probe shares."""
+    ap.add_argument("--n", type=int, default=n)
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--seed", type=int, default=23)
     ap.add_argument("--bpp", default="0.05,0.1,0.15")
     ap.add_argument("--out", required=True)
+
+
+def shipped_files(args: argparse.Namespace) -> Iterator[tuple[np.ndarray, dict, bytes, np.ndarray]]:
+    """(original, row, file, decode) of the shipped file of every picked photo at every ``--bpp``; the row
+    already holds the photo, size, budget and the file's metrics and bytes."""
+    for path in pick_photos(args.n + args.skip, args.seed)[args.skip:]:
+        rgb = load(path)
+        h, w = rgb.shape[:2]
+        for bpp in (float(b) for b in args.bpp.split(",")):
+            budget = bpp_to_bytes(bpp, w, h)
+            data = codec.encode(rgb, max_bytes=budget, check_faces=False)
+            dec = decode_rgb(data)
+            yield rgb, dict(photo=f"{path.parent.name}/{path.name}", w=w, h=h, bpp=bpp, budget=budget,
+                            shipped=[*metrics(rgb, dec), len(data)]), data, dec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    add_photo_args(ap, 4)
     args = ap.parse_args()
     with open(args.out, "a") as out:
-        for path in pick_photos(args.n + args.skip, args.seed)[args.skip:]:
-            rgb = load(path)
-            h, w = rgb.shape[:2]
-            for bpp in (float(b) for b in args.bpp.split(",")):
-                budget = bpp_to_bytes(bpp, w, h)
-                data = codec.encode(rgb, max_bytes=budget, check_faces=False)
-                dec = decode_rgb(data)
-                row: dict = dict(photo=f"{path.parent.name}/{path.name}", w=w, h=h, bpp=bpp, budget=budget,
-                                 shipped=[*metrics(rgb, dec), len(data)])
-                for shift in (2, 3, 4):
-                    row[f"oracle_s{shift}"] = metrics(rgb, oracle(rgb, dec, shift))
-                for share in (0.05, 0.1):
-                    base = codec.encode(rgb, max_bytes=budget - int(share * budget), check_faces=False)
-                    base_dec = decode_rgb(base)
-                    allowance = budget - len(base) - FRAMING
-                    for shift in (2, 3):
-                        res_img = residual_image(rgb, base_dec, shift)
-                        for fmt, opts in CODECS:
-                            res = encode_at_budget(res_img, fmt, allowance, mode="quality", options=opts)
-                            key = f"coded_{share}_{fmt}_s{shift}"
-                            if not res.fits or not res.data:
-                                row[key] = None
-                                continue
-                            shown = residuallayer.apply(base_dec, ResidualLayer(fmt, shift, res.data))
-                            row[key] = [*metrics(rgb, shown), len(base) + len(res.data) + FRAMING]
-                out.write(json.dumps(row) + "\n")
-                out.flush()
-                print(json.dumps(row), flush=True)
+        for rgb, row, _data, dec in shipped_files(args):
+            budget = row["budget"]
+            for shift in (2, 3, 4):
+                row[f"oracle_s{shift}"] = metrics(rgb, oracle(rgb, dec, shift))
+            for share in (0.05, 0.1):
+                base = codec.encode(rgb, max_bytes=budget - int(share * budget), check_faces=False)
+                base_dec = decode_rgb(base)
+                allowance = budget - len(base) - FRAMING
+                for shift in (2, 3):
+                    res_img = residual_image(rgb, base_dec, shift)
+                    for fmt, opts in CODECS:
+                        res = encode_at_budget(res_img, fmt, allowance, mode="quality", options=opts)
+                        key = f"coded_{share}_{fmt}_s{shift}"
+                        if not res.fits or not res.data:
+                            row[key] = None
+                            continue
+                        shown = residuallayer.apply(base_dec, ResidualLayer(fmt, shift, res.data))
+                        row[key] = [*metrics(rgb, shown), len(base) + len(res.data) + FRAMING]
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
