@@ -540,8 +540,8 @@ def size_note(photo: Photo) -> str:
     if not photo.is_ready or not photo.latent_bytes or not photo.target_bytes \
             or photo.latent_bytes <= photo.target_bytes:
         return ""
-    return (f"took {photo.latent_bytes / photo.target_bytes:.1f}× that to keep its detail and faces "
-            f"(the preset's check allows up to {_cap(photo):,} bytes)")
+    return (f"took {photo.latent_bytes / photo.target_bytes:.1f}× that to pass the preset's check of its "
+            f"detail, faces and text (which may use up to {_cap(photo):,} bytes)")
 
 
 def _cap(photo: Photo) -> int:

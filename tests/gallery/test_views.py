@@ -324,5 +324,5 @@ def test_photo_page_says_why_a_preset_photo_is_larger_than_its_size(alice_client
     assert 'id="size-note"' not in body  # at or under its target: nothing to explain
     Photo.objects.filter(pk=photo.pk).update(size=Photo.Size.TINY, target_bytes=200)
     body = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
-    assert 'id="size-note"' in body and "took 1.5× that to keep its detail and faces" in body
-    assert "allows up to 400 bytes" in body
+    assert 'id="size-note"' in body and "took 1.5× that to pass the preset" in body
+    assert "may use up to 400 bytes" in body
