@@ -40,6 +40,7 @@ from codec.imageio import resize_rgb
 from codec.metrics.losses import LossWeights, RdoLoss
 from codec.models import denoiser
 from codec.models.specs import ZOO_DIR, latent_filter_for
+from codec.models.tuned_decoder import load_tensors
 from codec.quant import dequantize, quantize
 from codec.tools.training.data import PackSpec, build_crops
 from codec.tools.training.latents import build_latents
@@ -75,6 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-levels", default="1.0:6,1.0:12,0.75:12,0.5:24", help="scale:levels pairs")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--init", default="",
+                   help="start from this tuned-decoder file (its tensors loaded over the stock decoder) "
+                        "instead of the stock decoder; the held-out 'stock' column stays the stock decoder")
     return p.parse_args(argv)
 
 
@@ -88,6 +92,8 @@ class DecoderTrainer:
         self.model = get_model(args.model, "cpu", backend="torch")
         self.stock = self.model.ae.decoder.float().requires_grad_(False).eval()
         self.dec = copy.deepcopy(self.stock).train().requires_grad_(False)
+        if args.init:  # continue a run (e.g. the shipped decoder) rather than start from the stock one
+            load_tensors(self.dec, Path(args.init), self.model.name)
         trainable = [p for n, p in self.dec.named_parameters()
                      if args.train == "all" or any(n.startswith(k) for k in args.train.split(","))]
         for p in trainable:
