@@ -72,6 +72,7 @@ from codec.metrics.fidelity import (
 )
 from codec.metrics.identity import SAME_PERSON_THRESHOLD
 from codec.metrics.seams import SEAM_FLOOR, seam_score
+from codec.options import effort_code
 
 PATCH_CODECS = ("webp", "jxl", "avif")
 #: decodes whose block scores the guard keeps for `_Guard.patched_report` (each a full-size image)
@@ -435,7 +436,8 @@ class _Guard:
         """The whole image as AVIF inside our container, ≤ ``budget`` bytes (None if impossible)."""
         h, w = self.rgb.shape[:2]
         header = Header(model_id=0, width=w, height=h, payload_kind=PAYLOAD_AVIF, fidelity_min=0.0,
-                        fidelity_mean=0.0, fidelity_floor_met=False, fidelity_floor=self.floor)
+                        fidelity_mean=0.0, fidelity_floor_met=False, fidelity_floor=self.floor,
+                        effort=effort_code(self.session.effort))  # the search's effort, not "fast"
         overhead = len(pack(header, b"")) + 4  # + payload length varint growth
         if budget - overhead < 64:
             return None

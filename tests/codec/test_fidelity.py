@@ -463,11 +463,12 @@ def test_avif_fallback_payload_decodes_and_is_strict(text_rgb) -> None:
 
     import codec
 
-    session = SimpleNamespace(model=SimpleNamespace(model_id=1), rgb=text_rgb)
+    session = SimpleNamespace(model=SimpleNamespace(model_id=1), rgb=text_rgb, effort="max")
     cand = guard._Guard(session, 0.5, 3000).avif(3000)
     assert cand is not None and cand.kind == "avif" and len(cand.data) <= 3000
     meta = codec.info(cand.data)
     assert meta["payload_kind"] == "avif" and meta["guard"] == "avif"
+    assert meta["effort"] == "max"  # the search's effort is recorded, not the header's default "fast"
     assert meta["guard_bytes"] == len(cand.data)
     img = np.asarray(codec.decode(cand.data))
     assert img.shape == text_rgb.shape
