@@ -382,7 +382,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Celery's per-task INFO lines of the beat's housekeeping tasks (~35 a minute when idle) are dropped
+    "filters": {"quiet_housekeeping": {"()": "gallery.logfilters.QuietHousekeeping"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        **{name: {"filters": ["quiet_housekeeping"]}
+           for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")},
+    },
 }
 
 # --- ops: health checks, login throttling, Content-Security-Policy ------------------------------
