@@ -377,13 +377,25 @@ def queue_estimate(photo: Photo) -> dict | None:
             mine = max(per_photo - spent, 1.0)
         eta = round(ahead * per_photo + mine)
     return {"ahead": ahead, "per_photo_seconds": per_photo, "eta_seconds": eta, "measured_on": len(recent),
-            "encoding": photo.status == Photo.Status.ENCODING}
+            "encoding": photo.status == Photo.Status.ENCODING, "broker_unreachable": _stuck_in_outbox(photo)}
+
+
+def _stuck_in_outbox(photo: Photo) -> bool:
+    """Whether the photo's encode message is still in the outbox after a failed publish (the broker
+    was unreachable): the photo is safe and waits for the relay, not for a worker."""
+    from .models import OutboxMessage
+
+    return photo.status == Photo.Status.PENDING and OutboxMessage.objects.filter(
+        photo_key=str(photo.pk), attempts__gt=0).exists()
 
 
 def queue_text(estimate: dict | None) -> str:
     """One sentence for the waiting photo; a photo being encoded has no queue place (not "next")."""
     if not estimate:
         return ""
+    if estimate.get("broker_unreachable"):  # "next in the queue" would be untrue: it is not queued yet
+        return ("The task queue cannot be reached right now; the upload is stored and is encoded as soon as "
+                "the queue is back.")
     ahead = estimate["ahead"]
     plural = "s" if ahead != 1 else ""
     parts = []

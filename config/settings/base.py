@@ -387,7 +387,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         **{name: {"filters": ["quiet_housekeeping"]}
-           for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")},
+           for name in ("celery.beat", "celery.worker.strategy", "celery.worker.request",
+                        "celery.app.trace")},
     },
 }
 

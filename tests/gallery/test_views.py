@@ -307,6 +307,25 @@ def test_status_has_queue_position_and_eta(alice_client, user, media_root):
     assert encoding["queue_text"].startswith("Ready in about 20 s")
 
 
+def test_a_photo_whose_message_could_not_be_published_says_so(alice_client, user, media_root):
+    from gallery.models import OutboxMessage
+
+    photo = pending_photo(user)
+    message = OutboxMessage.objects.create(task="gallery.encode_photo", args=[str(photo.pk)], user=user,
+                                           photo_key=str(photo.pk))
+    data = alice_client.get(reverse("gallery:status", args=[photo.pk])).json()
+    assert not data["queue"]["broker_unreachable"] and data["queue_text"] == "Next in the queue."  # fast path
+    OutboxMessage.objects.filter(pk=message.pk).update(attempts=1, last_error="Error 111 connecting")
+    data = alice_client.get(reverse("gallery:status", args=[photo.pk])).json()
+    assert data["queue"]["broker_unreachable"] and "cannot be reached" in data["queue_text"]
+    assert "next in the queue" not in data["queue_text"].lower()
+    page = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
+    assert "task queue cannot be reached" in page
+    OutboxMessage.objects.all().delete()  # published by the relay
+    data = alice_client.get(reverse("gallery:status", args=[photo.pk])).json()
+    assert data["queue_text"] == "Next in the queue."
+
+
 def test_photo_page_says_when_the_latent_codes_a_smaller_version(alice_client, user, media_root):
     photo = ready_photo(user, width=64, height=48)
     Photo.objects.filter(pk=photo.pk).update(codec_info={"coded_width": 32, "coded_height": 24})
