@@ -129,6 +129,7 @@ def _result_json(r: services.UploadResult) -> dict:
 def photo_detail(request: HttpRequest, pk) -> HttpResponse:
     photo = _photo(request, pk)
     is_owner = photo.owner_id == request.user.pk
+    estimate = presenters.queue_estimate(photo)
     context = {
         "photo": photo,
         "variants": presenters.variants(photo),
@@ -140,7 +141,8 @@ def photo_detail(request: HttpRequest, pk) -> HttpResponse:
         "albums": request.user.albums.all() if is_owner else [],
         "downloads": presenters.downloads(photo),
         "full_url": presenters.full_url(photo),
-        "queue_text": presenters.queue_text(presenters.queue_estimate(photo)),
+        "queue_text": presenters.queue_text(estimate),
+        "broker_unreachable": bool(estimate and estimate.get("broker_unreachable")),
         "size_note": presenters.size_note(photo),
         "error_text": presenters.error_text(photo),
         "protection": presenters.protection(photo) if photo.is_ready else None,

@@ -320,7 +320,8 @@ def test_a_photo_whose_message_could_not_be_published_says_so(alice_client, user
     assert data["queue"]["broker_unreachable"] and "cannot be reached" in data["queue_text"]
     assert "next in the queue" not in data["queue_text"].lower()
     page = alice_client.get(reverse("gallery:detail", args=[photo.pk])).content.decode()
-    assert "task queue cannot be reached" in page
+    assert "task queue cannot be reached" in page and "Waiting for the task queue" in page
+    assert "Waiting for a worker" not in page
     OutboxMessage.objects.all().delete()  # published by the relay
     data = alice_client.get(reverse("gallery:status", args=[photo.pk])).json()
     assert data["queue_text"] == "Next in the queue."
