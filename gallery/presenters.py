@@ -12,7 +12,8 @@ from codec.encoder.text import TEXT_CER_FLOOR  # torch-free (a constant next to 
 from codec.metrics.seams import SEAM_FLOOR  # numpy only
 
 from . import previews, sizes
-from .models import Comparison, Photo
+from .models import Comparison, OutboxMessage, Photo
+from .outbox import ENCODE_TASK
 from .redact import public_message
 
 FORMAT_ORDER = {"jpeg": 0, "webp": 1, "avif": 2}
@@ -383,10 +384,8 @@ def queue_estimate(photo: Photo) -> dict | None:
 def _stuck_in_outbox(photo: Photo) -> bool:
     """Whether the photo's encode message is still in the outbox after a failed publish (the broker
     was unreachable): the photo is safe and waits for the relay, not for a worker."""
-    from .models import OutboxMessage
-
     return photo.status == Photo.Status.PENDING and OutboxMessage.objects.filter(
-        photo_key=str(photo.pk), attempts__gt=0).exists()
+        task=ENCODE_TASK, photo_key=str(photo.pk), attempts__gt=0).exists()
 
 
 def queue_text(estimate: dict | None) -> str:
