@@ -158,10 +158,12 @@ def encode(
 
 def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float | None,
                      target: str | None = None, check_faces: bool = True,
-                     check_text: bool = False, quality_ref: float | None = None) -> GuardResult:
+                     check_text: bool = False, quality_ref: float | None = None,
+                     eyes_quick: bool = False) -> GuardResult:
     """Rate control + guard + face check at one byte budget (raises `BudgetError` when nothing fits).
     ``quality_ref``: the nominal file's whole-image quality in an upward target search
-    (`codec.encoder.guard._FaceGuard.acceptable`)."""
+    (`codec.encoder.guard._FaceGuard.acceptable`); ``eyes_quick``: a search's try below its cap
+    (`codec.encoder.guard._FaceGuard.eyes_quick`)."""
     fitting = ratecontrol.candidates(lambda st: len(session.stream(st, search=True)), max_bytes,
                                      scales=session.search_scales)
     setting = session.upgrade(session.pick_measured(fitting), max_bytes)
@@ -169,7 +171,8 @@ def encode_at_budget(session: EncodeSession, max_bytes: int, min_fidelity: float
     if session.effort == "max":
         data = session.refine_max(setting, data, max_bytes)
     return guard_result(session, data, max_bytes=max_bytes, min_fidelity=min_fidelity, target=target,
-                        check_faces=check_faces, check_text=check_text, quality_ref=quality_ref)
+                        check_faces=check_faces, check_text=check_text, quality_ref=quality_ref,
+                        eyes_quick=eyes_quick)
 
 
 def encode_to_target(
@@ -192,7 +195,8 @@ def encode_to_target(
         return encode_at_budget(session, cap, min_fidelity, target, check_faces, check_text)
     if base is not None:
         try:
-            first = encode_at_budget(session, base, min_fidelity, target, check_faces, check_text)
+            first = encode_at_budget(session, base, min_fidelity, target, check_faces, check_text,
+                                     eyes_quick=True)
         except BudgetError:
             first = None
         if first is not None and first.faithful:
@@ -223,7 +227,7 @@ def _bisect(session: EncodeSession, target: str, lo: int, best: GuardResult, min
         mid = int(math.sqrt(lo * hi))
         try:
             result = encode_at_budget(session, mid, min_fidelity, target, check_faces, check_text,
-                                      quality_ref)
+                                      quality_ref, eyes_quick=True)
         except BudgetError:
             lo = mid
             continue

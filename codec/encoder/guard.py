@@ -539,8 +539,14 @@ class _FaceGuard:
     for the rest of the photo wins."""
 
     def __init__(self, g: _Guard, faces: face_check.OriginalFaces, text: list | None = None,
-                 quality_ref: float | None = None, fixed_budget: bool = True) -> None:
+                 quality_ref: float | None = None, fixed_budget: bool = True,
+                 eyes_quick: bool = False) -> None:
         self.g, self.faces, self.text = g, faces, text
+        #: a try of a target search that is not its last resort (not the cap): when only the eyes fail and
+        #: no eye patch keeps them at this budget, give up at once — the search grows the budget — instead
+        #: of the region latents, face-box layers and whole-image AVIF (kodim04 at "Standard": 134 s
+        #: per budget tried, each ending unprotected or over the quality loss)
+        self.eyes_quick = eyes_quick
         #: no target search around this guard: the `FACE_FALLBACK_MAX_LOSS` tier applies
         self.fixed_budget = fixed_budget
         #: whole-image quality of the nominal file a target search started from (see `acceptable`)
@@ -580,11 +586,13 @@ class _FaceGuard:
                 done.add(stream)
                 yield stream
 
-    def layers(self, stream: bytes, base: np.ndarray, extra: Sequence[int]) -> Iterator[Candidate]:
+    def layers(self, stream: bytes, base: np.ndarray, extra: Sequence[int],
+               blocks: Sequence[int] | None = None) -> Iterator[Candidate]:
         """Face layers on ``stream``: with a budget, per codec the best quality that fits (the one
-        scoring best on the face blocks first); without, the quality ladder."""
+        scoring best on the face blocks first); without, the quality ladder. ``blocks``: the windows to
+        patch instead of the faces' (the eyes' only: `eye_candidates`)."""
         g = self.g
-        idx = sorted(set(self.blocks) | set(extra))
+        idx = sorted(set(self.blocks if blocks is None else blocks) | set(extra))
         if not idx:
             return
         if g.max_bytes is None:
@@ -720,6 +728,26 @@ class _FaceGuard:
             ref = min(ref, self.quality_ref)
         return self.g.quality(cand) >= ref - max_loss
 
+    def eye_candidates(self, chosen: Candidate) -> Iterator[Candidate]:
+        """Patch layers on the windows of the eyes only (`face_check.eye_blocks`), over the chosen latent
+        and then over smaller ones (`latents`: more bytes for the patch): when every face is kept but for
+        its eyes (an iris redrawn, `FaceVerdict.only_eyes_failed`), a few windows of classical pixels keep
+        them for far fewer bytes than the whole face box or the whole-image AVIF (kodim04 at 0.15 bpp:
+        docs/bench/faces/eyes_kodim04_standard.md)."""
+        if chosen.stream is None or chosen.decoded is None or chosen.kind not in ("plain", "patches"):
+            return
+        idx = face_check.eye_blocks(self.g.rgb, self.faces, self.g.grid)
+        if not idx:
+            return
+        for stream in self.latents(chosen):
+            if stream == chosen.stream:
+                extra = chosen.layer.indices if chosen.layer is not None else ()
+                base = chosen.decoded if chosen.kind == "plain" else decode_latent_stream(
+                    self.g.session.model, stream)
+            else:
+                extra, base = (), decode_latent_stream(self.g.session.model, stream)
+            yield from itertools.islice(self.layers(stream, base, extra, blocks=idx), 2)
+
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
         if first.ok or not self.blocks or chosen.decoded is None:
@@ -727,6 +755,22 @@ class _FaceGuard:
         self.plain_quality = self.g.quality(chosen)
         tried: list[tuple[Candidate, FaceVerdict]] = [(chosen, first)]
         self.chosen = chosen
+        if first.only_eyes_failed:
+            starved: bytes | None = None  # a latent whose eye patch kept the eyes but lost too much quality
+            for cand in self.eye_candidates(chosen):
+                if starved is not None and cand.stream != starved:
+                    break  # the next latents are smaller still: they lose more
+                if cand.layer is not None and (cand.layer.quality or 0) < MIN_PATCH_QUALITY:
+                    continue  # blocks across the eyes (kodim04: AVIF q15 at the chosen latent's bytes)
+                v = self.verdict(cand)
+                cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
+                tried.append((cand, v))
+                if v.ok and not self.seamy(cand):
+                    if self.acceptable(cand, chosen):
+                        return cand, v
+                    starved = cand.stream
+            if self.eyes_quick:
+                return chosen, first
         for cand in self.region_candidates():
             v = self.verdict(cand)
             cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
@@ -794,10 +838,12 @@ class _FaceGuard:
 
 def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, min_fidelity: float | None,
                  check_faces: bool = True, target: str | None = None,
-                 check_text: bool = False, quality_ref: float | None = None) -> GuardResult:
+                 check_text: bool = False, quality_ref: float | None = None,
+                 eyes_quick: bool = False) -> GuardResult:
     """The fidelity guard (see above) plus the identity check (`_FaceGuard`): the file to write
     (≤ ``max_bytes``, with the fidelity, face and ``target`` tags) and why. ``min_fidelity=0`` turns
-    both off (the file as written). ``quality_ref``: see `_FaceGuard.acceptable`."""
+    both off (the file as written). ``quality_ref``: see `_FaceGuard.acceptable`. ``eyes_quick``: see
+    `_FaceGuard.eyes_quick`."""
     floor = resolve_floor(min_fidelity)
     if floor <= 0.0:
         return GuardResult(data, None)
@@ -819,7 +865,8 @@ def guard_result(session: EncodeSession, data: bytes, *, max_bytes: int | None, 
     if faces is not None:
         if chosen.decoded is None:
             chosen.decoded = decode_rgb(chosen.data, model=session.model, max_pixels=None)
-        face_guard = _FaceGuard(g, faces, text, quality_ref, fixed_budget=target is None)
+        face_guard = _FaceGuard(g, faces, text, quality_ref, fixed_budget=target is None,
+                                eyes_quick=eyes_quick)
         chosen, verdict = face_guard.protect(chosen)
         plain_quality = face_guard.plain_quality
     if chosen.kind == "patches":  # the file says how visible its patched windows are

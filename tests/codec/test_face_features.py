@@ -27,6 +27,18 @@ def face(astronaut: np.ndarray) -> tuple[idm.FaceBox, np.ndarray]:
     return box, idm.face_landmarks(astronaut, box)
 
 
+@pytest.fixture(scope="module")
+def astronaut_big(astronaut: np.ndarray) -> np.ndarray:
+    """The crop at 2× (512×512): eyes ≈ 34 px, over `ff.SHAPE_MIN_EYE_PX` (eye_shape is measured)."""
+    return np.asarray(Image.fromarray(astronaut).resize((512, 512), Image.Resampling.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def face_big(astronaut_big: np.ndarray) -> tuple[idm.FaceBox, np.ndarray]:
+    (box,) = idm.detect_faces(astronaut_big)
+    return box, idm.face_landmarks(astronaut_big, box)
+
+
 def _verdict(original: np.ndarray, decoded: np.ndarray, box: idm.FaceBox) -> face_check.FaceVerdict:
     return face_check.check(original, decoded, face_check.OriginalFaces((box,), 0))
 
@@ -48,12 +60,12 @@ def test_regions_follow_the_landmarks(face: tuple[idm.FaceBox, np.ndarray]) -> N
     assert box.left < reg.mouth.cx < box.right
 
 
-def test_same_image_has_zero_feature_deltas(astronaut: np.ndarray) -> None:
-    (f,) = idm.compare_faces(astronaut, astronaut.copy(), probe_small=False).measured
+def test_same_image_has_zero_feature_deltas(astronaut_big: np.ndarray) -> None:
+    (f,) = idm.compare_faces(astronaut_big, astronaut_big.copy(), probe_small=False).measured
     assert f.features is not None
     for key in ff.FEATURE_KEYS:
         assert getattr(f.features, key) == pytest.approx(0.0, abs=1e-9), key
-    rep = idm.compare_faces(astronaut, astronaut.copy(), probe_small=False)
+    rep = idm.compare_faces(astronaut_big, astronaut_big.copy(), probe_small=False)
     assert set(rep.to_dict()["worst_features"]) == set(ff.FEATURE_KEYS)
 
 
@@ -120,3 +132,56 @@ def test_low_chroma_iris_turned_brown_fails(astronaut: np.ndarray,
     assert v.worst_eye_delta_e is not None and v.worst_eye_delta_e < face_check.EYE_DELTA_E_FLOOR
     assert v.worst_eye_hue is not None and v.worst_eye_hue > face_check.EYE_HUE_FLOOR
     assert not v.features_kept and not v.kept
+
+
+@pytest.mark.parametrize("failure", ["iris_reshaped", "gaze_turned"])
+def test_redrawn_irises_fail_eye_shape_where_identity_is_blind(astronaut_big: np.ndarray,
+                                                                face_big: tuple[idm.FaceBox, np.ndarray],
+                                                                failure: str) -> None:
+    astronaut = astronaut_big
+    box, lm = face_big
+    make = {"iris_reshaped": ff.reshape_irises, "gaze_turned": ff.turn_gaze}[failure]
+    bad = make(astronaut, lm)
+    assert np.abs(bad.astype(int) - astronaut).max() > 40  # drawn at full contrast, nothing softened
+    v = _verdict(astronaut, bad, box)
+    assert v.worst_distance is not None and v.worst_distance <= face_check.IDENTITY_FLOOR
+    assert v.worst_eye_shape is not None and v.worst_eye_shape > face_check.EYE_SHAPE_FLOOR
+    assert not v.kept and v.only_eyes_failed
+
+
+def test_eye_shape_forgives_a_blur_that_eye_structure_does_not(
+        astronaut: np.ndarray, astronaut_big: np.ndarray, face: tuple[idm.FaceBox, np.ndarray],
+        face_big: tuple[idm.FaceBox, np.ndarray]) -> None:
+    from PIL import ImageFilter
+
+    # small eyes (17 px) are not measured: a codec's blur there is not told apart from a redrawn iris
+    assert ff.compare_features(astronaut, ff.reshape_irises(astronaut, face[1]), face[1]).eye_shape is None
+    astronaut = astronaut_big
+    _box, lm = face_big
+    soft = np.asarray(Image.fromarray(astronaut).filter(ImageFilter.GaussianBlur(1.5)))
+    blurred = ff.compare_features(astronaut, soft, lm)
+    reshaped = ff.compare_features(astronaut, ff.reshape_irises(astronaut, lm), lm)
+    assert blurred.eye_shape is not None and reshaped.eye_shape is not None
+    assert blurred.eye_shape < face_check.EYE_SHAPE_FLOOR < reshaped.eye_shape
+    # the unblurred structure number ranks them the other way round: the blind spot eye_shape closes
+    assert blurred.eye_structure is not None and reshaped.eye_structure is not None
+    assert blurred.eye_structure / blurred.eye_shape > reshaped.eye_structure / reshaped.eye_shape
+
+
+def test_eye_blocks_cover_the_eyes_not_the_face(astronaut: np.ndarray,
+                                                face: tuple[idm.FaceBox, np.ndarray]) -> None:
+    from codec.container.patchlayer import Grid
+
+    box, lm = face
+    from codec.metrics.fidelity import BLOCK
+
+    grid = Grid(astronaut.shape[0], astronaut.shape[1], BLOCK)
+    faces = face_check.OriginalFaces((box,), 0)
+    eyes = face_check.eye_blocks(astronaut, faces, grid)
+    whole = face_check.face_blocks(faces, grid)
+    assert eyes and set(eyes) <= set(whole) and len(eyes) < len(whole) / 2
+    ys, xs = grid.origins()
+    for eye in ff.feature_regions(lm).eyes:
+        r = next(i for i, y in enumerate(ys) if y <= eye.cy < y + grid.bh)
+        c = next(j for j, x in enumerate(xs) if x <= eye.cx < x + grid.bw)
+        assert r * len(xs) + c in eyes

@@ -326,3 +326,37 @@ def test_identity_minimum_is_40_px_whatever_the_detection_level() -> None:
     found = faces.detect(canvas)
     assert found is not None and len(found.boxes) == 1 and found.small == () and found.too_small is None
     assert 40 <= found.boxes[0].size < 80
+
+
+def test_eye_patch_brings_redrawn_eyes_back() -> None:
+    """When only the eyes fail (an iris redrawn, `FaceVerdict.only_eyes_failed`) the face guard first tries
+    a patch layer on the eyes' windows alone: it covers the eyes (not the face box), fits the budget and
+    brings the eyes' shape back toward the original's."""
+    from skimage import data
+
+    from codec.encoder import faces as face_check
+    from codec.encoder import guard, ratecontrol
+    from codec.encoder.session import EncodeSession
+    from codec.models import get_model
+
+    crop = Image.fromarray(np.ascontiguousarray(data.astronaut()[0:256, 96:352]))
+    rgb = np.asarray(crop.resize((512, 512), Image.LANCZOS))  # eyes ≈ 34 px: over SHAPE_MIN_EYE_PX
+    session = EncodeSession(get_model("taesd"), rgb, "fast")
+    faces = session.faces()
+    assert faces is not None and len(faces.boxes) == 1
+    budget = 4000
+    setting = ratecontrol.search(lambda st: len(session.stream(st, search=True)), 3000)
+    g = guard._Guard(session, guard.resolve_floor(None), budget)
+    chosen = g.evaluate(session.stream(setting))[0]
+    fg = guard._FaceGuard(g, faces)
+    plain = fg.verdict(chosen)
+    assert plain.worst_eye_shape is not None
+    eyes = set(face_check.eye_blocks(rgb, faces, g.grid))
+    assert eyes and len(eyes) < len(fg.blocks) / 3
+    cands = list(fg.eye_candidates(chosen))
+    assert cands
+    for c in cands:
+        assert c.kind == "patches" and c.layer is not None and set(c.layer.indices) == eyes
+        assert g.fits(c.data)
+    best = min(fg.verdict(c).worst_eye_shape for c in cands)
+    assert best < 0.7 * plain.worst_eye_shape
