@@ -49,12 +49,14 @@ bench-rd: venv
 # Faces and text (issue 12): identity distance / landmark shift / still-detected per face for the latent,
 # AVIF and WebP at the same bytes on the held-out faces set (docs/bench/faces/set.json; whole photos +
 # 256×256 face photos), the face protection before/after on the portraits, the gallery's target search
-# with and without region latents (faces coded as small latents of their own), OCR CER of rendered text,
-# then docs/bench/faces/report.md from those JSON files (about an hour on 2 cores)
+# with and without region latents (faces coded as small latents of their own), the eye-shape check on/off
+# on the held-out training faces at 512 px (12 min), OCR CER of rendered text, then
+# docs/bench/faces/report.md from those JSON files (about 75 minutes on 2 cores)
 bench-faces: venv
 	$(BIN)/python scripts/faces_bench.py --splits test --full-splits test --crops --effort default --out docs/bench/faces/results_test_crops.json
 	$(BIN)/python scripts/faces_protection_bench.py
 	$(BIN)/python scripts/faces_regions_bench.py --images kodim04,kodim15,kodim18,astronaut --bpp 0.10 --out docs/bench/faces/regions/test_0.10
+	$(BIN)/python scripts/eye_protection_bench.py
 	$(BIN)/python scripts/text_bench.py
 	$(BIN)/python scripts/faces_report.py
 
