@@ -341,7 +341,7 @@ def eye_blocks(rgb: np.ndarray, faces: OriginalFaces, grid: object, pad: float =
     """Indices of the guard grid's windows that overlap an eye of a measured face: each eye ellipse of
     `codec.metrics.face_features` (from the ORIGINAL's landmarks, semi-axes grown by ``pad``) — what an
     eye patch covers when only the eyes fail (`FaceVerdict.only_eyes_failed`): a few windows per eye
-    (kodim04: 12 of the face box's 196) instead of the whole face box."""
+    (kodim04: 18 of the face box's 196) instead of the whole face box."""
     from codec.container.patchlayer import Grid
 
     assert isinstance(grid, Grid)
