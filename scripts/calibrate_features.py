@@ -124,18 +124,16 @@ def measure(orig: np.ndarray, dec: np.ndarray, box: idm.FaceBox, lm: np.ndarray,
             "detected": f.detected_in_decoded, "id_ok": id_ok, **feats}
 
 
-#: Crop side (px): the face box is half of it (`face_crop`); ``--side`` sets it (512: eyes ≈ 40 px).
-SIDE = [256]
-
-
-def crops(split: str, spec: dict) -> list[tuple[str, np.ndarray, idm.FaceBox]]:
+def crops(split: str, spec: dict, side: int = 256) -> list[tuple[str, np.ndarray, idm.FaceBox]]:
+    """Every face ≥ 48 px of the ``split`` photos as a ``side``-px crop (the face box is half of it,
+    `face_crop`; 512: eyes ≈ 40 px), with its box in the crop."""
     out = []
     for it in (i for i in spec["images"] if i["split"] == split):
         rgb = load(it["path"])
         for i, f in enumerate(idm.compare_faces(rgb, rgb, probe_small=False).measured):
             if f.box.size < 48:
                 continue
-            crop, mapped = face_crop(rgb, f.box, SIDE[0])
+            crop, mapped = face_crop(rgb, f.box, side)
             found = [b for b in idm.detect_faces(crop) if b.iou(mapped) >= idm.MATCH_IOU]
             box = max(found, key=lambda b: b.size) if found else mapped
             out.append((f"{it['name'].replace('/', '_')}#{i}", crop, box))
@@ -165,11 +163,12 @@ def row_key(r: dict) -> tuple:
     return r["split"], r["face"], r["kind"], r["codec"], round(float(r["bpp"]), 2)
 
 
-def collect(split: str, spec: dict, bpps: list[float], cache: Path, known: dict | None = None) -> list[dict]:
+def collect(split: str, spec: dict, bpps: list[float], cache: Path, known: dict | None = None,
+            side: int = 256) -> list[dict]:
     """Rows of one split; ``known`` (row_key → an earlier run's row) reuses its identity numbers."""
     rows = []
     known = known or {}
-    for key, crop, box in crops(split, spec):
+    for key, crop, box in crops(split, spec, side):
         lm = idm.face_landmarks(crop, box)
         iod = float(ff.feature_regions(lm).iod)
         base = {"split": split, "face": key, "face_px": box.size, "iod_px": iod,
@@ -293,7 +292,8 @@ def score(rows: list[dict], floors: dict) -> dict:
     return out
 
 
-def rejected_grid(rows: list[dict], floors: dict, spec: dict, cache: Path, path: Path) -> int:
+def rejected_grid(rows: list[dict], floors: dict, spec: dict, cache: Path, path: Path,
+                  side: int = 256) -> int:
     """Original | decode crops (eyes to mouth) of every id-accepted natural decode the feature floors
     reject, labelled with the metrics over their floors: to judge by eye whether the rejection is fair."""
     from PIL import ImageDraw
@@ -301,7 +301,7 @@ def rejected_grid(rows: list[dict], floors: dict, spec: dict, cache: Path, path:
     rej = [r for r in rows if r["kind"] == "natural" and r["id_ok"] and over(r, floors)]
     if not rej:
         return 0
-    faces = {(s, k): (c, b) for s in ("calibration", "heldout") for k, c, b in crops(s, spec)}
+    faces = {(s, k): (c, b) for s in ("calibration", "heldout") for k, c, b in crops(s, spec, side)}
     tiles = []
     for r in rej:
         crop, box = faces[(r["split"], r["face"])]
@@ -327,14 +327,14 @@ def rejected_grid(rows: list[dict], floors: dict, spec: dict, cache: Path, path:
     return len(tiles)
 
 
-def sweep_shape_blur(spec: dict, rows: list[dict], cache: Path, blurs: list[float]) -> dict:
+def sweep_shape_blur(spec: dict, rows: list[dict], cache: Path, blurs: list[float], side: int) -> dict:
     """How well ``eye_shape`` separates its positives (`POSITIVE_CODECS`' id-accepted natural decodes)
     from its target failures on the CALIBRATION half, per pre-blur (`ff.SHAPE_BLUR` candidates): Youden's
     J and the share of the latent's id-accepted decodes above that Youden point. Chooses the pre-blur."""
     ok = {(r["face"], r["codec"], round(float(r["bpp"]), 2)) for r in rows
           if r["split"] == "calibration" and r["kind"] == "natural" and r["id_ok"]}
     scores: dict[float, dict[str, list[float]]] = {b: {"pos": [], "neg": [], "latent": []} for b in blurs}
-    for key, crop, box in crops("calibration", spec):
+    for key, crop, box in crops("calibration", spec, side):
         lm = idm.face_landmarks(crop, box)
         reg = ff.feature_regions(lm)
         for _face, name, bpp in sorted(k for k in ok if k[0] == key):
@@ -381,10 +381,10 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.time()
     spec = json.loads(Path(args.set).read_text())
-    SIDE[0] = args.side
     if args.sweep_shape_blur:
         rows = json.loads(Path(args.rows).read_text())
-        print(json.dumps(sweep_shape_blur(spec, rows, Path(args.cache), args.sweep_shape_blur), indent=1))
+        sweep = sweep_shape_blur(spec, rows, Path(args.cache), args.sweep_shape_blur, args.side)
+        print(json.dumps(sweep, indent=1))
         return
     if args.reuse_rows:
         rows = json.loads(Path(args.rows).read_text())
@@ -394,7 +394,7 @@ def main() -> None:
             known = {row_key(r): r for r in json.loads(Path(args.rows).read_text())}
         rows = []
         for split in ("calibration", "heldout"):
-            rows += collect(split, spec, args.bpp, Path(args.cache), known)
+            rows += collect(split, spec, args.bpp, Path(args.cache), known, args.side)
         Path(args.rows).parent.mkdir(parents=True, exist_ok=True)
         Path(args.rows).write_text(json.dumps(rows))
     calib = [r for r in rows if r["split"] == "calibration"]
@@ -412,7 +412,7 @@ def main() -> None:
         "elapsed_s": round(time.time() - t0, 1),
     }
     if args.grid:
-        n = rejected_grid(rows, floors, spec, Path(args.cache), Path(args.grid))
+        n = rejected_grid(rows, floors, spec, Path(args.cache), Path(args.grid), args.side)
         result["rejected_grid"] = {"path": args.grid, "tiles": n}
     Path(args.out).write_text(json.dumps(result, indent=1))
     keys = ("faces", "floors", "calibration_score", "heldout_score")

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_features import SIDE, crops  # noqa: E402
+from calibrate_features import crops  # noqa: E402
 
 import codec  # noqa: E402
 from codec.encoder import faces as face_check  # noqa: E402
@@ -62,12 +62,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    SIDE[0] = args.side
     shipped = face_check.EYE_SHAPE_FLOOR
     spec = json.loads(Path(args.set).read_text())
     rows = []
     t0 = time.time()
-    for key, crop, box in crops(args.split, spec):
+    for key, crop, box in crops(args.split, spec, args.side):
         for bpp in args.bpp:
             budget = int(bpp * crop.shape[0] * crop.shape[1] / 8)
             row = {"face": key, "bpp": bpp, "budget": budget,

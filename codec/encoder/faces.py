@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from codec.metrics.identity import (
     min_face_px,
 )
 from codec.metrics.invented_detail import detail_error
+
+if TYPE_CHECKING:
+    from codec.container.patchlayer import Grid
 
 #: Floors a face of the decode must stay under, calibrated by H6 on the CALIBRATION half of the TRAINING
 #: faces (never Kodak or the test faces): docs/bench/faces/calibration.json (scripts/calibrate_identity.py,
@@ -325,16 +329,19 @@ def face_blocks(faces: OriginalFaces, grid: object, margin: float = 0.15) -> lis
     from codec.container.patchlayer import Grid
 
     assert isinstance(grid, Grid)
-    ys, xs = grid.origins()
     out: set[int] = set()
     for b in (*faces.boxes, *faces.small):
         mx, my = margin * (b.right - b.left), margin * (b.bottom - b.top)
-        x0, x1 = b.left - mx, b.right + mx
-        y0, y1 = b.top - my, b.bottom + my
-        rows = [i for i, y in enumerate(ys) if y < y1 and y + grid.bh > y0]
-        cols = [j for j, x in enumerate(xs) if x < x1 and x + grid.bw > x0]
-        out.update(r * len(xs) + c for r in rows for c in cols)
+        out |= _windows(grid, b.left - mx, b.top - my, b.right + mx, b.bottom + my)
     return sorted(out)
+
+
+def _windows(grid: Grid, x0: float, y0: float, x1: float, y1: float) -> set[int]:
+    """Indices of the grid's windows that overlap the rectangle [x0, x1) × [y0, y1)."""
+    ys, xs = grid.origins()
+    rows = [i for i, y in enumerate(ys) if y < y1 and y + grid.bh > y0]
+    cols = [j for j, x in enumerate(xs) if x < x1 and x + grid.bw > x0]
+    return {r * len(xs) + c for r in rows for c in cols}
 
 
 def eye_blocks(rgb: np.ndarray, faces: OriginalFaces, grid: object, pad: float = 1.15) -> list[int]:
@@ -345,15 +352,11 @@ def eye_blocks(rgb: np.ndarray, faces: OriginalFaces, grid: object, pad: float =
     from codec.container.patchlayer import Grid
 
     assert isinstance(grid, Grid)
-    ys, xs = grid.origins()
     out: set[int] = set()
     for b in faces.boxes:
         for eye in feature_regions(face_landmarks(rgb, b)).eyes:
             c, s = abs(np.cos(eye.angle)), abs(np.sin(eye.angle))
             hw = pad * float(np.hypot(eye.ax * c, eye.ay * s))  # half extents of the rotated ellipse
             hh = pad * float(np.hypot(eye.ax * s, eye.ay * c))
-            x0, x1, y0, y1 = eye.cx - hw, eye.cx + hw, eye.cy - hh, eye.cy + hh
-            rows = [i for i, y in enumerate(ys) if y < y1 and y + grid.bh > y0]
-            cols = [j for j, x in enumerate(xs) if x < x1 and x + grid.bw > x0]
-            out.update(r * len(xs) + c for r in rows for c in cols)
+            out |= _windows(grid, eye.cx - hw, eye.cy - hh, eye.cx + hw, eye.cy + hh)
     return sorted(out)

@@ -740,13 +740,25 @@ class _FaceGuard:
         if not idx:
             return
         for stream in self.latents(chosen):
-            if stream == chosen.stream:
-                extra = chosen.layer.indices if chosen.layer is not None else ()
-                base = chosen.decoded if chosen.kind == "plain" else decode_latent_stream(
-                    self.g.session.model, stream)
-            else:
-                extra, base = (), decode_latent_stream(self.g.session.model, stream)
+            base, extra = self.base_of(stream, chosen)
             yield from itertools.islice(self.layers(stream, base, extra, blocks=idx), 2)
+
+    def base_of(self, stream: bytes, chosen: Candidate) -> tuple[np.ndarray, Sequence[int]]:
+        """The decode of latent ``stream`` (the chosen file's own when it is that plain file) and the
+        windows a layer over it must keep (the chosen file's block-guard patches, over its own stream)."""
+        if stream == chosen.stream and chosen.decoded is not None and chosen.kind == "plain":
+            base = chosen.decoded
+        else:
+            base = decode_latent_stream(self.g.session.model, stream)
+        extra = chosen.layer.indices if (chosen.layer is not None and stream == chosen.stream) else ()
+        return base, extra
+
+    def tried(self, cand: Candidate, tried: list[tuple[Candidate, FaceVerdict]]) -> FaceVerdict:
+        """The verdict of a protection candidate, its protection bytes set, recorded in ``tried``."""
+        v = self.verdict(cand)
+        cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
+        tried.append((cand, v))
+        return v
 
     def protect(self, chosen: Candidate) -> tuple[Candidate, FaceVerdict]:
         first = self.verdict(chosen)
@@ -762,9 +774,7 @@ class _FaceGuard:
                     break  # the next latents are smaller still: they lose more
                 if cand.layer is not None and (cand.layer.quality or 0) < MIN_PATCH_QUALITY:
                     continue  # blocks across the eyes (kodim04: AVIF q15 at the chosen latent's bytes)
-                v = self.verdict(cand)
-                cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
-                tried.append((cand, v))
+                v = self.tried(cand, tried)
                 if v.ok and not self.seamy(cand):
                     if self.acceptable(cand, chosen):
                         return cand, v
@@ -772,21 +782,13 @@ class _FaceGuard:
             if self.eyes_quick:
                 return chosen, first
         for cand in self.region_candidates():
-            v = self.verdict(cand)
-            cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
-            tried.append((cand, v))
+            v = self.tried(cand, tried)
             if v.ok and self.acceptable(cand, chosen):
                 return cand, v
         for stream in self.latents(chosen):
-            if stream == chosen.stream and chosen.decoded is not None and chosen.kind == "plain":
-                base = chosen.decoded
-            else:
-                base = decode_latent_stream(self.g.session.model, stream)
-            extra = chosen.layer.indices if (chosen.layer is not None and stream == chosen.stream) else ()
+            base, extra = self.base_of(stream, chosen)
             for cand in self.candidates(stream, base, extra):
-                v = self.verdict(cand)
-                cand.protection_bytes = len(section_bytes(parse(cand.data)[0]))
-                tried.append((cand, v))
+                v = self.tried(cand, tried)
                 if v.ok and self.acceptable(cand, chosen) and not self.seamy(cand):
                     return cand, v
         avif = self.g.avif(self.g.max_bytes if self.g.max_bytes is not None else 2 * len(chosen.data))

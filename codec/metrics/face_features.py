@@ -534,25 +534,14 @@ def reshape_irises(img: np.ndarray, landmarks: np.ndarray, share: float = 0.5) -
 def turn_gaze(img: np.ndarray, landmarks: np.ndarray, shift: float = 0.2) -> np.ndarray:
     """Synthetic failure: the gaze turned — each eye's content moved ``shift`` eye widths along the eye
     axis inside the eye ellipse (iris and pupil slide toward one corner), at full sharpness."""
+    from scipy import ndimage  # calibration and tests only: not on the encoder's import path
+
     reg = feature_regions(landmarks)
     arr = np.asarray(img)
     out = arr
     for eye, ew in zip(reg.eyes, reg.eye_width, strict=True):
         dx, dy = shift * ew * np.cos(eye.angle), shift * ew * np.sin(eye.angle)
         opening = Region(eye.cx, eye.cy, APERTURE[0] * ew, APERTURE[1] * ew, eye.angle)
-        out = _blend_region(out, _translate(arr, dx, dy), opening)
+        moved = ndimage.shift(arr.astype(np.float64), (dy, dx, 0), order=1, mode="nearest")  # bilinear
+        out = _blend_region(out, moved, opening)
     return out
-
-
-def _translate(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """``img`` moved by (dx, dy) px, bilinear, edges repeated."""
-    h, w = img.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    sx, sy = np.clip(xx - dx, 0, w - 1), np.clip(yy - dy, 0, h - 1)
-    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    a = np.asarray(img, np.float64)
-    top = a[y0, x0] * (1 - fx) + a[y0, x1] * fx
-    bot = a[y1, x0] * (1 - fx) + a[y1, x1] * fx
-    return top * (1 - fy) + bot * fy
