@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codec.container.header import PAYLOAD_AVIF, PAYLOAD_LATENT, Header
+from codec.container.patchlayer import MAX_MARGIN
 from codec.container.wire import Reader
 from codec.errors import BitstreamError, DecodeLimitError
 from codec.models.specs import MODELS_BY_ID
@@ -142,17 +143,19 @@ class DecodeCost:
 
 
 def _atlas_pixels(h: Header) -> int:
-    """Pixels of the patch-layer atlas (an upper bound: ``2·n`` blocks), read from its first fields."""
+    """Pixels of the patch-layer atlas (an upper bound: ``2·n`` slots, a blend-mode slot with the
+    largest margin), read from its first fields."""
     if h.patch_layer is None:
         return 0
     try:
         r = Reader(bytes(h.patch_layer), len(h.patch_layer))
-        r.u8("patch layer kind")
+        kind = r.u8("patch layer kind")
         block = r.u8("patch layer block size")
         n = r.varint("patch layer block count", 1 << 31)
     except BitstreamError:
         return 0  # the decoder's patch-layer parse refuses it before anything is decoded
-    return 2 * n * min(block, h.width) * min(block, h.height)
+    m = 2 * MAX_MARGIN if (kind >> 3) & 0x03 else 0
+    return 2 * n * (min(block, h.width) + m) * (min(block, h.height) + m)
 
 
 def estimate(h: Header, payload_bytes: int) -> DecodeCost:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from codec.container import regionlayer, residuallayer
+from codec.container import patchlayer, regionlayer, residuallayer
 from codec.container.cost import estimate
 from codec.container.header import (
     _TAGS,
@@ -85,6 +85,7 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
         out["decode_cost"] = estimate(h, payload_bytes).as_dict()
     if h.patch_layer is not None:
         out["patch_layer_bytes"] = len(h.patch_layer)
+        out["patch_layer"] = _patches(h)
     if h.region_layer is not None:  # faces coded once more as small latents (issue 12)
         out["region_layer_bytes"] = len(h.region_layer)
         out["regions"] = _regions(h)
@@ -98,6 +99,19 @@ def header_to_dict(header: Header, total_bytes: int, *, payload_bytes: int | Non
         out["guard_bytes"] = (int(total_bytes) if h.payload_kind == PAYLOAD_AVIF
                               else len(section_bytes(dataclasses.replace(h, residual_layer=None))))
     return out
+
+
+def _patches(h: Header) -> dict[str, object] | str:
+    """Codec, windows and mode of the patch layer, or why it does not parse."""
+    try:
+        layer = patchlayer.parse(h.patch_layer or b"", h.width, h.height)
+    except BitstreamError as exc:
+        return f"invalid: {exc}"
+    grid = patchlayer.Grid(h.height, h.width, layer.block)
+    mode = {patchlayer.MODE_BLEND: "blend", patchlayer.MODE_FEATHER: "feather"}.get(layer.mode, "replace")
+    return {"codec": layer.codec, "block": layer.block, "windows": len(layer.indices), "mode": mode,
+            "margin": layer.margin, "feather": layer.feather,
+            "atlas_size": list(layer.atlas_size(grid)), "atlas_bytes": len(layer.atlas)}
 
 
 def _residual(h: Header) -> dict[str, object] | str:

@@ -279,45 +279,125 @@ def test_resolve_floor() -> None:
 # -------------------------------------------------------------------------------- patch layer
 
 
-def test_patch_layer_round_trip_edges_and_overlap() -> None:
+@pytest.mark.parametrize(("margin", "feather"), [(0, 0), (4, 0), (0, 4)])
+def test_patch_layer_round_trip_edges_and_overlap(margin: int, feather: int) -> None:
     rgb = _photo(70, 100)  # edge windows shifted inwards: rows at 0, 32, 38; cols at 0, 32, 64, 68
     grid = patchlayer.Grid(70, 100, 32)
     assert grid.origin(3) == (0, 68) and grid.origin(11) == (38, 68)
     base = np.zeros_like(rgb)
     for codec_name in ("webp", "jxl", "avif"):
-        layer = guard.build_layer(rgb, grid, [11, 0, 5], codec_name, 90)
+        layer = guard.build_layer(rgb, grid, [11, 0, 5], codec_name, 90, margin=margin, feather=feather)
+        assert layer.mode == (patchlayer.MODE_BLEND if margin else patchlayer.MODE_FEATHER if feather
+                              else patchlayer.MODE_REPLACE)
+        assert layer.atlas_size(grid) == (3 * (32 + 2 * margin), 32 + 2 * margin)
         body = patchlayer.pack(layer)
         parsed = patchlayer.parse(body, 100, 70)
-        assert parsed == layer and parsed.indices == (0, 5, 11)
+        assert parsed == layer and parsed.indices == (0, 5, 11) and (parsed.margin, parsed.feather) == (
+            margin, feather)
         out = patchlayer.apply(base, parsed)
         for idx in parsed.indices:
             y0, x0 = grid.origin(idx)
-            err = np.abs(out[y0 : y0 + 32, x0 : x0 + 32].astype(int) - rgb[y0 : y0 + 32, x0 : x0 + 32]).mean()
+            f = feather  # feathered edges mix with the (black) base: compare the inside
+            err = np.abs(out[y0 + f : y0 + 32 - f, x0 + f : x0 + 32 - f].astype(int)
+                         - rgb[y0 + f : y0 + 32 - f, x0 + f : x0 + 32 - f]).mean()
             assert err < 8, (codec_name, idx, err)
-        assert not out[0:32, 32:64].any()  # block 1 was not patched
+        assert not out[0 : 32 - margin, 32 + margin : 64 - margin].any()  # block 1 was not patched
     tiny = _photo(12, 20)
-    layer = guard.build_layer(tiny, patchlayer.Grid(12, 20, 32), [0], "webp", 95)
+    layer = guard.build_layer(tiny, patchlayer.Grid(12, 20, 32), [0], "webp", 95, margin, feather)
     assert patchlayer.apply(np.zeros_like(tiny), patchlayer.parse(patchlayer.pack(layer), 20, 12)).any()
 
 
-def test_patch_layer_parse_rejects_corruption() -> None:
+def test_patch_layer_blend_mode_fades_over_the_margin() -> None:
+    """Blend mode: the window is the patch, the margin a linear ramp into the base, overlapping slots
+    are averaged (not pasted in order), and the atlas holds the window grown by the original's pixels."""
+    rgb = np.full((64, 96, 3), 200, np.uint8)
+    grid = patchlayer.Grid(64, 96, 32)
+    layer = guard.build_layer(rgb, grid, [0], "webp", 100, margin=4)
+    out = patchlayer.apply(np.zeros_like(rgb), patchlayer.parse(patchlayer.pack(layer), 96, 64))
+    assert np.abs(out[:32, :32].astype(int) - 200).max() <= 2
+    row = out[10, 32:38, 0].astype(int)  # 4 margin pixels then untouched base
+    assert np.allclose(row[:4], 200 * np.array([0.875, 0.625, 0.375, 0.125]), atol=3) and not row[4:].any()
+    assert not out[36:, :].any() and not out[:, 36:].any()
+    ramp = patchlayer.margin_ramp(32, 4)
+    assert ramp.shape == (40,) and ramp[4:36].min() == 1.0 and ramp[0] == ramp[-1] == 0.125
+    # the slot of an inner window holds its real neighbourhood, the image border is edge-replicated
+    photo = _photo(64, 96)
+    atlas = patchlayer.make_atlas(photo, grid, [1], 1, margin=4)
+    assert atlas.shape == (40, 40, 3)
+    assert np.array_equal(atlas[4:, :], photo[0:36, 28:68]) and np.array_equal(atlas[0], photo[0, 28:68])
+    # grown windows: what a blend layer changes
+    assert grid.touching([0], 4) == [0, 1, 3, 4] and grid.touching([0], 0) == [0]
+
+
+def test_patch_layer_feather_mode_fades_only_free_edges() -> None:
+    """Feather mode: replace mode's atlas (no extra pixels), each window fading in over its outer pixels
+    on the sides that touch neither another window of the layer nor the image border."""
+    grid = patchlayer.Grid(96, 128, 32)  # 3 × 4 windows
+    wy, wx = patchlayer.feather_ramps(grid, [5, 6], 5, 4)  # window (1, 1); (1, 2) is in the layer
+    ramp = np.array([0.125, 0.375, 0.625, 0.875], np.float32)
+    assert np.allclose(wy[:4], ramp) and np.allclose(wy[-4:], ramp[::-1]) and wy[4:-4].min() == 1.0
+    assert np.allclose(wx[:4], ramp) and wx[4:].min() == 1.0  # the right side touches window 6
+    wy, wx = patchlayer.feather_ramps(grid, [0], 0, 4)  # top-left corner: image border on two sides
+    assert wy[:28].min() == wx[:28].min() == 1.0 and np.allclose(wy[-4:], ramp[::-1])
+    rgb = np.full((96, 128, 3), 200, np.uint8)
+    layer = guard.build_layer(rgb, grid, [5, 6], "webp", 100, margin=0, feather=4)
+    assert layer.mode == patchlayer.MODE_FEATHER and layer.atlas_size(grid) == (64, 32)
+    out = patchlayer.apply(np.zeros_like(rgb), patchlayer.parse(patchlayer.pack(layer), 128, 96))
+    assert np.abs(out[40:56, 36:92].astype(int) - 200).max() <= 2  # inside, across the shared edge
+    assert np.allclose(out[48, 32:36, 0], 200 * ramp, atol=3) and not out[:32].any() and not out[:, :32].any()
+    tiny = guard.build_layer(_photo(12, 20), patchlayer.Grid(12, 20, 32), [0], "webp", 90, 0, 6)
+    body = patchlayer.pack(tiny)  # kind, block, n, index, cols, feather: feather ≤ half the 12-px window
+    assert patchlayer.parse(body, 20, 12).feather == 6
+    with pytest.raises(BitstreamError):
+        patchlayer.parse(body[:5] + bytes([7]) + body[6:], 20, 12)
+
+
+def test_patch_quality_prefers_blend_mode_unless_it_would_be_blocky() -> None:
+    """`guard._affordable`: blend mode (`PATCH_MARGIN`) when its best quality within the bytes is at least
+    `MIN_PATCH_QUALITY`, else replace mode (its atlas is smaller, so the same bytes buy a higher quality)."""
+    rgb = _photo(96, 128)
+    grid = patchlayer.Grid(96, 128, 32)
+    idx = [1, 5, 6]
+    q_min = guard.MIN_PATCH_QUALITY
+
+    def size(margin: int, q: int) -> int:
+        return len(guard.encode_atlas(guard.layer_atlas(rgb, grid, idx, margin), "webp", q))
+
+    assert guard.PATCH_MARGIN > 0 and size(guard.PATCH_MARGIN, q_min) > size(0, q_min)
+    q, m = guard._affordable(rgb, grid, idx, "webp", 0, 100, 10**6)
+    assert (q, m) == (100, guard.PATCH_MARGIN)
+    between = (size(guard.PATCH_MARGIN, q_min) + size(0, q_min)) // 2  # blend only below q_min
+    q, m = guard._affordable(rgb, grid, idx, "webp", 0, 100, between)
+    assert m == 0 and q is not None and q >= q_min and size(0, q) <= between
+    assert guard._affordable(rgb, grid, idx, "webp", 0, 100, 10) == (None, 0)
+
+
+@pytest.mark.parametrize(("margin", "feather"), [(0, 0), (4, 0), (0, 4)])
+def test_patch_layer_parse_rejects_corruption(margin: int, feather: int) -> None:
     rgb = _photo(64, 96)
     grid = patchlayer.Grid(64, 96, 32)
-    body = patchlayer.pack(guard.build_layer(rgb, grid, [1, 4], "webp", 50))
+    body = patchlayer.pack(guard.build_layer(rgb, grid, [1, 4], "webp", 50, margin=margin, feather=feather))
+    h = 7 if margin or feather else 6  # kind, block, n, first index, delta, cols (, margin or feather)
     bad_bodies = [
         b"",
         body[:3],
         bytes([0x07]) + body[1:],  # unknown atlas codec
         bytes([0x21]) + body[1:],  # reserved bits
-        bytes([0x09]) + body[1:],  # unknown mode
+        bytes([0x19]) + body[1:],  # unknown mode
         body[:1] + bytes([4]) + body[2:],  # block size below the minimum
         body[:2] + bytes([7]) + body[3:],  # more blocks than the image has
         body[:3] + bytes([6]) + body[4:],  # first index out of range
-        body[:6],  # no atlas
+        body[:h],  # no atlas
         body[:-20],  # truncated atlas
-        body[:6] + b"RIFX" + body[10:],  # not a WebP atlas
-        body[:6] + bytes(len(body) - 6),  # zeros instead of the atlas
+        body[:h] + b"RIFX" + body[h + 4 :],  # not a WebP atlas
+        body[:h] + bytes(len(body) - h),  # zeros instead of the atlas
+        bytes([body[0] ^ (0x18 if feather else 0x08)]) + body[1:],  # another mode: field missing / extra
     ]
+    if margin or feather:
+        bad_bodies += [body[:6] + bytes([0]) + body[7:],  # no margin / feather
+                       body[:6] + bytes([patchlayer.MAX_MARGIN + 1]) + body[7:]]  # too large
+    if margin:
+        bad_bodies.append(body[:6] + bytes([3]) + body[7:])  # the margin of another atlas size
     for bad in bad_bodies:
         with pytest.raises(BitstreamError):
             patchlayer.apply(np.zeros_like(rgb), patchlayer.parse(bad, 96, 64))
