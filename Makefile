@@ -57,6 +57,7 @@ bench-faces: venv
 	$(BIN)/python scripts/faces_protection_bench.py
 	$(BIN)/python scripts/faces_regions_bench.py --images kodim04,kodim15,kodim18,astronaut --bpp 0.10 --out docs/bench/faces/regions/test_0.10
 	$(BIN)/python scripts/eye_protection_bench.py
+	$(BIN)/python scripts/patch_margin_probe.py --split heldout --out docs/bench/faces/patch_margin_heldout.json
 	$(BIN)/python scripts/text_bench.py
 	$(BIN)/python scripts/faces_report.py
 
