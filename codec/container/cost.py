@@ -98,6 +98,9 @@ PEAK_BASE_BYTES = 465_000_000
 PEAK_BYTES_PER_PASS_PIXEL = 730
 #: output + resize + PIL copies per display pixel (uint8 RGB, three times)
 PEAK_BYTES_PER_IMAGE_PIXEL = 9
+#: a blend/feather patch layer's float buffers (sum, weights, blend temporaries) per pixel of its
+#: bounding box, priced over the whole display (an upper bound: the box is known only after parsing)
+PEAK_BYTES_PER_BLEND_PIXEL = 48
 #: decoder cost of each model relative to TAESD (per output pixel). taesd/taesdxl/taesd3/taef1 share
 #: the TAESD decoder body (only the first conv's input channels differ): taesd3 measured 0.95–1.0 of
 #: taesd at 384² (CPU time); taef2 adds pool branches: measured 1.05–1.1; sd-vae (full AutoencoderKL,
@@ -181,6 +184,8 @@ def estimate(h: Header, payload_bytes: int) -> DecodeCost:
     largest = max(a * b for a, b in passes)
     peak = PEAK_BASE_BYTES + PEAK_BYTES_PER_PASS_PIXEL * largest * factor + PEAK_BYTES_PER_IMAGE_PIXEL * (
         lh * lw * h.downscale**2 + display)
+    if h.patch_layer and (h.patch_layer[0] >> 3) & 0x03:  # blend / feather mode
+        peak += PEAK_BYTES_PER_BLEND_PIXEL * display
     npass = len(passes)
     for sub, sub_payload in _region_streams(h):  # region latents: each is one more small decode
         extra = estimate(sub, sub_payload)

@@ -267,8 +267,8 @@ def parse(data: bytes, width: int, height: int) -> PatchLayer:
 
 
 def apply(base: np.ndarray, layer: PatchLayer) -> np.ndarray:
-    """Paste (replace mode) or blend (blend mode) the layer's blocks over ``base`` (H, W, 3) uint8;
-    returns a new array."""
+    """Paste (replace mode) or blend (blend and feather modes) the layer's blocks over ``base``
+    (H, W, 3) uint8; returns a new array."""
     h, w = base.shape[:2]
     grid = Grid(h, w, layer.block)
     atlas = decode_image(layer.atlas, layer.codec, layer.atlas_size(grid))
@@ -291,12 +291,12 @@ def margin_ramp(size: int, margin: int) -> np.ndarray:
     return np.clip(1.0 - (np.maximum(d, 0.0) - 0.5) / margin, 0.0, 1.0).astype(np.float32)
 
 
-def feather_ramps(grid: Grid, indices: Sequence[int], index: int, feather: int
+def feather_ramps(grid: Grid, indices: Sequence[int] | set[int], index: int, feather: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(bh,), (bw,) float32 weights of window ``index`` in feather mode: 1, falling to ``0.5 / feather``
     at an edge over its outer ``feather`` pixels, on each side whose neighbour window is not in
     ``indices`` and that is not on the image border."""
-    chosen = set(indices)
+    chosen = indices if isinstance(indices, set) else set(indices)
     by, bx = divmod(int(index), grid.cols)
     ramp = (np.arange(feather, dtype=np.float32) + 0.5) / feather
     wy, wx = np.ones(grid.bh, np.float32), np.ones(grid.bw, np.float32)
@@ -313,14 +313,20 @@ def feather_ramps(grid: Grid, indices: Sequence[int], index: int, feather: int
 
 def _blend(base: np.ndarray, grid: Grid, layer: PatchLayer, atlas: np.ndarray) -> np.ndarray:
     """Blend and feather modes: every slot weighted by its ramps; where the weights sum to ≥ 1 the
-    normalised patch pixels replace the base, below that (margins, feathered edges) they mix with it."""
+    normalised patch pixels replace the base, below that (margins, feathered edges) they mix with it.
+    The float buffers cover only the layer's bounding box (`codec.container.cost` prices them)."""
     h, w = base.shape[:2]
     m = layer.margin
     sw, sh = layer.slot_size(grid)
     if m:
         wy, wx = margin_ramp(grid.bh, m), margin_ramp(grid.bw, m)
-    acc = np.zeros((h, w, 3), np.float32)
-    wsum = np.zeros((h, w), np.float32)
+    chosen = set(layer.indices)
+    origins = [grid.origin(i) for i in layer.indices]
+    top, left = max(0, min(y for y, _ in origins) - m), max(0, min(x for _, x in origins) - m)
+    bottom = min(h, max(y for y, _ in origins) + grid.bh + m)
+    right = min(w, max(x for _, x in origins) + grid.bw + m)
+    acc = np.zeros((bottom - top, right - left, 3), np.float32)
+    wsum = np.zeros((bottom - top, right - left), np.float32)
     for k, idx in enumerate(layer.indices):
         y0, x0 = grid.origin(idx)
         r, c = divmod(k, layer.cols)
@@ -329,11 +335,15 @@ def _blend(base: np.ndarray, grid: Grid, layer: PatchLayer, atlas: np.ndarray) -
         xa, xb = max(0, x0 - m), min(w, x0 + grid.bw + m)
         sy, sx = ya - (y0 - m), xa - (x0 - m)  # its offset in the slot
         if layer.mode == MODE_FEATHER:
-            wy, wx = feather_ramps(grid, layer.indices, idx, layer.feather)
+            wy, wx = feather_ramps(grid, chosen, idx, layer.feather)
         wt = wy[sy : sy + yb - ya, None] * wx[None, sx : sx + xb - xa]
-        acc[ya:yb, xa:xb] += wt[:, :, None] * slot[sy : sy + yb - ya, sx : sx + xb - xa]
-        wsum[ya:yb, xa:xb] += wt
+        acc[ya - top : yb - top, xa - left : xb - left] += wt[:, :, None] * slot[sy : sy + yb - ya,
+                                                                                  sx : sx + xb - xa]
+        wsum[ya - top : yb - top, xa - left : xb - left] += wt
     alpha = np.minimum(wsum, 1.0)[:, :, None]
-    patch = acc / np.maximum(wsum, 1e-6)[:, :, None]
-    out = alpha * patch + (1.0 - alpha) * base.astype(np.float32)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    acc /= np.maximum(wsum, 1e-6)[:, :, None]
+    box = base[top:bottom, left:right].astype(np.float32)
+    box += alpha * (acc - box)
+    out = base.copy()
+    out[top:bottom, left:right] = np.clip(np.rint(box), 0, 255).astype(np.uint8)
+    return out
