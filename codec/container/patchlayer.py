@@ -291,6 +291,19 @@ def margin_ramp(size: int, margin: int) -> np.ndarray:
     return np.clip(1.0 - (np.maximum(d, 0.0) - 0.5) / margin, 0.0, 1.0).astype(np.float32)
 
 
+def edge_ramp(length: int, feather: int, start: bool, end: bool) -> np.ndarray:
+    """(length,) float32 weights: 1, falling linearly to ``0.5 / feather`` over the outer ``feather``
+    pixels at the start and/or the end (feather mode's windows, `regionlayer.blend_mask`'s boxes)."""
+    w = np.ones(length, np.float32)
+    if feather > 0:
+        ramp = (np.arange(feather, dtype=np.float32) + 0.5) / feather
+        if start:
+            w[:feather] = np.minimum(w[:feather], ramp)
+        if end:
+            w[-feather:] = np.minimum(w[-feather:], ramp[::-1])
+    return w
+
+
 def feather_ramps(grid: Grid, indices: Sequence[int] | set[int], index: int, feather: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(bh,), (bw,) float32 weights of window ``index`` in feather mode: 1, falling to ``0.5 / feather``
@@ -298,16 +311,10 @@ def feather_ramps(grid: Grid, indices: Sequence[int] | set[int], index: int, fea
     ``indices`` and that is not on the image border."""
     chosen = indices if isinstance(indices, set) else set(indices)
     by, bx = divmod(int(index), grid.cols)
-    ramp = (np.arange(feather, dtype=np.float32) + 0.5) / feather
-    wy, wx = np.ones(grid.bh, np.float32), np.ones(grid.bw, np.float32)
-    if by > 0 and index - grid.cols not in chosen:
-        wy[:feather] = np.minimum(wy[:feather], ramp)
-    if by < grid.rows - 1 and index + grid.cols not in chosen:
-        wy[-feather:] = np.minimum(wy[-feather:], ramp[::-1])
-    if bx > 0 and index - 1 not in chosen:
-        wx[:feather] = np.minimum(wx[:feather], ramp)
-    if bx < grid.cols - 1 and index + 1 not in chosen:
-        wx[-feather:] = np.minimum(wx[-feather:], ramp[::-1])
+    wy = edge_ramp(grid.bh, feather, by > 0 and index - grid.cols not in chosen,
+                   by < grid.rows - 1 and index + grid.cols not in chosen)
+    wx = edge_ramp(grid.bw, feather, bx > 0 and index - 1 not in chosen,
+                   bx < grid.cols - 1 and index + 1 not in chosen)
     return wy, wx
 
 

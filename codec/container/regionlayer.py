@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codec.container.patchlayer import edge_ramp
 from codec.container.wire import Reader, varint_bytes
 from codec.errors import BitstreamError, UnsupportedVersionError
 
@@ -139,19 +140,8 @@ def parse(data: bytes, width: int, height: int, model_id: int) -> RegionLayer:
 def blend_mask(reg: Region, width: int, height: int) -> np.ndarray:
     """(h, w, 1) float32 weights of the region's pixels: 1 inside, a linear ramp over ``feather`` px at
     the box edges that are not on the image border (there the region's own decoder edge shows)."""
-    f = reg.feather
-    wy = np.ones(reg.h, np.float32)
-    wx = np.ones(reg.w, np.float32)
-    if f > 0:
-        ramp = (np.arange(f, dtype=np.float32) + 0.5) / f
-        if reg.y > 0:
-            wy[:f] = np.minimum(wy[:f], ramp)
-        if reg.y + reg.h < height:
-            wy[-f:] = np.minimum(wy[-f:], ramp[::-1])
-        if reg.x > 0:
-            wx[:f] = np.minimum(wx[:f], ramp)
-        if reg.x + reg.w < width:
-            wx[-f:] = np.minimum(wx[-f:], ramp[::-1])
+    wy = edge_ramp(reg.h, reg.feather, reg.y > 0, reg.y + reg.h < height)
+    wx = edge_ramp(reg.w, reg.feather, reg.x > 0, reg.x + reg.w < width)
     return (wy[:, None] * wx[None, :])[:, :, None]
 
 
