@@ -20,7 +20,8 @@ Rows:
   filled near-black), ``eyes_smeared`` (eyes blurred, σ 0.3 eye widths), ``mouth_smeared`` (σ 0.08
   inter-ocular distances), ``iris_reshaped`` (a wedge of each located iris toward the outer corner painted
   the sclera's colour, inside the lids: the latent decoder's kodim04 failure), ``gaze_turned`` (each eye's
-  opening moved 0.2 eye widths along the eye axis: pupils slide). Each carries the identity numbers too:
+  opening moved 0.2 eye widths along the eye axis: pupils slide), and the milder two ``iris_reshaped_mild``
+  (wedge share 0.25) and ``gaze_turned_mild`` (0.1 eye widths). Each carries the identity numbers too:
   how many the identity floors miss.
 
 ``--refeature`` re-measures the features of ``--rows`` from the cached decodes, reusing each row's
@@ -65,6 +66,8 @@ FAILURES = {
     "mouth_smeared": ff.smear_mouth,
     "iris_reshaped": ff.reshape_irises,
     "gaze_turned": ff.turn_gaze,
+    "iris_reshaped_mild": lambda img, lm: ff.reshape_irises(img, lm, share=0.25),
+    "gaze_turned_mild": lambda img, lm: ff.turn_gaze(img, lm, shift=0.1),
 }
 #: Which metric is meant to catch which failures (the floor of a metric may be lowered for its recall).
 TARGETS = {
@@ -73,7 +76,7 @@ TARGETS = {
     "eye_structure": ("eyes_smeared",),
     "eye_dark": ("eyes_black",),
     "mouth_structure": ("mouth_smeared",),
-    "eye_shape": ("iris_reshaped", "gaze_turned"),
+    "eye_shape": ("iris_reshaped", "gaze_turned", "iris_reshaped_mild", "gaze_turned_mild"),
 }
 #: Metrics with a floor (eye_chroma and mouth_delta_e are reported only: see features.md).
 FLOORED = ("eye_delta_e", "eye_hue", "eye_structure", "eye_dark", "mouth_structure", "eye_shape")
@@ -227,7 +230,7 @@ def choose_floors(rows: list[dict], q: float) -> dict:
         yp, j = youden(vals, neg)
         qv = float(np.quantile(vals, q))
         floor, rule = (yp, "youden") if yp >= qv else (qv, f"q{q:.2f} of id-accepted natural decodes")
-        digits = {"eye_delta_e": 1, "eye_hue": 0}.get(m, 2)
+        digits = {"eye_delta_e": 1, "eye_hue": 0, "eye_shape": 3}.get(m, 2)
         out[m] = {"floor": float(np.round(floor, digits)), "rule": rule,
                   "positives": list(POSITIVE_CODECS.get(m, CODECS)), "youden": yp, "youden_j": j,
                   "quantile": qv, "natural_id_ok": summary(vals), "target_failure": summary(neg)}

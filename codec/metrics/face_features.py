@@ -29,11 +29,12 @@ Numbers per face (larger = worse; the worse of the two eyes):
   (Gaussian window σ = `SSIM_SIGMA` × region size, i.e. a few pixels for a 20-px eye), mask-weighted.
   Catches an eye filled with a flat colour or smeared, and smudged teeth.
 * ``eye_shape`` — ``1 − SSIM`` as ``eye_structure`` but of both crops blurred first (σ = `SHAPE_BLUR` ×
-  eye width, ≈ 3 px for a 55-px eye): blur-tolerant, so a classical codec's softened eye scores near 0
+  eye width, ≈ 7 px for a 55-px eye): blur-tolerant, so a classical codec's softened eye scores near 0
   while an iris redrawn at full sharpness (part of it turned into sclera, the pupil moved, the gaze
-  turned) keeps its difference. The latent decoder's failure that ``eye_structure`` misses: a reshaped
-  iris costs less SSIM than a smear, but a smear costs nothing here (kodim04 at 0.15 bpp: latent 0.042,
-  AVIF at the same bytes 0.004; docs/bench/faces/eyes_kodim04_standard.md).
+  turned) keeps its difference — at this blur what is compared is the layout of iris, pupil and
+  sclera, not their edges. The latent decoder's failure that ``eye_structure`` misses: a reshaped
+  iris costs less SSIM than a smear, but a smear costs nothing here (kodim04 at 0.15 bpp: latent 0.018,
+  AVIF at the same bytes 0.0008; docs/bench/faces/eyes_kodim04_standard.md).
 * ``eye_dark`` — the share of the eye ellipse that became a *dark blob*: decode L* below `DARK_L` where
   the original was at least `DARK_DROP` L* brighter (pupils, already dark, do not count).
 
@@ -58,8 +59,11 @@ MOUTH_DROP = 0.5
 MOUTH_AXES = (0.45, 0.22)
 #: SSIM window σ per region size (eye width / mouth width), at least 1 px.
 SSIM_SIGMA = 0.12
-#: Pre-blur of `eye_shape` (σ per eye width): forgives a codec's softening, keeps a redrawn iris.
-SHAPE_BLUR = 0.05
+#: Pre-blur of `eye_shape` (σ per eye width): forgives a codec's softening, keeps a redrawn iris. 0.12 =
+#: the best separation (Youden's J) of 0.05 / 0.08 / 0.12 on the training faces at 512 px between classical
+#: decodes and redrawn irises incl. the milder ones (wedge 0.25, gaze 0.1): J 0.82 / 0.85 / 0.86
+#: (scripts/probe_eye_metrics.py, docs/bench/faces/eye_shape_blur.md; 0.05 until 2026-12-02 late).
+SHAPE_BLUR = 0.12
 #: `eye_shape` only for eyes at least this wide (px): on smaller eyes a codec's blur (a few pixels,
 #: whatever the eye's size) is not forgiven by a pre-blur that keeps the iris (≈ 1 px at 20 px), and
 #: AVIF/WebP at the latent's bytes scored as high as the latent (training faces, features.md).
