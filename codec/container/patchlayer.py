@@ -162,6 +162,22 @@ def default_cols(n: int, grid: Grid) -> int:
     return max(1, min(n, grid.cols))
 
 
+#: widest atlas `strip_cols` lays out in one row (px; WebP's limit is 16,383)
+MAX_STRIP_WIDTH = 4096
+
+
+def strip_cols(n: int, slot_width: int) -> int:
+    """Atlas columns for ``n`` slots of ``slot_width`` px: all in one row while it is at most
+    `MAX_STRIP_WIDTH` wide, else as many per row as fit. Why one row: a lossy atlas codec bleeds a
+    slot's edge into its atlas neighbours (4:2:0 chroma upsampling, block transforms). In one row, slot
+    ``k + 1`` is the next window in index order — the window's right-hand image neighbour or a jump to a
+    window whose left edge is free (feathered or margin-faded in blend/feather modes); the slots' tops and
+    bottoms touch only the atlas border. With several rows (`default_cols`) the slot above is some other
+    window, whose colour showed as thin lines along the windows' horizontal edges (kodim04's eye patch:
+    red lines across the skin, docs/bench/faces/eye_shape_blur.md)."""
+    return max(1, min(n, MAX_STRIP_WIDTH // max(1, slot_width)))
+
+
 def make_atlas(rgb: np.ndarray, grid: Grid, indices: Sequence[int], cols: int, margin: int = 0
                ) -> np.ndarray:
     """The blocks of ``rgb`` at ``indices`` laid out ``cols`` per row, each grown by ``margin`` pixels

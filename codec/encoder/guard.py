@@ -188,7 +188,12 @@ def layer_atlas(rgb: np.ndarray, grid: Grid, indices: Sequence[int], margin: int
                 ) -> np.ndarray:
     """The uncoded atlas `build_layer` codes (same layout and margin)."""
     m = PATCH_MARGIN if margin is None else int(margin)
-    return patchlayer.make_atlas(rgb, grid, indices, patchlayer.default_cols(len(indices), grid), m)
+    return patchlayer.make_atlas(rgb, grid, indices, atlas_cols(len(indices), grid, m), m)
+
+
+def atlas_cols(n: int, grid: Grid, margin: int) -> int:
+    """The atlas layout of a layer of ``n`` windows (`patchlayer.strip_cols`: one row)."""
+    return patchlayer.strip_cols(n, grid.bw + 2 * int(margin))
 
 
 def build_layer(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, quality: int,
@@ -201,7 +206,7 @@ def build_layer(rgb: np.ndarray, grid: Grid, indices: list[int], codec: str, qua
         raise ValueError("a patch layer needs at least one block")
     m = PATCH_MARGIN if margin is None else int(margin)
     f = 0 if m else min(PATCH_FEATHER if feather is None else int(feather), min(grid.bw, grid.bh) // 2)
-    cols = patchlayer.default_cols(len(idx), grid)
+    cols = atlas_cols(len(idx), grid, m)
     data = encode_atlas(layer_atlas(rgb, grid, idx, m), codec, quality)
     mode = patchlayer.MODE_BLEND if m else patchlayer.MODE_FEATHER if f else patchlayer.MODE_REPLACE
     return PatchLayer(codec=codec, block=grid.block, indices=idx, cols=cols, atlas=data, mode=mode,

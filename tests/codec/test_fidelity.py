@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 import zlib
@@ -350,6 +351,33 @@ def test_patch_layer_feather_mode_fades_only_free_edges() -> None:
     assert patchlayer.parse(body, 20, 12).feather == 6
     with pytest.raises(BitstreamError):
         patchlayer.parse(body[:5] + bytes([7]) + body[6:], 20, 12)
+
+
+def test_patch_atlas_is_one_row_so_no_other_window_bleeds_into_a_slot_edge() -> None:
+    """`patchlayer.strip_cols`: the encoder lays a layer's slots out in one row (up to
+    `MAX_STRIP_WIDTH`), so a slot's top and bottom touch only the atlas border. Stacked in rows, the slot
+    above is some other window, whose colour the lossy atlas (4:2:0 WebP) bleeds in as a line along the
+    windows' horizontal edges — kodim04's eye patch showed red lines across the skin."""
+    rgb = np.full((128, 256, 3), (200, 170, 150), np.uint8)  # skin
+    rgb[:64, 192:] = (220, 20, 30)  # a red object: windows 6, 7, 14, 15
+    grid = patchlayer.Grid(128, 256, 32)
+    idx = [2, 3, 6, 7, 10, 11, 14, 15]
+    layer = guard.build_layer(rgb, grid, idx, "webp", 60, margin=0)
+    assert layer.mode == patchlayer.MODE_FEATHER and layer.cols == len(idx)
+    assert layer.atlas_size(grid) == (32 * len(idx), 32)
+    blend = guard.build_layer(rgb, grid, idx, "webp", 60)
+    assert blend.cols == len(idx) and blend.atlas_size(grid) == (40 * len(idx), 40)
+    assert patchlayer.strip_cols(1000, 32) == patchlayer.MAX_STRIP_WIDTH // 32
+    assert patchlayer.strip_cols(3, 10**6) == 1
+    stacked = dataclasses.replace(layer, cols=3, atlas=guard.encode_atlas(
+        patchlayer.make_atlas(rgb, grid, idx, 3), "webp", 60))  # slot 11 sits under slot 6 (red)
+
+    def edge_error(lay: patchlayer.PatchLayer) -> float:
+        """Colour error where window 11's top meets window 3 (rows 31 | 32, both skin, both in the layer)."""
+        out = patchlayer.apply(np.zeros_like(rgb), patchlayer.parse(patchlayer.pack(lay), 256, 128))
+        return float(np.abs(out[30:34, 100:124].astype(int) - rgb[30:34, 100:124]).max())
+
+    assert edge_error(layer) <= 6 < edge_error(stacked)
 
 
 def test_patch_quality_prefers_blend_mode_unless_it_would_be_blocky() -> None:
