@@ -123,7 +123,11 @@ FACE_MAX_QUALITY_LOSS = 0.05
 #: much (`_FaceGuard.protect`). Measured on the calibration training faces at 0.05/0.10/0.15 bpp
 #: (docs/bench/faces/fallback.md): the region latents that kept a face cost 0.055–0.17; looked at whole
 #: at 1:1, every one up to 0.136 was the better photo of a person (the face the same, the background
-#: softer) than the unprotected file with the face changed
+#: softer) than the unprotected file with the face changed. Not for a face whose only failure is its
+#: eyes (`FaceVerdict.only_eyes_failed`: identity, landmarks and mouth kept): there the limit stays
+#: `FACE_MAX_QUALITY_LOSS` — with the eye-shape floor of 2026-12-02 late, held-out training face
+#: 14085 at 0.10 bpp took a blocky eye patch on a smaller latent for 0.12 of quality, a worse photo than
+#: its flagged, slightly redrawn eyes (docs/bench/faces/eye_shape_blur.md)
 FACE_FALLBACK_MAX_LOSS = 0.15
 #: try region latents before patch layers (the bench's switch to measure both ways)
 REGION_LATENTS = True
@@ -879,7 +883,8 @@ class _FaceGuard:
     def fallback(self, chosen: Candidate, first: FaceVerdict,
                  tried: list[tuple[Candidate, FaceVerdict]]) -> tuple[Candidate, FaceVerdict]:
         """Nothing keeps every face within `FACE_MAX_QUALITY_LOSS`. At a fixed budget: the file that keeps
-        them all with the least loss, up to `FACE_FALLBACK_MAX_LOSS`. Else the least bad, when it is
+        them all with the least loss, up to `FACE_FALLBACK_MAX_LOSS` (`FACE_MAX_QUALITY_LOSS` when only the
+        eyes failed). Else the least bad, when it is
         clearly less bad than the chosen file and keeps the block verdict.
 
         A garbled patch layer (coded below `MIN_PATCH_QUALITY`, or over `SEAM_FLOOR`: its blocks show
@@ -897,8 +902,9 @@ class _FaceGuard:
             return not (gone and v.worst_distance is not None and v.worst_distance <= SAME_PERSON_THRESHOLD)
 
         if self.fixed_budget:
+            limit = FACE_MAX_QUALITY_LOSS if first.only_eyes_failed else FACE_FALLBACK_MAX_LOSS
             kept = [(c, v) for c, v in tried if v.ok and not garbled(c, v)
-                    and self.acceptable(c, chosen, FACE_FALLBACK_MAX_LOSS)]
+                    and self.acceptable(c, chosen, limit)]
             if kept:
                 return max(kept, key=lambda t: self.g.quality(t[0]))
 

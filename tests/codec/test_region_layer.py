@@ -279,9 +279,10 @@ def test_quality_of_large_photos_is_measured_on_a_shrunk_view(monkeypatch) -> No
 
 def test_face_fallback_keeps_the_face_at_a_fixed_budget_and_never_picks_garbled_patches() -> None:
     """`_FaceGuard.fallback` (nothing keeps the face within `FACE_MAX_QUALITY_LOSS`): at a fixed budget the
-    face-keeping file that loses least (≤ `FACE_FALLBACK_MAX_LOSS`) wins; in a target search (which grows
-    the budget instead) it does not; a patch layer coded below `MIN_PATCH_QUALITY` that leaves the face
-    changed is never the least bad file. Qualities are measured (MS-SSIM − LPIPS of blurred decodes)."""
+    face-keeping file that loses least (≤ `FACE_FALLBACK_MAX_LOSS`; not when only the eyes failed) wins; in
+    a target search (which grows the budget instead) it does not; a patch layer coded below
+    `MIN_PATCH_QUALITY` that leaves the face changed is never the least bad file. Qualities are measured
+    (MS-SSIM − LPIPS of blurred decodes)."""
     from PIL import ImageFilter
     from skimage import data
 
@@ -319,6 +320,10 @@ def test_face_fallback_keeps_the_face_at_a_fixed_budget_and_never_picks_garbled_
 
     fixed = guard._FaceGuard(g, faces, fixed_budget=True)
     assert fixed.fallback(plain, first, tried)[0] is region
+    # a face kept but for its eyes (an iris redrawn) is not worth that loss: the flagged file stays
+    eyes = FaceVerdict(1, 0, 0.20, 0.01, True, worst_eye_shape=2 * guard.face_check.EYE_SHAPE_FLOOR)
+    assert eyes.only_eyes_failed
+    assert fixed.fallback(plain, eyes, [(plain, eyes), (region, verdict(0.20))])[0] is plain
     # a garbled layer that "keeps" the face (seams across it) is not taken, even at a smaller loss
     seams = cand(0.6, "patches", b"patches-kept",
                  PatchLayer("webp", 32, (0,), 1, b"", quality=guard.MIN_PATCH_QUALITY - 1))
